@@ -1,0 +1,107 @@
+import Foundation
+
+/// An upstream identity provider (Adobe: MVPD) a subscriber signs in at.
+///
+/// Providers are conformers with the capabilities they have, in the manner of Dex connectors:
+/// the directory provider checks passwords itself; federated ones (OIDC, SAML) will add a
+/// callback capability.
+public protocol IdentityProvider: Sendable {
+    var id: String { get }
+    var displayName: String { get }
+    var logoURL: String? { get }
+    /// Whether the provider has a logout endpoint of its own that ends its browser session.
+    var hasLogoutEndpoint: Bool { get }
+}
+
+/// A provider that can check a username and password.
+public protocol PasswordAuthenticating: IdentityProvider {
+    /// The subject when the password is right; `nil` otherwise. Takes the same time for an
+    /// unknown user as for a wrong password.
+    func authenticate(username: String, password: String) -> Subject?
+}
+
+/// A signed-in subscriber as a provider vouches for it.
+public struct Subject: Sendable, Equatable {
+    public var userID: String
+    public var providerID: String
+
+    public init(userID: String, providerID: String) {
+        self.userID = userID
+        self.providerID = providerID
+    }
+}
+
+/// A subscriber of a ``DirectoryProvider``.
+public struct Subscriber: Sendable, Equatable {
+    public var username: String
+    public var passwordHash: PasswordHash
+    public var userID: String
+    /// Resource ids or channels this subscriber may watch.
+    public var entitlements: Set<String>
+    /// userID, householdID, zip, maxRating, channelID … as configured (JSON-like values).
+    public var metadata: [String: MetadataValue]
+
+    public init(
+        username: String, passwordHash: PasswordHash, userID: String,
+        entitlements: Set<String> = [], metadata: [String: MetadataValue] = [:]
+    ) {
+        self.username = username
+        self.passwordHash = passwordHash
+        self.userID = userID
+        self.entitlements = entitlements
+        self.metadata = metadata
+    }
+}
+
+/// A metadata value: a string, a list of strings, or a map of strings.
+public enum MetadataValue: Sendable, Equatable, Codable {
+    case string(String)
+    case list([String])
+    case map([String: String])
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if let s = try? container.decode(String.self) { self = .string(s) }
+        else if let l = try? container.decode([String].self) { self = .list(l) }
+        else { self = .map(try container.decode([String: String].self)) }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        switch self {
+        case .string(let s): try container.encode(s)
+        case .list(let l): try container.encode(l)
+        case .map(let m): try container.encode(m)
+        }
+    }
+}
+
+/// A user directory kept by Tessera itself, with its own login and logout pages.
+public struct DirectoryProvider: PasswordAuthenticating, Equatable {
+    public var id: String
+    public var displayName: String
+    public var logoURL: String?
+    public var hasLogoutEndpoint: Bool
+    public var subscribers: [Subscriber]
+
+    /// Verifies this hash when the username is unknown, so both failures cost the same.
+    private static let decoy = try! PasswordHash(password: Secret.generate())
+
+    public init(id: String, displayName: String, logoURL: String? = nil, hasLogoutEndpoint: Bool = false, subscribers: [Subscriber]) {
+        self.id = id
+        self.displayName = displayName
+        self.logoURL = logoURL
+        self.hasLogoutEndpoint = hasLogoutEndpoint
+        self.subscribers = subscribers
+    }
+
+    public func authenticate(username: String, password: String) -> Subject? {
+        guard let subscriber = subscribers.first(where: { $0.username == username }) else {
+            _ = Self.decoy.verify(password)
+            return nil
+        }
+        return subscriber.passwordHash.verify(password) ? Subject(userID: subscriber.userID, providerID: id) : nil
+    }
+
+    public func subscriber(userID: String) -> Subscriber? { subscribers.first { $0.userID == userID } }
+}

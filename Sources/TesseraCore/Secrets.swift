@@ -1,0 +1,53 @@
+import Crypto
+import Foundation
+
+/// Opaque secrets (tokens, client secrets, browser states) and their stored form.
+///
+/// A secret leaves Tessera once, in the response that creates it; only its ``SecretDigest``
+/// is stored and looked up, so a copy of the database gives nobody a usable token.
+public enum Secret {
+    /// A new secret of `byteCount` bytes from the system CSPRNG, base64url without padding.
+    public static func generate(byteCount: Int = 32) -> String {
+        var generator = SystemRandomNumberGenerator()
+        let bytes = (0..<byteCount).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
+        return Data(bytes).base64URLEncoded()
+    }
+}
+
+/// SHA-256 of a secret: what the store keeps and indexes instead of the secret itself.
+public struct SecretDigest: Hashable, Sendable {
+    public let bytes: Data
+    public init(bytes: Data) { self.bytes = bytes }
+    public init(of secret: String) { bytes = Data(SHA256.hash(data: Data(secret.utf8))) }
+
+    /// Constant-time comparison, for the places where a digest is compared rather than looked up.
+    public func matches(_ secret: String) -> Bool {
+        let other = Data(SHA256.hash(data: Data(secret.utf8)))
+        guard other.count == bytes.count else { return false }
+        var difference: UInt8 = 0
+        for (a, b) in zip(other, bytes) { difference |= a ^ b }
+        return difference == 0
+    }
+}
+
+extension Data {
+    public func base64URLEncoded() -> String {
+        base64EncodedString()
+            .replacingOccurrences(of: "+", with: "-")
+            .replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
+
+    /// Decodes standard or URL-safe base64, with or without padding. A space is read as `+`,
+    /// because unencoded `+` in a query string arrives as a space from form decoding.
+    public init?(lenientBase64 text: some StringProtocol) {
+        var s = String(text).trimmingCharacters(in: .whitespacesAndNewlines)
+            .replacingOccurrences(of: " ", with: "+")
+            .replacingOccurrences(of: "-", with: "+")
+            .replacingOccurrences(of: "_", with: "/")
+        let remainder = s.count % 4
+        if remainder == 1 { return nil }
+        if remainder > 0 { s += String(repeating: "=", count: 4 - remainder) }
+        self.init(base64Encoded: s)
+    }
+}

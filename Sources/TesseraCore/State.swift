@@ -1,0 +1,151 @@
+import Foundation
+
+/// The device a call speaks for, within its tenant. Adobe keys every token on the
+/// (requestor, deviceId) pair.
+public struct DeviceKey: Sendable, Hashable {
+    public var tenantID: String
+    public var deviceID: String
+
+    public init(tenantID: String, deviceID: String) {
+        self.tenantID = tenantID
+        self.deviceID = deviceID
+    }
+}
+
+/// Optional device descriptors a device sent when it asked for a registration code.
+public struct DeviceDescription: Sendable, Equatable, Codable {
+    public var deviceInfoJSON: String?
+    public var deviceType: String?
+    public var deviceUser: String?
+    public var appID: String?
+    public var userAgent: String?
+
+    public init(deviceInfoJSON: String? = nil, deviceType: String? = nil, deviceUser: String? = nil, appID: String? = nil, userAgent: String? = nil) {
+        self.deviceInfoJSON = deviceInfoJSON
+        self.deviceType = deviceType
+        self.deviceUser = deviceUser
+        self.appID = appID
+        self.userAgent = userAgent
+    }
+}
+
+/// A pending login (Adobe: registration code): a device waits for its subscriber to sign in
+/// on a second screen. Stored under the digest of its code.
+public struct PendingLogin: Sendable, Equatable {
+    public var id: UUID
+    public var codeDigest: SecretDigest
+    public var device: DeviceKey
+    /// The provider the device asked for, if it did.
+    public var providerID: String?
+    public var description: DeviceDescription
+    public var createdAt: Date
+    public var expiresAt: Date
+    /// Set once a subscriber signed in with this code; the code cannot be used again.
+    public var completedSessionID: UUID?
+
+    public init(id: UUID, codeDigest: SecretDigest, device: DeviceKey, providerID: String?, description: DeviceDescription,
+                createdAt: Date, expiresAt: Date, completedSessionID: UUID? = nil) {
+        self.id = id
+        self.codeDigest = codeDigest
+        self.device = device
+        self.providerID = providerID
+        self.description = description
+        self.createdAt = createdAt
+        self.expiresAt = expiresAt
+        self.completedSessionID = completedSessionID
+    }
+
+    public func isExpired(at now: Date) -> Bool { now >= expiresAt }
+}
+
+/// A browser on its way through a provider's login page for one pending login (or none,
+/// for Tessera's own activation page). Stored under the digest of the state it carries.
+public struct LoginAttempt: Sendable, Equatable {
+    public var stateDigest: SecretDigest
+    public var tenantID: String
+    public var pendingLoginID: UUID
+    public var providerID: String
+    /// Where the browser goes once signed in (already checked against the tenant's domains).
+    public var returnURL: String
+    public var expiresAt: Date
+    public var failedPasswords: Int
+
+    public init(stateDigest: SecretDigest, tenantID: String, pendingLoginID: UUID, providerID: String, returnURL: String, expiresAt: Date, failedPasswords: Int = 0) {
+        self.stateDigest = stateDigest
+        self.tenantID = tenantID
+        self.pendingLoginID = pendingLoginID
+        self.providerID = providerID
+        self.returnURL = returnURL
+        self.expiresAt = expiresAt
+        self.failedPasswords = failedPasswords
+    }
+}
+
+/// An authenticated device (Adobe v1: authN token).
+public struct Session: Sendable, Equatable {
+    public var id: UUID
+    public var device: DeviceKey
+    public var subject: Subject
+    public var deviceUser: String?
+    public var createdAt: Date
+    public var expiresAt: Date
+
+    public init(id: UUID, device: DeviceKey, subject: Subject, deviceUser: String?, createdAt: Date, expiresAt: Date) {
+        self.id = id
+        self.device = device
+        self.subject = subject
+        self.deviceUser = deviceUser
+        self.createdAt = createdAt
+        self.expiresAt = expiresAt
+    }
+
+    public func isExpired(at now: Date) -> Bool { now >= expiresAt }
+}
+
+/// A stored authorization decision for one resource under a session (Adobe v1: authZ token).
+public struct Decision: Sendable, Equatable {
+    public var sessionID: UUID
+    public var resource: String
+    public var providerID: String
+    public var expiresAt: Date
+
+    public init(sessionID: UUID, resource: String, providerID: String, expiresAt: Date) {
+        self.sessionID = sessionID
+        self.resource = resource
+        self.providerID = providerID
+        self.expiresAt = expiresAt
+    }
+}
+
+/// An application registered through Dynamic Client Registration.
+public struct RegisteredClient: Sendable, Equatable {
+    public var id: String
+    public var tenantID: String
+    public var softwareID: String
+    public var secretDigest: SecretDigest
+    public var redirectURIs: [String]
+    public var issuedAt: Date
+
+    public init(id: String, tenantID: String, softwareID: String, secretDigest: SecretDigest, redirectURIs: [String], issuedAt: Date) {
+        self.id = id
+        self.tenantID = tenantID
+        self.softwareID = softwareID
+        self.secretDigest = secretDigest
+        self.redirectURIs = redirectURIs
+        self.issuedAt = issuedAt
+    }
+}
+
+/// A provider's own browser session (its cookie), so a second login there needs no password
+/// until the provider's logout page ends it.
+public struct ProviderBrowserSession: Sendable, Equatable {
+    public var digest: SecretDigest
+    public var subject: Subject
+    public var expiresAt: Date
+
+    public init(digest: SecretDigest, subject: Subject, expiresAt: Date) {
+        self.digest = digest
+        self.subject = subject
+        self.expiresAt = expiresAt
+    }
+}

@@ -1,0 +1,74 @@
+import Foundation
+
+/// A programmer (Adobe: requestor; Huawei: tenant): the unit every request is bound to.
+public struct Tenant: Sendable, Equatable {
+    public var id: String
+    public var name: String
+    /// Registered domains; redirect targets and `domain_name` must be one of them or below one.
+    public var domains: [String]
+    /// Identity providers this tenant is integrated with, in the order its picker shows them.
+    public var providerIDs: [String]
+    public var softwareStatements: [SoftwareStatementGrant]
+    public var legacyKeys: [LegacyKeyPair]
+    public var policies: TenantPolicies
+
+    public init(
+        id: String, name: String, domains: [String], providerIDs: [String],
+        softwareStatements: [SoftwareStatementGrant] = [], legacyKeys: [LegacyKeyPair] = [],
+        policies: TenantPolicies = TenantPolicies()
+    ) {
+        self.id = id
+        self.name = name
+        self.domains = domains
+        self.providerIDs = providerIDs
+        self.softwareStatements = softwareStatements
+        self.legacyKeys = legacyKeys
+        self.policies = policies
+    }
+
+    public var redirectPolicy: RedirectPolicy { RedirectPolicy(domains: domains) }
+
+    public func integrates(providerID: String) -> Bool { providerIDs.contains(providerID) }
+}
+
+/// What a tenant has approved for Dynamic Client Registration: a software statement names one.
+public struct SoftwareStatementGrant: Sendable, Equatable {
+    public var softwareID: String
+    public var clientName: String
+    public var redirectURIs: [String]
+
+    public init(softwareID: String, clientName: String, redirectURIs: [String] = []) {
+        self.softwareID = softwareID
+        self.clientName = clientName
+        self.redirectURIs = redirectURIs
+    }
+}
+
+/// The key pair of the pre-DCR signed `Authorization` header (HMAC-SHA1).
+///
+/// The private key is a shared HMAC key, so it cannot be kept as a hash: it lives in the
+/// operator's configuration only and is never written to the database.
+public struct LegacyKeyPair: Sendable, Equatable {
+    public var publicKey: String
+    public var privateKey: String
+
+    public init(publicKey: String, privateKey: String) {
+        self.publicKey = publicKey
+        self.privateKey = privateKey
+    }
+}
+
+/// Lifetimes and switches a tenant can set.
+public struct TenantPolicies: Sendable, Equatable {
+    /// Registration code lifetime when the caller gives no `ttl`.
+    public var registrationCodeTTL: TimeInterval = 30 * 60
+    /// The largest `ttl` a caller may ask for.
+    public var registrationCodeMaxTTL: TimeInterval = 36_000
+    /// Lifetime of an authentication (v1 authN token).
+    public var authenticationTTL: TimeInterval = 7 * 24 * 3600
+    /// Whether `device_info` / `X-Device-Info` must be sent. The API pages mark it mandatory,
+    /// real clients (yt-dlp, the ESPN add-on) omit it; a malformed value is refused either way.
+    public var requireDeviceInfo: Bool = false
+
+    public init() {}
+}

@@ -1,0 +1,154 @@
+import Foundation
+
+/// Every error a front door can answer with. Each case knows its code, HTTP status, recommended
+/// action and message; a front door only renders them in its dialect's shape.
+///
+/// Codes come from Adobe's enhanced error catalogue. The v1 catalogue has no code for some
+/// parameters of the browser flow (reg_code, mso_id, redirect_url, ttl); there the v2 code of the
+/// same parameter is used (`invalid_parameter_code`, `invalid_parameter_mvpd`, …), and
+/// `invalid_parameter_domain_name` / `invalid_parameter_ttl` follow the same naming.
+public enum TesseraError: Error, Sendable, Equatable {
+    // Parameters
+    case invalidRequestor
+    case invalidParameter(Parameter, Problem)
+    case invalidDeviceInfo(String)
+    case unknownIntegration(String)
+    case registrationCode(CodeProblem, status: Int)
+    // Callers
+    case missingCredentials
+    case invalidAccessToken(String)
+    case accessTokenForAnotherTenant
+    case invalidLegacySignature(String)
+    // Sessions and decisions (status depends on the endpoint, as in Adobe's catalogue)
+    case notAuthenticated(status: Int)
+    case authenticationExpired(status: Int)
+    case authorizationNotFound
+    case authorizationExpired
+    // Dynamic Client Registration (RFC 7591 / 6749 shape)
+    case clientRegistration(ClientRegistrationError)
+    // Transport
+    case malformedRequest(String)
+    case tooManyRequests
+    case storageFailure
+
+    public enum Parameter: String, Sendable {
+        case deviceID = "deviceId", registrationCode = "reg_code", provider = "mso_id", mvpd = "mvpd"
+        case redirectURL = "redirect_url", domainName = "domain_name", ttl = "ttl", resource = "resource"
+        case deviceUser = "deviceUser", deviceType = "deviceType", appID = "appId", format = "format"
+    }
+
+    public enum Problem: Sendable, Equatable {
+        case missing, malformed, tooLong, notAllowed
+    }
+
+    public enum CodeProblem: String, Sendable {
+        case unknown, expired, alreadyUsed
+    }
+
+    public enum ClientRegistrationError: String, Sendable {
+        case invalidRequest = "invalid_request"
+        case invalidRedirectURI = "invalid_redirect_uri"
+        case invalidSoftwareStatement = "invalid_software_statement"
+        case unapprovedSoftwareStatement = "unapproved_software_statement"
+        case invalidClient = "invalid_client"
+        case unauthorizedClient = "unauthorized_client"
+        case unsupportedGrantType = "unsupported_grant_type"
+    }
+
+    public var status: Int {
+        switch self {
+        case .invalidRequestor, .invalidParameter, .invalidDeviceInfo, .unknownIntegration, .malformedRequest: 400
+        case .registrationCode(_, let status): status
+        case .missingCredentials, .invalidAccessToken, .accessTokenForAnotherTenant, .invalidLegacySignature: 401
+        case .notAuthenticated(let status), .authenticationExpired(let status): status
+        case .authorizationNotFound: 404
+        case .authorizationExpired: 410
+        case .clientRegistration: 400
+        case .tooManyRequests: 429
+        case .storageFailure: 500
+        }
+    }
+
+    public var code: String {
+        switch self {
+        case .invalidRequestor: "invalid_requestor"
+        case .invalidParameter(let parameter, _):
+            switch parameter {
+            case .deviceID: "invalid_device_id"
+            case .registrationCode: "invalid_parameter_code"
+            case .provider, .mvpd: "invalid_parameter_mvpd"
+            case .redirectURL: "invalid_parameter_redirect_url"
+            case .domainName: "invalid_parameter_domain_name"
+            case .ttl: "invalid_parameter_ttl"
+            case .resource: "missing_resource"
+            case .deviceUser, .deviceType, .appID, .format: "malformed_authz_request"
+            }
+        case .invalidDeviceInfo: "invalid_device_info"
+        case .unknownIntegration: "unknown_integration"
+        case .registrationCode: "invalid_parameter_code"
+        case .missingCredentials, .invalidAccessToken, .invalidLegacySignature: "invalid_access_token_client_application"
+        case .accessTokenForAnotherTenant: "invalid_access_token_service_provider"
+        case .notAuthenticated: "authentication_session_missing"
+        case .authenticationExpired: "authentication_session_expired"
+        case .authorizationNotFound: "authorization_not_found"
+        case .authorizationExpired: "authorization_expired"
+        case .clientRegistration(let e): e.rawValue
+        case .malformedRequest, .storageFailure: "internal_error"
+        case .tooManyRequests: "too_many_requests"
+        }
+    }
+
+    public var action: String {
+        switch self {
+        case .missingCredentials, .invalidAccessToken, .accessTokenForAnotherTenant, .invalidLegacySignature: "application-registration"
+        case .notAuthenticated, .authenticationExpired: "authentication"
+        case .authorizationNotFound, .authorizationExpired: "authorization"
+        case .unknownIntegration: "configuration"
+        case .tooManyRequests, .storageFailure: "retry"
+        default: "none"
+        }
+    }
+
+    /// The user-facing message. Where Adobe's pages quote the legacy message of an endpoint
+    /// (checkauthn's "Authentication token expired", tokens' "Not Found"), that one is used.
+    public var message: String {
+        switch self {
+        case .invalidRequestor: "The requestor parameter is missing or invalid."
+        case .invalidParameter(let parameter, .missing): "Required '\(parameter.rawValue)' is not present"
+        case .invalidParameter(let parameter, .tooLong): "The \(parameter.rawValue) parameter value is too long."
+        case .invalidParameter(let parameter, .notAllowed): "The \(parameter.rawValue) parameter value is not allowed for this requestor."
+        case .invalidParameter(let parameter, .malformed): "The \(parameter.rawValue) parameter value is missing or invalid."
+        case .invalidDeviceInfo: "The device information is missing or invalid."
+        case .unknownIntegration: "The integration between the specified requestor and MVPD is missing or disabled."
+        case .registrationCode(.unknown, _): "The registration code is unknown."
+        case .registrationCode(.expired, _): "The registration code has expired."
+        case .registrationCode(.alreadyUsed, _): "The registration code has already been used."
+        case .missingCredentials: "Not Authorized: the access token is missing."
+        case .invalidAccessToken: "The access token is invalid or expired for this client application."
+        case .accessTokenForAnotherTenant: "The access token was issued for another requestor."
+        case .invalidLegacySignature: "Not Authorized"
+        case .notAuthenticated(let status), .authenticationExpired(let status):
+            switch status {
+            case 404: "Not Found"
+            case 410: "Gone"
+            case 412: "User not authenticated"
+            default: "Authentication token expired"
+            }
+        case .authorizationNotFound: "Not Found"
+        case .authorizationExpired: "Gone"
+        case .clientRegistration(let e): e.rawValue
+        case .malformedRequest: "The request is malformed."
+        case .tooManyRequests: "Too Many Requests"
+        case .storageFailure: "The request could not be stored. Retry later."
+        }
+    }
+
+    /// Extra text for the caller: what exactly was wrong.
+    public var details: String? {
+        switch self {
+        case .invalidDeviceInfo(let d), .invalidAccessToken(let d), .invalidLegacySignature(let d), .malformedRequest(let d): d
+        case .unknownIntegration(let provider): "Unknown provider: \(provider)"
+        default: nil
+        }
+    }
+}

@@ -1,0 +1,65 @@
+import Foundation
+import Hummingbird
+import TesseraCore
+
+/// The second-screen start (`GET /api/v1/authenticate`), the device's checks
+/// (`/api/v1/checkauthn`, `/api/v1/checkauthn/{code}`), and the older
+/// `GET /api/v1/authenticate/{regcode}`.
+extension ClientlessV1 {
+    /// The authN token: XML `<authentication>`, JSON with `expires` as an epoch-ms string.
+    struct AuthenticationBody: Encodable {
+        let expires: String
+        let userId: String
+        let mvpd: String
+        let requestor: String
+
+        init(_ session: Session) {
+            expires = String(session.expiresAt.epochMilliseconds)
+            userId = session.subject.userID
+            mvpd = session.subject.providerID
+            requestor = session.device.tenantID
+        }
+    }
+
+    func addAuthenticationRoutes(to router: Router<TesseraRequestContext>) {
+        // The browser arrives from the programmer's page; no bearer, the registration code is the link.
+        router.get("/api/v1/authenticate") { request, context in
+            await respond(request, context, requestor: nil, shortPath: "/authenticate", authenticate: false) { call throws(TesseraError) in
+                let p = call.parameters
+                let code = try p.required(.registrationCode, maxLength: 64)
+                let provider = try p.required(.provider, maxLength: 128)
+                let domain = try p.required(.domainName, maxLength: 253)
+                let redirect = try p.required(.redirectURL, maxLength: 2048)
+                let policy = call.tenant.redirectPolicy
+                guard policy.allows(domainName: domain) else { throw .invalidParameter(.domainName, .notAllowed) }
+                guard policy.allows(url: redirect) else { throw .invalidParameter(.redirectURL, .notAllowed) }
+                let state = try await services.beginLogin(tenant: call.tenant, code: code, providerID: provider,
+                                                          returnURL: redirect, client: call.clientAddress)
+                return ProviderPages.redirect(to: ProviderPages.loginPath(provider: provider, state: state), status: .found)
+            }
+        }
+        router.get("/api/v1/authenticate/:code") { request, context in
+            let code = context.parameters.get("code") ?? ""
+            return await respond(request, context, requestor: nil, shortPath: "/authenticate/\(code)") { call throws(TesseraError) in
+                let (_, login) = try await services.pendingLogin(tenant: call.tenant, code: code, status: 404)
+                let session = try await services.sessionState(completedBy: login).require(missing: 404, expired: 410)
+                return V1Rendering.response(AuthenticationBody(session), root: "authentication", format: call.format)
+            }
+        }
+        router.get("/api/v1/checkauthn") { request, context in
+            await respond(request, context, requestor: nil, shortPath: "/checkauthn") { call throws(TesseraError) in
+                let (device, description) = try call.device()
+                let session = try await services.sessionState(device: device, deviceUser: description.deviceUser).require(missing: 403, expired: 403)
+                return V1Rendering.response(AuthenticationBody(session), root: "authentication", format: call.format)
+            }
+        }
+        router.get("/api/v1/checkauthn/:code") { request, context in
+            let code = context.parameters.get("code") ?? ""
+            return await respond(request, context, requestor: nil, shortPath: "/checkauthn/\(code)") { call throws(TesseraError) in
+                let (_, login) = try await services.pendingLogin(tenant: call.tenant, code: code, status: 404)
+                let session = try await services.sessionState(completedBy: login).require(missing: 403, expired: 403)
+                return V1Rendering.response(AuthenticationBody(session), root: "authentication", format: call.format)
+            }
+        }
+    }
+}

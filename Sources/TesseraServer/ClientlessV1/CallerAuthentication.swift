@@ -1,0 +1,62 @@
+import Crypto
+import Foundation
+import Hummingbird
+import TesseraCore
+
+/// Who may call v1: an application with a DCR access token (`Authorization: Bearer …`), or an
+/// older client with the legacy signed header:
+///
+/// `GET requestor_id=REF30, nonce=<uuid>, signature_method=HMAC-SHA1, request_time=<ms>,
+///  request_uri=/checkauthn, public_key=<key>, signature=<b64 HMAC-SHA1 of the text before ", public_key">`
+extension ClientlessV1 {
+    /// How far a signed request's `request_time` may be from now.
+    static let legacyClockSkew: TimeInterval = 300
+
+    func authenticateCaller(_ call: Call, shortPath: String) async throws(TesseraError) {
+        guard let header = call.request.headers[.authorization], !header.isEmpty else { throw .missingCredentials }
+        guard header.count <= 8192 else { throw .invalidAccessToken("the Authorization header is too long") }
+        if header.lowercased().hasPrefix("bearer ") {
+            let claims = try await services.tokens.verifyAccessToken(String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces),
+                                                                     now: services.clock.now())
+            guard claims.requestor == call.tenant.id else { throw .accessTokenForAnotherTenant }
+        } else {
+            try await verifyLegacySignature(header, call: call, shortPath: shortPath)
+        }
+    }
+
+    private func verifyLegacySignature(_ header: String, call: Call, shortPath: String) async throws(TesseraError) {
+        guard let space = header.firstIndex(of: " ") else { throw .invalidLegacySignature("the Authorization header is not a signed request") }
+        let method = header[..<space]
+        guard let publicKeyRange = header.range(of: ", public_key=") else {
+            throw .invalidLegacySignature("the signed request lacks public_key")
+        }
+        let signedText = String(header[..<publicKeyRange.lowerBound])
+        var fields: [String: String] = [:]
+        for part in header[header.index(after: space)...].components(separatedBy: ", ") {
+            guard let equals = part.firstIndex(of: "=") else { continue }
+            fields[String(part[..<equals])] = String(part[part.index(after: equals)...])
+        }
+        guard method == call.request.method.rawValue else { throw .invalidLegacySignature("the signed method is not the request's") }
+        guard fields["requestor_id"] == call.tenant.id else { throw .accessTokenForAnotherTenant }
+        guard fields["signature_method"] == "HMAC-SHA1" else { throw .invalidLegacySignature("signature_method must be HMAC-SHA1") }
+        guard let nonce = fields["nonce"], !nonce.isEmpty, nonce.count <= 128 else { throw .invalidLegacySignature("the nonce is missing") }
+        guard let uri = fields["request_uri"], uri == shortPath || uri == call.request.uri.path else {
+            throw .invalidLegacySignature("request_uri does not name this endpoint")
+        }
+        let now = services.clock.now()
+        guard let time = fields["request_time"].flatMap(Int64.init),
+              abs(Date(epochMilliseconds: time).timeIntervalSince(now)) <= Self.legacyClockSkew
+        else { throw .invalidLegacySignature("request_time is missing, not in milliseconds, or stale") }
+        guard let publicKey = fields["public_key"], let pair = call.tenant.legacyKeys.first(where: { $0.publicKey == publicKey }) else {
+            throw .invalidLegacySignature("the public key is not registered for this requestor")
+        }
+        guard let signature = fields["signature"].flatMap({ Data(base64Encoded: $0) }),
+              HMAC<Insecure.SHA1>.isValidAuthenticationCode(signature, authenticating: Data(signedText.utf8),
+                                                            using: SymmetricKey(data: Data(pair.privateKey.utf8)))
+        else { throw .invalidLegacySignature("the signature does not verify") }
+        let expiry = now.addingTimeInterval(2 * Self.legacyClockSkew)
+        guard try await services.stored({ try await services.store.claimNonce(tenantID: call.tenant.id, nonce: nonce, expiresAt: expiry) }) else {
+            throw .invalidLegacySignature("the nonce was used before")
+        }
+    }
+}

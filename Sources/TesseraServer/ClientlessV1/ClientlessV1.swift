@@ -1,0 +1,82 @@
+import Foundation
+import Hummingbird
+import TesseraCore
+
+/// The Adobe Pass REST API v1 ("clientless") front door.
+///
+/// Every handler goes through ``respond(_:_:requestor:shortPath:authenticate:_:)``, which
+/// negotiates JSON or XML, parses the parameters, authenticates the caller, and renders any
+/// ``TesseraError`` in v1's error shape.
+struct ClientlessV1: Sendable {
+    let services: Services
+
+    /// One v1 call, parsed.
+    struct Call: Sendable {
+        let request: Request
+        let parameters: RequestParameters
+        let format: ResponseFormat
+        let tenant: Tenant
+        let clientAddress: String
+
+        /// `deviceId`, `device_info` / `X-Device-Info` and the deprecated descriptors.
+        func device() throws(TesseraError) -> (key: DeviceKey, description: DeviceDescription) {
+            let deviceID = try parameters.required(.deviceID, maxLength: 512)
+            var info: DeviceInfo?
+            if let header = request.headers[.init("X-Device-Info")!], !header.isEmpty {
+                info = try DeviceInfo(encoded: header)
+            } else if let value = parameters["device_info"], !value.isEmpty {
+                info = try DeviceInfo(encoded: value)
+            } else if tenant.policies.requireDeviceInfo {
+                throw .invalidDeviceInfo("device information is missing")
+            }
+            let description = DeviceDescription(
+                deviceInfoJSON: info?.json,
+                deviceType: try parameters.optional(.deviceType),
+                deviceUser: try parameters.optional(.deviceUser),
+                appID: try parameters.optional(.appID),
+                userAgent: request.headers[.userAgent].map { String($0.prefix(512)) })
+            return (DeviceKey(tenantID: tenant.id, deviceID: deviceID), description)
+        }
+    }
+
+    func addRoutes(to router: Router<TesseraRequestContext>) {
+        addRegistrationCodeRoutes(to: router)
+        addConfigurationRoutes(to: router)
+        addAuthenticationRoutes(to: router)
+        addTokenRoutes(to: router)
+        addLogoutRoutes(to: router)
+    }
+
+    /// The format a caller asked for: a path suffix, else `format=`, else `Accept`, else XML.
+    static func format(request: Request, context: TesseraRequestContext, parameters: RequestParameters) -> ResponseFormat {
+        if let suffix = context.suffixFormat { return suffix }
+        switch parameters["format"]?.lowercased() {
+        case "json": return .json
+        case "xml": return .xml
+        default: break
+        }
+        let accept = request.headers[.accept]?.lowercased() ?? ""
+        if accept.contains("application/json") && !accept.contains("xml") { return .json }
+        return .xml
+    }
+
+    func respond(
+        _ request: Request, _ context: TesseraRequestContext, requestor: String?, shortPath: String, authenticate: Bool = true,
+        _ handler: (Call) async throws(TesseraError) -> Response
+    ) async -> Response {
+        let trace = UUID().uuidString.lowercased()
+        var format = ResponseFormat.xml
+        do {
+            let parameters = try await RequestParameters(request)
+            format = Self.format(request: request, context: context, parameters: parameters)
+            let tenant = try services.tenant(requestor ?? parameters["requestor"] ?? parameters["requestor_id"])
+            let client = services.configuration.trustedProxies.clientAddress(
+                peer: context.peerAddress, forwardedFor: request.headers[.init("X-Forwarded-For")!])
+            let call = Call(request: request, parameters: parameters, format: format, tenant: tenant, clientAddress: client)
+            if authenticate { try await authenticateCaller(call, shortPath: shortPath) }
+            return try await handler(call)
+        } catch {
+            return V1Rendering.error(error, format: format, helpURL: services.configuration.helpURL, trace: trace)
+        }
+    }
+}

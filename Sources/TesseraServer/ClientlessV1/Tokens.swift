@@ -1,0 +1,36 @@
+import Foundation
+import Hummingbird
+import TesseraCore
+
+/// `GET /api/v1/tokens/authn` and `GET /api/v1/tokens/authz`.
+extension ClientlessV1 {
+    /// The authZ token: XML `<authorization>`, JSON with `expires` as an epoch-ms string.
+    struct AuthorizationBody: Encodable {
+        let expires: String
+        let mvpd: String
+        let requestor: String
+        let resource: String
+    }
+
+    func addTokenRoutes(to router: Router<TesseraRequestContext>) {
+        router.get("/api/v1/tokens/authn") { request, context in
+            await respond(request, context, requestor: nil, shortPath: "/tokens/authn") { call throws(TesseraError) in
+                let (device, description) = try call.device()
+                let session = try await services.sessionState(device: device, deviceUser: description.deviceUser).require(missing: 404, expired: 410)
+                return V1Rendering.response(AuthenticationBody(session), root: "authentication", format: call.format)
+            }
+        }
+        router.get("/api/v1/tokens/authz") { request, context in
+            await respond(request, context, requestor: nil, shortPath: "/tokens/authz") { call throws(TesseraError) in
+                let (device, description) = try call.device()
+                let resource = try call.parameters.required(.resource, maxLength: 8192)
+                let session = try await services.sessionState(device: device, deviceUser: description.deviceUser).require(missing: 412, expired: 412)
+                let decision = try await services.decision(session: session, resource: resource)
+                return V1Rendering.response(
+                    AuthorizationBody(expires: String(decision.expiresAt.epochMilliseconds), mvpd: decision.providerID,
+                                      requestor: call.tenant.id, resource: decision.resource),
+                    root: "authorization", format: call.format)
+            }
+        }
+    }
+}

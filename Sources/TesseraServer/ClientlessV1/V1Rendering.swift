@@ -1,0 +1,76 @@
+import Foundation
+import Hummingbird
+import TesseraCore
+import XMLCoder
+
+/// Renders v1 bodies as JSON or XML, the two forms every v1 call speaks.
+enum V1Rendering {
+    static let xmlContentType = "application/xml;charset=UTF-8"
+    static let jsonContentType = "application/json;charset=UTF-8"
+    /// Set in the JSON encoder's user info, so a body can tell JSON (explicit nulls) from XML.
+    static let isJSON = CodingUserInfoKey(rawValue: "tessera.isJSON")!
+
+    static func response(_ value: some Encodable, root: String, rootAttributes: [String: String]? = nil,
+                         format: ResponseFormat, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) -> Response {
+        var headers = headers
+        let data: Data
+        switch format {
+        case .json:
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.withoutEscapingSlashes]
+            encoder.userInfo[Self.isJSON] = true
+            data = (try? encoder.encode(value)) ?? Data("{}".utf8)
+            headers[.contentType] = jsonContentType
+        case .xml:
+            let encoder = XMLEncoder()
+            data = (try? encoder.encode(value, withRootKey: root, rootAttributes: rootAttributes,
+                                        header: XMLHeader(version: 1.0, encoding: "UTF-8", standalone: "yes"))) ?? Data()
+            headers[.contentType] = xmlContentType
+        }
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    static func error(_ error: TesseraError, format: ResponseFormat, helpURL: String, trace: String) -> Response {
+        var headers: HTTPFields = [:]
+        headers[.init("X-Request-Id")!] = trace
+        return response(ErrorBody(error: error, helpURL: helpURL, trace: trace), root: "error", format: format,
+                        status: HTTPResponse.Status(code: error.status), headers: headers)
+    }
+
+    /// The v1 error with Adobe's enhanced fields. `details` is written as `null` in JSON
+    /// when absent (as the v1 samples show) and left out of XML.
+    struct ErrorBody: Encodable {
+        let action: String
+        let status: Int
+        let code: String
+        let message: String
+        let details: String?
+        let helpUrl: String
+        let trace: String
+
+        init(error: TesseraError, helpURL: String, trace: String) {
+            action = error.action
+            status = error.status
+            code = error.code
+            message = error.message
+            details = error.details
+            helpUrl = helpURL
+            self.trace = trace
+        }
+
+        enum CodingKeys: String, CodingKey { case action, status, code, message, details, helpUrl, trace }
+
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(action, forKey: .action)
+            try c.encode(status, forKey: .status)
+            try c.encode(code, forKey: .code)
+            try c.encode(message, forKey: .message)
+            if let details { try c.encode(details, forKey: .details) } else if encoder.userInfo[V1Rendering.isJSON] as? Bool == true {
+                try c.encodeNil(forKey: .details)
+            }
+            try c.encode(helpUrl, forKey: .helpUrl)
+            try c.encode(trace, forKey: .trace)
+        }
+    }
+}

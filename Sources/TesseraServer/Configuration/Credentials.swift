@@ -1,0 +1,88 @@
+import Foundation
+import TesseraCore
+
+/// What a client developer needs to talk to this Tessera: per tenant its software statements
+/// (for DCR), legacy key pairs, and the subscribers' logins. Written as JSON, mode 0600.
+public struct Credentials: Encodable, Sendable {
+    public let baseURL: String
+    public let activationURL: String
+    public let jwksURL: String
+    public let tenants: [TenantCredentials]
+    public let providers: [ProviderCredentials]
+
+    public struct TenantCredentials: Encodable, Sendable {
+        public let requestor: String
+        public let name: String
+        public let domains: [String]
+        public let providers: [String]
+        public let softwareStatements: [SoftwareStatement]
+        public let legacyKeys: [LegacyKey]
+    }
+
+    public struct SoftwareStatement: Encodable, Sendable {
+        public let softwareID: String
+        public let clientName: String
+        public let softwareStatement: String
+    }
+
+    public struct LegacyKey: Encodable, Sendable {
+        public let publicKey: String
+        public let privateKey: String
+    }
+
+    public struct ProviderCredentials: Encodable, Sendable {
+        public let id: String
+        public let displayName: String
+        public let loginURL: String
+        public let logoutURL: String?
+        public let subscribers: [SubscriberLogin]
+    }
+
+    public struct SubscriberLogin: Encodable, Sendable {
+        public let username: String
+        /// Present when the configuration gave the password in clear.
+        public let password: String?
+        public let userID: String
+        public let entitlements: [String]
+    }
+
+    public static func make(services: Services, baseURL: String) async throws -> Credentials {
+        let configuration = services.configuration
+        let directory = configuration.directory
+        let now = services.clock.now()
+        var tenants: [TenantCredentials] = []
+        for id in directory.tenantOrder {
+            guard let tenant = directory.tenant(id) else { continue }
+            var statements: [SoftwareStatement] = []
+            for grant in tenant.softwareStatements {
+                statements.append(SoftwareStatement(
+                    softwareID: grant.softwareID, clientName: grant.clientName,
+                    softwareStatement: try await services.tokens.softwareStatement(for: grant, tenant: tenant, now: now)))
+            }
+            tenants.append(TenantCredentials(
+                requestor: tenant.id, name: tenant.name, domains: tenant.domains, providers: tenant.providerIDs,
+                softwareStatements: statements,
+                legacyKeys: tenant.legacyKeys.map { LegacyKey(publicKey: $0.publicKey, privateKey: $0.privateKey) }))
+        }
+        let providers = directory.providers.values.sorted { $0.id < $1.id }.map { provider in
+            let subscribers = (provider as? DirectoryProvider)?.subscribers.map {
+                SubscriberLogin(username: $0.username, password: configuration.knownPasswords[provider.id]?[$0.username],
+                                userID: $0.userID, entitlements: $0.entitlements.sorted())
+            } ?? []
+            return ProviderCredentials(
+                id: provider.id, displayName: provider.displayName, loginURL: "\(baseURL)/idp/\(provider.id)/login",
+                logoutURL: provider.hasLogoutEndpoint ? "\(baseURL)/idp/\(provider.id)/logout" : nil, subscribers: subscribers)
+        }
+        return Credentials(baseURL: baseURL, activationURL: "\(baseURL)/activate", jwksURL: "\(baseURL)/o/client/jwks",
+                           tenants: tenants, providers: providers)
+    }
+
+    public func write(to path: String) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        let data = try encoder.encode(self)
+        _ = FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600])
+        try data.write(to: URL(fileURLWithPath: path))
+    }
+}

@@ -1,0 +1,42 @@
+import Foundation
+import Hummingbird
+import NIOCore
+
+/// The wire format a v1 caller asked for.
+public enum ResponseFormat: Sendable {
+    case json, xml
+}
+
+/// Per-request context: the format chosen by a path suffix and the TCP peer.
+public struct TesseraRequestContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    /// Set when the path ended in `.json` or `.xml` (the suffix is stripped before routing).
+    public var suffixFormat: ResponseFormat?
+    public let peerAddress: String?
+
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        peerAddress = source.channel.remoteAddress?.ipAddress
+        suffixFormat = nil
+    }
+}
+
+/// Strips a `.json` / `.xml` suffix from the last path segment before routing, remembering the
+/// format, so `/api/v1/checkauthn.json` reaches the `checkauthn` route.
+public struct FormatSuffixResponder<Inner: HTTPResponder>: HTTPResponder where Inner.Context == TesseraRequestContext {
+    let inner: Inner
+    public init(inner: Inner) { self.inner = inner }
+
+    public func respond(to request: Request, context: TesseraRequestContext) async throws -> Response {
+        let path = request.uri.path
+        var context = context
+        for (suffix, format) in [(".json", ResponseFormat.json), (".xml", .xml)] where path.hasSuffix(suffix) && path.count > suffix.count {
+            context.suffixFormat = format
+            var head = request.head
+            let stripped = String(path.dropLast(suffix.count))
+            head.path = stripped + (request.uri.query.map { "?" + $0 } ?? "")
+            return try await inner.respond(to: Request(head: head, body: request.body), context: context)
+        }
+        return try await inner.respond(to: request, context: context)
+    }
+}

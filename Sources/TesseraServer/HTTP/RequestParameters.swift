@@ -1,0 +1,56 @@
+import Foundation
+import Hummingbird
+import TesseraCore
+
+/// The parameters of a request: its query, and for a form POST its body as well (the body wins
+/// when both name the same parameter). Values are percent-decoded.
+struct RequestParameters: Sendable {
+    static let maximumBodySize = 64 * 1024
+    private var values: [String: String] = [:]
+
+    init(_ request: Request) async throws(TesseraError) {
+        for (key, value) in request.uri.queryParameters {
+            let name = String(key).removingPercentEncoding ?? String(key)
+            if values[name] == nil { values[name] = String(value) }
+        }
+        let contentType = request.headers[.contentType]?.lowercased() ?? ""
+        guard request.method == .post || request.method == .delete, contentType.hasPrefix("application/x-www-form-urlencoded") else { return }
+        let body: ByteBuffer
+        do { body = try await request.body.collect(upTo: Self.maximumBodySize) } catch {
+            throw .malformedRequest("the request body is larger than \(Self.maximumBodySize) bytes")
+        }
+        for (name, value) in Self.parseForm(String(buffer: body)) { values[name] = value }
+    }
+
+    init(form text: String) { values = Dictionary(Self.parseForm(text), uniquingKeysWith: { first, _ in first }) }
+
+    static func parseForm(_ text: String) -> [(String, String)] {
+        text.split(separator: "&").compactMap { pair in
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            func decode(_ s: Substring) -> String? { s.replacingOccurrences(of: "+", with: " ").removingPercentEncoding }
+            guard let name = decode(parts[0]), !name.isEmpty else { return nil }
+            return (name, parts.count > 1 ? decode(parts[1]) ?? "" : "")
+        }
+    }
+
+    subscript(_ name: String) -> String? { values[name] }
+
+    /// A present, non-empty value of at most `maxLength` characters with no control characters.
+    func required(_ parameter: TesseraError.Parameter, maxLength: Int = 256) throws(TesseraError) -> String {
+        guard let value = try optional(parameter, maxLength: maxLength) else { throw .invalidParameter(parameter, .missing) }
+        return value
+    }
+
+    func optional(_ parameter: TesseraError.Parameter, maxLength: Int = 256) throws(TesseraError) -> String? {
+        try optional(parameter.rawValue, parameter: parameter, maxLength: maxLength)
+    }
+
+    func optional(_ name: String, parameter: TesseraError.Parameter, maxLength: Int) throws(TesseraError) -> String? {
+        guard let value = values[name], !value.isEmpty else { return nil }
+        guard value.count <= maxLength else { throw .invalidParameter(parameter, .tooLong) }
+        guard !value.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+            throw .invalidParameter(parameter, .malformed)
+        }
+        return value
+    }
+}

@@ -1,0 +1,29 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import TesseraCore
+import TesseraStore
+
+/// Deletes expired codes, attempts, nonces and sessions every `interval`, until shutdown.
+struct PurgeService: Service {
+    let store: any Store
+    let clock: any TesseraClock
+    let interval: Duration
+    /// Sessions and decisions are kept this long past expiry, so the API can still answer 410.
+    let grace: TimeInterval
+    let logger: Logger
+
+    func run() async throws {
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                try await Task.sleep(for: interval)
+                do {
+                    let removed = try await store.purgeExpired(now: clock.now(), grace: grace)
+                    if removed > 0 { logger.debug("purged \(removed) expired rows") }
+                } catch {
+                    logger.error("purge failed: \(error)")
+                }
+            }
+        }
+    }
+}

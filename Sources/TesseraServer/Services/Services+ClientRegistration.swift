@@ -1,0 +1,62 @@
+import Foundation
+import TesseraCore
+import TesseraStore
+
+/// Dynamic Client Registration (RFC 7591): software statement → client credentials → access token.
+extension Services {
+    public struct IssuedClient: Sendable {
+        public let client: RegisteredClient
+        public let secret: String
+    }
+
+    public struct IssuedAccessToken: Sendable {
+        public let id: UUID
+        public let token: String
+        public let createdAt: Date
+        public let lifetime: TimeInterval
+    }
+
+    func registerClient(softwareStatement: String, redirectURI: String?) async throws(TesseraError) -> IssuedClient {
+        guard softwareStatement.count <= 8192, let claims = await tokens.verifySoftwareStatement(softwareStatement) else {
+            throw .clientRegistration(.invalidSoftwareStatement)
+        }
+        guard let tenant = directory.tenant(claims.requestor),
+              let grant = tenant.softwareStatements.first(where: { $0.softwareID == claims.softwareID })
+        else { throw .clientRegistration(.unapprovedSoftwareStatement) }
+        var redirectURIs = grant.redirectURIs
+        if let redirectURI {
+            guard redirectURI.count <= 2048, let url = URLComponents(string: redirectURI), url.scheme != nil,
+                  grant.redirectURIs.isEmpty || grant.redirectURIs.contains(redirectURI)
+            else { throw .clientRegistration(.invalidRedirectURI) }
+            redirectURIs = [redirectURI]
+        }
+        let secret = Secret.generate()
+        let client = RegisteredClient(
+            id: Secret.generate(byteCount: 16), tenantID: tenant.id, softwareID: grant.softwareID,
+            secretDigest: SecretDigest(of: secret), redirectURIs: redirectURIs, issuedAt: clock.now())
+        try await stored { try await store.insert(client) }
+        return IssuedClient(client: client, secret: secret)
+    }
+
+    func issueAccessToken(clientID: String?, clientSecret: String?, grantType: String?) async throws(TesseraError) -> IssuedAccessToken {
+        guard let grantType, let clientID, let clientSecret, clientID.count <= 256, clientSecret.count <= 256 else {
+            throw .clientRegistration(.invalidRequest)
+        }
+        guard grantType == "client_credentials" else { throw .clientRegistration(.unsupportedGrantType) }
+        guard let client = try await stored({ try await store.client(id: clientID) }),
+              client.secretDigest.matches(clientSecret)
+        else { throw .clientRegistration(.invalidClient) }
+        guard let tenant = directory.tenant(client.tenantID),
+              tenant.softwareStatements.contains(where: { $0.softwareID == client.softwareID })
+        else { throw .clientRegistration(.unauthorizedClient) }
+        let id = UUID()
+        let now = clock.now()
+        do {
+            let token = try await tokens.accessToken(clientID: client.id, tenantID: tenant.id, id: id, now: now)
+            return IssuedAccessToken(id: id, token: token, createdAt: now, lifetime: TokenAuthority.accessTokenLifetime)
+        } catch {
+            logger.error("cannot sign an access token: \(error)")
+            throw .storageFailure
+        }
+    }
+}

@@ -1,0 +1,99 @@
+import Foundation
+import TesseraCore
+import TesseraStore
+
+/// Pending logins: a device asks for a code, a browser signs in with it.
+extension Services {
+    /// A registration code just made, with the code in clear (the store only has its digest).
+    public struct IssuedCode: Sendable {
+        public let code: String
+        public let login: PendingLogin
+    }
+
+    func createPendingLogin(
+        tenant: Tenant, deviceID: String, providerID: String?, description: DeviceDescription, ttl: TimeInterval?
+    ) async throws(TesseraError) -> IssuedCode {
+        if let providerID, directory.provider(providerID, for: tenant) == nil { throw .unknownIntegration(providerID) }
+        let lifetime = ttl ?? tenant.policies.registrationCodeTTL
+        guard lifetime >= 1, lifetime <= tenant.policies.registrationCodeMaxTTL else { throw .invalidParameter(.ttl, .malformed) }
+        let now = clock.now()
+        // A collision with a live code is astronomically rare; try a few fresh codes before giving up.
+        for _ in 0..<5 {
+            let code = RegistrationCode.generate()
+            let login = PendingLogin(
+                id: UUID(), codeDigest: RegistrationCode.digest(code, tenant: tenant.id),
+                device: DeviceKey(tenantID: tenant.id, deviceID: deviceID), providerID: providerID,
+                description: description, createdAt: now, expiresAt: now.addingTimeInterval(lifetime))
+            if try await stored({ try await store.insert(login) }) { return IssuedCode(code: code, login: login) }
+        }
+        throw .storageFailure
+    }
+
+    /// The live pending login of `code` in `tenant`; 404-style errors when it is not there.
+    func pendingLogin(tenant: Tenant, code rawCode: String, status: Int) async throws(TesseraError) -> (code: String, login: PendingLogin) {
+        guard let code = RegistrationCode.normalize(rawCode) else { throw .registrationCode(.unknown, status: status) }
+        guard let login = try await stored({ try await store.pendingLogin(codeDigest: RegistrationCode.digest(code, tenant: tenant.id)) }) else {
+            throw .registrationCode(.unknown, status: status)
+        }
+        guard !login.isExpired(at: clock.now()) else { throw .registrationCode(.expired, status: status) }
+        return (code, login)
+    }
+
+    func deletePendingLogin(tenant: Tenant, code rawCode: String) async throws(TesseraError) {
+        guard let code = RegistrationCode.normalize(rawCode),
+              try await stored({ try await store.deletePendingLogin(codeDigest: RegistrationCode.digest(code, tenant: tenant.id)) })
+        else { throw .registrationCode(.unknown, status: 404) }
+    }
+
+    /// Starts a browser's sign-in at `providerID` for `code`; returns the state the browser carries.
+    ///
+    /// `returnURL` must already be checked by the caller (the tenant's domains, or Tessera's own page).
+    func beginLogin(tenant: Tenant, code: String, providerID: String, returnURL: String, client: String) async throws(TesseraError) -> String {
+        guard loginLimiter.allows(client) else { throw .tooManyRequests }
+        let login: PendingLogin
+        do { login = try await pendingLogin(tenant: tenant, code: code, status: 400).login } catch {
+            if case .registrationCode(.unknown, _) = error { loginLimiter.recordFailure(client) }
+            throw error
+        }
+        guard login.completedSessionID == nil else { throw .registrationCode(.alreadyUsed, status: 400) }
+        guard directory.provider(providerID, for: tenant) != nil else { throw .unknownIntegration(providerID) }
+        if let wanted = login.providerID, wanted != providerID { throw .unknownIntegration(providerID) }
+        let state = Secret.generate()
+        let attempt = LoginAttempt(
+            stateDigest: SecretDigest(of: state), tenantID: tenant.id, pendingLoginID: login.id, providerID: providerID,
+            returnURL: returnURL, expiresAt: min(login.expiresAt, clock.now().addingTimeInterval(Self.loginAttemptLifetime)))
+        try await stored { try await store.insert(attempt) }
+        return state
+    }
+
+    /// A live browser attempt and what it is for, or `nil`.
+    func loginAttempt(state: String) async throws(TesseraError) -> (attempt: LoginAttempt, login: PendingLogin, tenant: Tenant)? {
+        guard state.count <= 128 else { return nil }
+        let digest = SecretDigest(of: state)
+        guard let attempt = try await stored({ try await store.loginAttempt(stateDigest: digest) }),
+              attempt.expiresAt > clock.now(),
+              let login = try await stored({ try await store.pendingLogin(id: attempt.pendingLoginID) }),
+              let tenant = directory.tenant(attempt.tenantID)
+        else { return nil }
+        return (attempt, login, tenant)
+    }
+
+    /// Counts a wrong password against the attempt and the client. Returns whether the attempt is still usable.
+    func recordWrongPassword(state: String, client: String) async throws(TesseraError) -> Bool {
+        loginLimiter.recordFailure(client)
+        let count = try await stored { try await store.recordFailedPassword(stateDigest: SecretDigest(of: state), limit: Self.passwordsPerAttempt) }
+        return count < Self.passwordsPerAttempt
+    }
+
+    /// Finishes a sign-in: the device of the pending login now has a session for `subject`.
+    func completeLogin(state: String, subject: Subject) async throws(TesseraError) -> LoginCompletion {
+        guard let (attempt, login, tenant) = try await loginAttempt(state: state), attempt.providerID == subject.providerID else {
+            return .attemptNotFound
+        }
+        let now = clock.now()
+        let session = Session(
+            id: UUID(), device: login.device, subject: subject, deviceUser: login.description.deviceUser,
+            createdAt: now, expiresAt: now.addingTimeInterval(tenant.policies.authenticationTTL))
+        return try await stored { try await store.completeLogin(attemptDigest: attempt.stateDigest, session: session, now: now) }
+    }
+}

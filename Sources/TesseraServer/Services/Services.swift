@@ -1,0 +1,45 @@
+import Foundation
+import Logging
+import TesseraCore
+import TesseraStore
+
+/// The operations of the core, over the store. Front doors parse a request, call one of
+/// these, and render the result; nothing here knows HTTP, and nothing in a front door knows SQL.
+public struct Services: Sendable {
+    public let store: any Store
+    public let configuration: TesseraConfiguration
+    public let clock: any TesseraClock
+    public let tokens: TokenAuthority
+    /// Wrong codes and wrong passwords per client address.
+    public let loginLimiter: AttemptLimiter
+    let logger: Logger
+
+    /// How many wrong passwords one browser attempt may make before it is void.
+    static let passwordsPerAttempt = 5
+    /// How long a browser may take on a provider's login page.
+    static let loginAttemptLifetime: TimeInterval = 15 * 60
+
+    public var directory: Directory { configuration.directory }
+
+    public init(store: any Store, configuration: TesseraConfiguration, clock: any TesseraClock, tokens: TokenAuthority, logger: Logger) {
+        self.store = store
+        self.configuration = configuration
+        self.clock = clock
+        self.tokens = tokens
+        self.logger = logger
+        self.loginLimiter = AttemptLimiter(limit: 10, window: 600, clock: clock)
+    }
+
+    func tenant(_ id: String?) throws(TesseraError) -> Tenant {
+        guard let id, let tenant = directory.tenant(id) else { throw .invalidRequestor }
+        return tenant
+    }
+
+    /// Runs a store operation; a storage failure becomes a 5xx, never a silent success.
+    func stored<T: Sendable>(_ operation: () async throws -> T) async throws(TesseraError) -> T {
+        do { return try await operation() } catch {
+            logger.error("storage failure: \(error)")
+            throw .storageFailure
+        }
+    }
+}

@@ -1,0 +1,107 @@
+import Crypto
+import _CryptoExtras
+import Foundation
+import JWTKit
+import TesseraCore
+import TesseraStore
+
+/// Claims of a DCR access token (RS256, so any instance and any relying service can verify it
+/// with the published JWKS and nothing else).
+struct AccessTokenClaims: JWTPayload {
+    var sub: SubjectClaim
+    var iss: IssuerClaim
+    var requestor: String
+    var scopes: String
+    var jti: IDClaim
+    var iat: IssuedAtClaim
+    var nbf: NotBeforeClaim
+    var exp: ExpirationClaim
+
+    func verify(using algorithm: some JWTAlgorithm) async throws {}
+}
+
+/// Claims of a software statement: which tenant approved which application.
+struct SoftwareStatementClaims: JWTPayload {
+    var iss: IssuerClaim
+    var softwareID: String
+    var clientName: String
+    var requestor: String
+    var jti: IDClaim
+    var iat: IssuedAtClaim
+
+    enum CodingKeys: String, CodingKey {
+        case iss, softwareID = "software_id", clientName = "client_name", requestor, jti, iat
+    }
+
+    func verify(using algorithm: some JWTAlgorithm) async throws {}
+}
+
+/// Signs and verifies Tessera's JWTs with RSA keys kept in the store, and publishes them.
+public struct TokenAuthority: Sendable {
+    public static let issuer = "tessera"
+    public static let accessTokenLifetime: TimeInterval = 21_600
+    let keys: JWTKeyCollection
+    let signingKID: String
+    public let jwks: JWKS
+
+    /// Loads the signing keys from the store, creating the first one if there is none.
+    public static func load(from store: any SigningKeyStore, clock: any TesseraClock) async throws -> TokenAuthority {
+        var stored = try await store.signingKeys()
+        if stored.isEmpty {
+            let key = try _RSA.Signing.PrivateKey(keySize: .bits2048)
+            let kid = "rs-" + Secret.generate(byteCount: 9)
+            try await store.insert(StoredSigningKey(kid: kid, algorithm: "RS256", privateKeyPEM: key.pemRepresentation, createdAt: clock.now()))
+            // Another instance may have raced us; everyone uses what the store holds.
+            stored = try await store.signingKeys()
+        }
+        let collection = JWTKeyCollection()
+        var published: [JWK] = []
+        for key in stored where key.algorithm == "RS256" {
+            let privateKey = try Insecure.RSA.PrivateKey(pem: key.privateKeyPEM)
+            await collection.add(rsa: privateKey, digestAlgorithm: .sha256, kid: JWKIdentifier(string: key.kid))
+            let primitives = try privateKey.publicKey.getKeyPrimitives()
+            published.append(.rsa(.rs256, identifier: JWKIdentifier(string: key.kid),
+                                  modulus: primitives.modulus.base64URLEncoded(), exponent: primitives.publicExponent.base64URLEncoded()))
+        }
+        guard let newest = stored.last(where: { $0.algorithm == "RS256" }) else { throw StoreError("no RS256 signing key in the store") }
+        return TokenAuthority(keys: collection, signingKID: newest.kid, jwks: JWKS(keys: published))
+    }
+
+    func sign(_ claims: some JWTPayload) async throws -> String {
+        try await keys.sign(claims, kid: JWKIdentifier(string: signingKID))
+    }
+
+    /// A software statement for `grant` of `tenant`, as the TVE Dashboard would hand it out.
+    public func softwareStatement(for grant: SoftwareStatementGrant, tenant: Tenant, now exact: Date) async throws -> String {
+        let now = Date(timeIntervalSince1970: exact.timeIntervalSince1970.rounded(.down))
+        return try await sign(SoftwareStatementClaims(
+            iss: .init(value: Self.issuer), softwareID: grant.softwareID, clientName: grant.clientName,
+            requestor: tenant.id, jti: .init(value: grant.softwareID + "@" + tenant.id), iat: .init(value: now)))
+    }
+
+    func verifySoftwareStatement(_ token: String) async -> SoftwareStatementClaims? {
+        guard let claims = try? await keys.verify(token, as: SoftwareStatementClaims.self), claims.iss.value == Self.issuer else { return nil }
+        return claims
+    }
+
+    func accessToken(clientID: String, tenantID: String, id: UUID, now exact: Date) async throws -> String {
+        // NumericDate in whole seconds: some verifiers refuse fractional ones.
+        let now = Date(timeIntervalSince1970: exact.timeIntervalSince1970.rounded(.down))
+        return try await sign(AccessTokenClaims(
+            sub: .init(value: clientID), iss: .init(value: Self.issuer), requestor: tenantID, scopes: "api:client:v2",
+            jti: .init(value: id.uuidString.lowercased()), iat: .init(value: now), nbf: .init(value: now.addingTimeInterval(-5)),
+            exp: .init(value: now.addingTimeInterval(Self.accessTokenLifetime))))
+    }
+
+    /// The tenant an access token was issued for, after checking its signature and lifetime.
+    func verifyAccessToken(_ token: String, now: Date) async throws(TesseraError) -> AccessTokenClaims {
+        let claims: AccessTokenClaims
+        do { claims = try await keys.verify(token, as: AccessTokenClaims.self) } catch {
+            throw .invalidAccessToken("the access token is malformed or its signature does not verify")
+        }
+        guard claims.iss.value == Self.issuer else { throw .invalidAccessToken("the access token has another issuer") }
+        guard claims.exp.value > now else { throw .invalidAccessToken("the access token has expired") }
+        guard claims.nbf.value <= now else { throw .invalidAccessToken("the access token is not valid yet") }
+        return claims
+    }
+}

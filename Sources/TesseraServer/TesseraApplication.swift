@@ -1,0 +1,59 @@
+import Foundation
+import Hummingbird
+import Logging
+import TesseraCore
+import TesseraStore
+
+/// How to run Tessera.
+public struct ServerOptions: Sendable {
+    public var host: String = "127.0.0.1"
+    public var port: Int = 8080
+    /// Holds `tessera.sqlite` (and its WAL); created if missing.
+    public var dataDirectory: String
+    public var configuration: TesseraConfiguration
+    public var clock: any TesseraClock = SystemClock()
+    public var purgeInterval: Duration = .seconds(60)
+    public var logLevel: Logger.Level = .info
+
+    public init(dataDirectory: String, configuration: TesseraConfiguration) {
+        self.dataDirectory = dataDirectory
+        self.configuration = configuration
+    }
+
+    public var databasePath: String { (dataDirectory as NSString).appendingPathComponent("tessera.sqlite") }
+}
+
+public typealias TesseraHTTPApplication = Application<FormatSuffixResponder<RouterResponder<TesseraRequestContext>>>
+
+/// Builds the Tessera server: store, keys, front doors, background purge.
+///
+/// ```swift
+/// let (app, _) = try await TesseraServerBuilder.build(options)
+/// try await app.runService()
+/// ```
+public enum TesseraServerBuilder {
+    public static func build(_ options: ServerOptions) async throws -> (application: TesseraHTTPApplication, services: Services) {
+        var logger = Logger(label: "tessera")
+        logger.logLevel = options.logLevel
+        try FileManager.default.createDirectory(atPath: options.dataDirectory, withIntermediateDirectories: true)
+        let store = try SQLiteStore(path: options.databasePath)
+        let tokens = try await TokenAuthority.load(from: store, clock: options.clock)
+        let services = Services(store: store, configuration: options.configuration, clock: options.clock, tokens: tokens, logger: logger)
+        let pages = try await Pages.load()
+
+        let router = Router(context: TesseraRequestContext.self)
+        router.get("/healthz") { _, _ in "ok" }
+        ClientRegistration(services: services).addRoutes(to: router)
+        ClientlessV1(services: services).addRoutes(to: router)
+        ActivationPages(services: services, pages: pages).addRoutes(to: router)
+        ProviderPages(services: services, pages: pages).addRoutes(to: router)
+
+        let purge = PurgeService(store: store, clock: options.clock, interval: options.purgeInterval, grace: 24 * 3600, logger: logger)
+        let application = Application(
+            responder: FormatSuffixResponder(inner: router.buildResponder()),
+            configuration: .init(address: .hostname(options.host, port: options.port), serverName: "Tessera"),
+            services: [purge],
+            logger: logger)
+        return (application, services)
+    }
+}

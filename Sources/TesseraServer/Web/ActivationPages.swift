@@ -1,0 +1,66 @@
+import Foundation
+import Hummingbird
+import TesseraCore
+
+/// Tessera's own second-screen page: `GET /activate` (enter the code, pick the provider),
+/// `POST /activate` (sends the browser to the provider's login page), `GET /activate/done`.
+struct ActivationPages: Sendable {
+    let services: Services
+    let pages: Pages
+
+    func addRoutes(to router: Router<TesseraRequestContext>) {
+        router.get("/activate") { request, _ in
+            let query = request.uri.queryParameters
+            guard let tenant = tenant(query["requestor"].map(String.init)) else {
+                return pages.message("Unknown service", "This activation page does not know that service.", status: .notFound)
+            }
+            return form(tenant: tenant, code: query["code"].map { String($0.prefix(16)) } ?? "", provider: nil, error: nil, status: .ok)
+        }
+        router.post("/activate") { request, context in
+            let form: RequestParameters
+            do throws(TesseraError) { form = try await RequestParameters(request) } catch { return pages.message(for: error) }
+            guard let tenant = tenant(form["requestor"]) else {
+                return pages.message("Unknown service", "This activation page does not know that service.", status: .notFound)
+            }
+            let code = String((form["code"] ?? "").prefix(16))
+            let provider = form["provider"] ?? ""
+            let client = services.configuration.trustedProxies.clientAddress(
+                peer: context.peerAddress, forwardedFor: request.headers[.init("X-Forwarded-For")!])
+            do throws(TesseraError) {
+                let done = "/activate/done?requestor=\(tenant.id.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")"
+                let state = try await services.beginLogin(tenant: tenant, code: code, providerID: provider, returnURL: done, client: client)
+                return ProviderPages.redirect(to: ProviderPages.loginPath(provider: provider, state: state), status: .seeOther)
+            } catch {
+                let text = switch error {
+                case .registrationCode(.expired, _): "This code has expired. Ask your TV for a new code."
+                case .registrationCode(.alreadyUsed, _): "This code has already been used."
+                case .registrationCode: "This code is not valid. Check the code on your TV."
+                case .unknownIntegration: "Choose one of the listed providers."
+                case .tooManyRequests: "Too many attempts. Wait a few minutes and try again."
+                default: "Something went wrong. Try again in a moment."
+                }
+                return self.form(tenant: tenant, code: code, provider: provider, error: text, status: HTTPResponse.Status(code: error.status))
+            }
+        }
+        router.get("/activate/done") { request, _ in
+            let name = tenant(request.uri.queryParameters["requestor"].map(String.init))?.name ?? "your service"
+            return pages.message("You're signed in", "\(name) is activated. Go back to your TV: it will continue by itself.", status: .ok)
+        }
+    }
+
+    /// The tenant named, or the first configured one when none is named.
+    private func tenant(_ id: String?) -> Tenant? {
+        guard let id, !id.isEmpty else { return services.directory.tenantOrder.first.flatMap(services.directory.tenant) }
+        return services.directory.tenant(id)
+    }
+
+    private func form(tenant: Tenant, code: String, provider: String?, error: String?, status: HTTPResponse.Status) -> Response {
+        let providers: [[String: Any]] = tenant.providerIDs.compactMap { services.directory.provider($0, for: tenant) }.map {
+            ["id": $0.id, "name": $0.displayName, "selected": $0.id == provider]
+        }
+        var values: [String: Any] = ["title": "Activate \(tenant.name)", "tenantName": tenant.name, "requestor": tenant.id,
+                                     "code": code, "providers": providers]
+        if let error { values["error"] = error }
+        return pages.render("activate", values, status: status)
+    }
+}

@@ -1,0 +1,45 @@
+import Foundation
+import Hummingbird
+import Mustache
+import TesseraCore
+
+/// The HTML pages Tessera serves itself, rendered with Mustache (which escapes every value).
+struct Pages: Sendable {
+    let library: MustacheLibrary
+
+    static func load() async throws -> Pages {
+        guard let url = Bundle.module.url(forResource: "templates", withExtension: nil, subdirectory: "Resources") else {
+            throw ConfigurationError("the page templates are missing from the program's resources")
+        }
+        return Pages(library: try await MustacheLibrary(directory: url.path))
+    }
+
+    func render(_ template: String, _ values: [String: Any], status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) -> Response {
+        let html = library.render(values, withTemplate: template) ?? ""
+        var headers = headers
+        headers[.contentType] = "text/html; charset=utf-8"
+        headers[.cacheControl] = "no-store"
+        // The login state travels in the URL: keep it out of Referer, framing and foreign forms.
+        headers[.init("Referrer-Policy")!] = "no-referrer"
+        headers[.init("X-Frame-Options")!] = "DENY"
+        headers[.contentSecurityPolicy] = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: html)))
+    }
+
+    func message(_ heading: String, _ text: String, status: HTTPResponse.Status) -> Response {
+        render("message", ["title": heading, "heading": heading, "text": text, "isError": status.code >= 400], status: status)
+    }
+
+    /// What a failed sign-in means to the person in front of the browser.
+    func message(for error: TesseraError) -> Response {
+        let status = HTTPResponse.Status(code: error.status)
+        switch error {
+        case .registrationCode(.expired, _): return message("Code expired", "This code has expired. Ask your TV for a new code.", status: status)
+        case .registrationCode(.alreadyUsed, _): return message("Code already used", "This code has already been used.", status: status)
+        case .registrationCode: return message("Unknown code", "This code is not valid. Check the code on your TV.", status: status)
+        case .tooManyRequests: return message("Too many attempts", "Too many attempts. Wait a few minutes and try again.", status: status)
+        case .storageFailure: return message("Try again", "Something went wrong on our side. Try again in a moment.", status: status)
+        default: return message("Cannot continue", error.message, status: status)
+        }
+    }
+}

@@ -1,0 +1,353 @@
+import Foundation
+import GRDB
+import TesseraCore
+
+/// The embedded store: one SQLite file in WAL mode, through GRDB.
+///
+/// `synchronous=NORMAL` in WAL mode: a committed transaction survives a crash of the process
+/// (kill -9); only a power cut or kernel crash may lose the last commits. Writes go through
+/// GRDB's single writer; reads run concurrently.
+public final class SQLiteStore: Store {
+    let pool: DatabasePool
+
+    /// Opens (creating if needed) the database at `path` and applies the migrations.
+    public init(path: String) throws {
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(5)
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+        }
+        do {
+            pool = try DatabasePool(path: path, configuration: configuration)
+            try Self.migrator.migrate(pool)
+        } catch {
+            throw StoreError("cannot open the SQLite database at \(path): \(error)")
+        }
+    }
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: clients, pending logins, sessions, decisions, nonces, keys") { db in
+            try db.execute(sql: """
+                CREATE TABLE registered_client (
+                    id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, software_id TEXT NOT NULL,
+                    secret_digest BLOB NOT NULL, redirect_uris TEXT NOT NULL, issued_at INTEGER NOT NULL);
+                CREATE TABLE pending_login (
+                    id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, code_digest BLOB NOT NULL UNIQUE,
+                    device_id TEXT NOT NULL, provider_id TEXT, description TEXT NOT NULL,
+                    created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, completed_session_id TEXT);
+                CREATE INDEX pending_login_expiry ON pending_login(expires_at);
+                CREATE TABLE login_attempt (
+                    state_digest BLOB PRIMARY KEY, tenant_id TEXT NOT NULL,
+                    pending_login_id TEXT NOT NULL REFERENCES pending_login(id) ON DELETE CASCADE,
+                    provider_id TEXT NOT NULL, return_url TEXT NOT NULL, expires_at INTEGER NOT NULL,
+                    failed_passwords INTEGER NOT NULL DEFAULT 0);
+                CREATE INDEX login_attempt_pending ON login_attempt(pending_login_id);
+                CREATE TABLE session (
+                    id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, device_id TEXT NOT NULL,
+                    provider_id TEXT NOT NULL, user_id TEXT NOT NULL, device_user TEXT,
+                    created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL,
+                    UNIQUE (tenant_id, device_id));
+                CREATE INDEX session_expiry ON session(expires_at);
+                CREATE TABLE decision (
+                    session_id TEXT NOT NULL REFERENCES session(id) ON DELETE CASCADE,
+                    resource TEXT NOT NULL, provider_id TEXT NOT NULL, expires_at INTEGER NOT NULL,
+                    PRIMARY KEY (session_id, resource));
+                CREATE TABLE nonce (
+                    tenant_id TEXT NOT NULL, nonce TEXT NOT NULL, expires_at INTEGER NOT NULL,
+                    PRIMARY KEY (tenant_id, nonce));
+                CREATE TABLE signing_key (
+                    kid TEXT PRIMARY KEY, algorithm TEXT NOT NULL, private_key_pem TEXT NOT NULL,
+                    created_at INTEGER NOT NULL);
+                CREATE TABLE provider_session (
+                    digest BLOB PRIMARY KEY, provider_id TEXT NOT NULL, user_id TEXT NOT NULL,
+                    expires_at INTEGER NOT NULL);
+                """)
+        }
+        return migrator
+    }
+
+    private func write<T: Sendable>(_ body: @Sendable @escaping (Database) throws -> T) async throws -> T {
+        do { return try await pool.write(body) } catch { throw StoreError("SQLite write failed: \(error)") }
+    }
+
+    private func read<T: Sendable>(_ body: @Sendable @escaping (Database) throws -> T) async throws -> T {
+        do { return try await pool.read(body) } catch { throw StoreError("SQLite read failed: \(error)") }
+    }
+
+    // MARK: Clients
+
+    public func insert(_ client: RegisteredClient) async throws {
+        let uris = String(decoding: try JSONEncoder().encode(client.redirectURIs), as: UTF8.self)
+        try await write { db in
+            try db.execute(
+                sql: "INSERT INTO registered_client (id, tenant_id, software_id, secret_digest, redirect_uris, issued_at) VALUES (?, ?, ?, ?, ?, ?)",
+                arguments: [client.id, client.tenantID, client.softwareID, client.secretDigest.bytes, uris, client.issuedAt.epochMilliseconds])
+        }
+    }
+
+    public func client(id: String) async throws -> RegisteredClient? {
+        try await read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM registered_client WHERE id = ?", arguments: [id]).map { row in
+                let uris = try JSONDecoder().decode([String].self, from: Data((row["redirect_uris"] as String).utf8))
+                return RegisteredClient(
+                    id: row["id"], tenantID: row["tenant_id"], softwareID: row["software_id"],
+                    secretDigest: SecretDigest(bytes: row["secret_digest"]), redirectURIs: uris,
+                    issuedAt: Date(epochMilliseconds: row["issued_at"]))
+            }
+        }
+    }
+
+    // MARK: Pending logins
+
+    public func insert(_ login: PendingLogin) async throws -> Bool {
+        let description = String(decoding: try JSONEncoder().encode(login.description), as: UTF8.self)
+        return try await write { db in
+            // An expired code with the same digest may still wait for the purge: it is dead, replace it.
+            try db.execute(sql: "DELETE FROM pending_login WHERE code_digest = ? AND expires_at <= ?",
+                           arguments: [login.codeDigest.bytes, login.createdAt.epochMilliseconds])
+            if try Bool.fetchOne(db, sql: "SELECT 1 FROM pending_login WHERE code_digest = ?", arguments: [login.codeDigest.bytes]) != nil {
+                return false
+            }
+            try db.execute(
+                sql: """
+                    INSERT INTO pending_login (id, tenant_id, code_digest, device_id, provider_id, description, created_at, expires_at, completed_session_id)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [login.id.uuidString, login.device.tenantID, login.codeDigest.bytes, login.device.deviceID, login.providerID,
+                            description, login.createdAt.epochMilliseconds, login.expiresAt.epochMilliseconds, login.completedSessionID?.uuidString])
+            return true
+        }
+    }
+
+    public func pendingLogin(codeDigest: SecretDigest) async throws -> PendingLogin? {
+        try await read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM pending_login WHERE code_digest = ?", arguments: [codeDigest.bytes]).map(Self.pendingLogin(from:))
+        }
+    }
+
+    public func pendingLogin(id: UUID) async throws -> PendingLogin? {
+        try await read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM pending_login WHERE id = ?", arguments: [id.uuidString]).map(Self.pendingLogin(from:))
+        }
+    }
+
+    public func deletePendingLogin(codeDigest: SecretDigest) async throws -> Bool {
+        try await write { db in
+            try db.execute(sql: "DELETE FROM pending_login WHERE code_digest = ?", arguments: [codeDigest.bytes])
+            return db.changesCount > 0
+        }
+    }
+
+    static func pendingLogin(from row: Row) throws -> PendingLogin {
+        let description = try JSONDecoder().decode(DeviceDescription.self, from: Data((row["description"] as String).utf8))
+        return PendingLogin(
+            id: try uuid(row["id"]), codeDigest: SecretDigest(bytes: row["code_digest"]),
+            device: DeviceKey(tenantID: row["tenant_id"], deviceID: row["device_id"]),
+            providerID: row["provider_id"], description: description,
+            createdAt: Date(epochMilliseconds: row["created_at"]), expiresAt: Date(epochMilliseconds: row["expires_at"]),
+            completedSessionID: try (row["completed_session_id"] as String?).map(uuid))
+    }
+
+    static func uuid(_ text: String) throws -> UUID {
+        guard let id = UUID(uuidString: text) else { throw StoreError("stored id \(text) is not a UUID") }
+        return id
+    }
+
+    // MARK: Login attempts
+
+    public func insert(_ attempt: LoginAttempt) async throws {
+        try await write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO login_attempt (state_digest, tenant_id, pending_login_id, provider_id, return_url, expires_at, failed_passwords)
+                    VALUES (?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [attempt.stateDigest.bytes, attempt.tenantID, attempt.pendingLoginID.uuidString, attempt.providerID,
+                            attempt.returnURL, attempt.expiresAt.epochMilliseconds, attempt.failedPasswords])
+        }
+    }
+
+    public func loginAttempt(stateDigest: SecretDigest) async throws -> LoginAttempt? {
+        try await read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM login_attempt WHERE state_digest = ?", arguments: [stateDigest.bytes]).map { row in
+                LoginAttempt(
+                    stateDigest: SecretDigest(bytes: row["state_digest"]), tenantID: row["tenant_id"],
+                    pendingLoginID: try Self.uuid(row["pending_login_id"]), providerID: row["provider_id"],
+                    returnURL: row["return_url"], expiresAt: Date(epochMilliseconds: row["expires_at"]),
+                    failedPasswords: row["failed_passwords"])
+            }
+        }
+    }
+
+    public func recordFailedPassword(stateDigest: SecretDigest, limit: Int) async throws -> Int {
+        try await write { db in
+            try db.execute(sql: "UPDATE login_attempt SET failed_passwords = failed_passwords + 1 WHERE state_digest = ?",
+                           arguments: [stateDigest.bytes])
+            let count = try Int.fetchOne(db, sql: "SELECT failed_passwords FROM login_attempt WHERE state_digest = ?",
+                                         arguments: [stateDigest.bytes]) ?? limit
+            if count >= limit {
+                try db.execute(sql: "DELETE FROM login_attempt WHERE state_digest = ?", arguments: [stateDigest.bytes])
+            }
+            return count
+        }
+    }
+
+    // MARK: Sessions
+
+    public func completeLogin(attemptDigest: SecretDigest, session: Session, now: Date) async throws -> LoginCompletion {
+        try await write { db in
+            guard let attempt = try Row.fetchOne(db, sql: "SELECT pending_login_id, expires_at FROM login_attempt WHERE state_digest = ?",
+                                                 arguments: [attemptDigest.bytes]),
+                  (attempt["expires_at"] as Int64) > now.epochMilliseconds
+            else { return .attemptNotFound }
+            let pendingID: String = attempt["pending_login_id"]
+            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM pending_login WHERE id = ?", arguments: [pendingID]) else {
+                return .codeNotFound
+            }
+            let pending = try Self.pendingLogin(from: row)
+            if pending.completedSessionID != nil { return .codeAlreadyUsed }
+            if pending.isExpired(at: now) { return .codeExpired }
+            try db.execute(sql: "DELETE FROM login_attempt WHERE pending_login_id = ?", arguments: [pendingID])
+            try db.execute(sql: "UPDATE pending_login SET completed_session_id = ? WHERE id = ?", arguments: [session.id.uuidString, pendingID])
+            try db.execute(sql: "DELETE FROM session WHERE tenant_id = ? AND device_id = ?",
+                           arguments: [session.device.tenantID, session.device.deviceID])
+            try db.execute(
+                sql: """
+                    INSERT INTO session (id, tenant_id, device_id, provider_id, user_id, device_user, created_at, expires_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [session.id.uuidString, session.device.tenantID, session.device.deviceID, session.subject.providerID,
+                            session.subject.userID, session.deviceUser, session.createdAt.epochMilliseconds, session.expiresAt.epochMilliseconds])
+            var completed = pending
+            completed.completedSessionID = session.id
+            return .completed(completed)
+        }
+    }
+
+    public func session(device: DeviceKey) async throws -> Session? {
+        try await read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM session WHERE tenant_id = ? AND device_id = ?",
+                             arguments: [device.tenantID, device.deviceID]).map(Self.session(from:))
+        }
+    }
+
+    public func session(id: UUID) async throws -> Session? {
+        try await read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM session WHERE id = ?", arguments: [id.uuidString]).map(Self.session(from:))
+        }
+    }
+
+    public func revokeSessions(device: DeviceKey) async throws -> Int {
+        try await write { db in
+            // Decisions go with their session (ON DELETE CASCADE).
+            try db.execute(sql: "DELETE FROM session WHERE tenant_id = ? AND device_id = ?", arguments: [device.tenantID, device.deviceID])
+            return db.changesCount
+        }
+    }
+
+    static func session(from row: Row) throws -> Session {
+        Session(
+            id: try uuid(row["id"]), device: DeviceKey(tenantID: row["tenant_id"], deviceID: row["device_id"]),
+            subject: Subject(userID: row["user_id"], providerID: row["provider_id"]), deviceUser: row["device_user"],
+            createdAt: Date(epochMilliseconds: row["created_at"]), expiresAt: Date(epochMilliseconds: row["expires_at"]))
+    }
+
+    // MARK: Decisions
+
+    public func upsert(_ decision: Decision) async throws {
+        try await write { db in
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO decision (session_id, resource, provider_id, expires_at) VALUES (?, ?, ?, ?)",
+                arguments: [decision.sessionID.uuidString, decision.resource, decision.providerID, decision.expiresAt.epochMilliseconds])
+        }
+    }
+
+    public func decision(sessionID: UUID, resource: String) async throws -> Decision? {
+        try await read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM decision WHERE session_id = ? AND resource = ?",
+                             arguments: [sessionID.uuidString, resource]).map(Self.decision(from:))
+        }
+    }
+
+    public func decisions(sessionID: UUID) async throws -> [Decision] {
+        try await read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM decision WHERE session_id = ? ORDER BY resource",
+                             arguments: [sessionID.uuidString]).map(Self.decision(from:))
+        }
+    }
+
+    static func decision(from row: Row) throws -> Decision {
+        Decision(sessionID: try uuid(row["session_id"]), resource: row["resource"], providerID: row["provider_id"],
+                 expiresAt: Date(epochMilliseconds: row["expires_at"]))
+    }
+
+    // MARK: Nonces
+
+    public func claimNonce(tenantID: String, nonce: String, expiresAt: Date) async throws -> Bool {
+        try await write { db in
+            try db.execute(sql: "INSERT OR IGNORE INTO nonce (tenant_id, nonce, expires_at) VALUES (?, ?, ?)",
+                           arguments: [tenantID, nonce, expiresAt.epochMilliseconds])
+            return db.changesCount == 1
+        }
+    }
+
+    // MARK: Signing keys
+
+    public func signingKeys() async throws -> [StoredSigningKey] {
+        try await read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM signing_key ORDER BY created_at, kid").map { row in
+                StoredSigningKey(kid: row["kid"], algorithm: row["algorithm"], privateKeyPEM: row["private_key_pem"],
+                                 createdAt: Date(epochMilliseconds: row["created_at"]))
+            }
+        }
+    }
+
+    public func insert(_ key: StoredSigningKey) async throws {
+        try await write { db in
+            try db.execute(sql: "INSERT OR IGNORE INTO signing_key (kid, algorithm, private_key_pem, created_at) VALUES (?, ?, ?, ?)",
+                           arguments: [key.kid, key.algorithm, key.privateKeyPEM, key.createdAt.epochMilliseconds])
+        }
+    }
+
+    // MARK: Provider browser sessions
+
+    public func insert(_ session: ProviderBrowserSession) async throws {
+        try await write { db in
+            try db.execute(sql: "INSERT INTO provider_session (digest, provider_id, user_id, expires_at) VALUES (?, ?, ?, ?)",
+                           arguments: [session.digest.bytes, session.subject.providerID, session.subject.userID, session.expiresAt.epochMilliseconds])
+        }
+    }
+
+    public func providerSession(digest: SecretDigest) async throws -> ProviderBrowserSession? {
+        try await read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM provider_session WHERE digest = ?", arguments: [digest.bytes]).map { row in
+                ProviderBrowserSession(digest: SecretDigest(bytes: row["digest"]),
+                                       subject: Subject(userID: row["user_id"], providerID: row["provider_id"]),
+                                       expiresAt: Date(epochMilliseconds: row["expires_at"]))
+            }
+        }
+    }
+
+    public func deleteProviderSession(digest: SecretDigest) async throws {
+        try await write { db in
+            try db.execute(sql: "DELETE FROM provider_session WHERE digest = ?", arguments: [digest.bytes])
+        }
+    }
+
+    // MARK: Purge
+
+    public func purgeExpired(now: Date, grace: TimeInterval) async throws -> Int {
+        let cutoff = now.epochMilliseconds
+        let sessionCutoff = now.addingTimeInterval(-grace).epochMilliseconds
+        return try await write { db in
+            var removed = 0
+            for (table, limit) in [("login_attempt", cutoff), ("pending_login", cutoff), ("nonce", cutoff),
+                                   ("provider_session", cutoff), ("decision", sessionCutoff), ("session", sessionCutoff)] {
+                try db.execute(sql: "DELETE FROM \(table) WHERE expires_at <= ?", arguments: [limit])
+                removed += db.changesCount
+            }
+            return removed
+        }
+    }
+}

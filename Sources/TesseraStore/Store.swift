@@ -1,0 +1,104 @@
+import Foundation
+import TesseraCore
+
+/// Registered DCR clients.
+public protocol ClientStore: Sendable {
+    func insert(_ client: RegisteredClient) async throws
+    func client(id: String) async throws -> RegisteredClient?
+}
+
+/// Pending logins (registration codes), keyed by the digest of their code.
+public protocol PendingLoginStore: Sendable {
+    /// Stores a new pending login; `false` when a live one already has the same code digest.
+    func insert(_ login: PendingLogin) async throws -> Bool
+    func pendingLogin(codeDigest: SecretDigest) async throws -> PendingLogin?
+    func pendingLogin(id: UUID) async throws -> PendingLogin?
+    /// Deletes it and any browser attempt under it; `false` when there was none.
+    func deletePendingLogin(codeDigest: SecretDigest) async throws -> Bool
+}
+
+/// Browsers on their way through a provider's login page.
+public protocol LoginAttemptStore: Sendable {
+    func insert(_ attempt: LoginAttempt) async throws
+    func loginAttempt(stateDigest: SecretDigest) async throws -> LoginAttempt?
+    /// Counts a wrong password; at `limit` the attempt is deleted. Returns the new count.
+    func recordFailedPassword(stateDigest: SecretDigest, limit: Int) async throws -> Int
+}
+
+/// What became of a login completion.
+public enum LoginCompletion: Sendable, Equatable {
+    case completed(PendingLogin)
+    case attemptNotFound
+    case codeNotFound
+    case codeExpired
+    case codeAlreadyUsed
+}
+
+/// Sessions (authenticated devices) and what hangs off them.
+public protocol SessionStore: Sendable {
+    /// In one transaction: consumes the attempt, marks its pending login completed, and replaces
+    /// the device's session (with every decision under it) by `session`.
+    func completeLogin(attemptDigest: SecretDigest, session: Session, now: Date) async throws -> LoginCompletion
+    func session(device: DeviceKey) async throws -> Session?
+    func session(id: UUID) async throws -> Session?
+    /// Removes the device's sessions and every decision under them, durably, in one transaction.
+    /// Returns how many sessions were removed.
+    func revokeSessions(device: DeviceKey) async throws -> Int
+}
+
+/// Authorization decisions under a session.
+public protocol DecisionStore: Sendable {
+    func upsert(_ decision: Decision) async throws
+    func decision(sessionID: UUID, resource: String) async throws -> Decision?
+    func decisions(sessionID: UUID) async throws -> [Decision]
+}
+
+/// Nonces of signed requests, so that none is accepted twice.
+public protocol NonceStore: Sendable {
+    /// `true` the first time a (tenant, nonce) pair is claimed before it expires.
+    func claimNonce(tenantID: String, nonce: String, expiresAt: Date) async throws -> Bool
+}
+
+/// A key Tessera signs with, shared through the database.
+public struct StoredSigningKey: Sendable, Equatable {
+    public var kid: String
+    public var algorithm: String
+    public var privateKeyPEM: String
+    public var createdAt: Date
+
+    public init(kid: String, algorithm: String, privateKeyPEM: String, createdAt: Date) {
+        self.kid = kid
+        self.algorithm = algorithm
+        self.privateKeyPEM = privateKeyPEM
+        self.createdAt = createdAt
+    }
+}
+
+public protocol SigningKeyStore: Sendable {
+    func signingKeys() async throws -> [StoredSigningKey]
+    /// Stores a key unless one with the same kid exists.
+    func insert(_ key: StoredSigningKey) async throws
+}
+
+/// A provider's browser sessions (its cookie).
+public protocol ProviderSessionStore: Sendable {
+    func insert(_ session: ProviderBrowserSession) async throws
+    func providerSession(digest: SecretDigest) async throws -> ProviderBrowserSession?
+    func deleteProviderSession(digest: SecretDigest) async throws
+}
+
+/// Everything Tessera keeps. Each backend implements all of it; one conformance suite tests
+/// every backend.
+public protocol Store: ClientStore, PendingLoginStore, LoginAttemptStore, SessionStore, DecisionStore,
+    NonceStore, SigningKeyStore, ProviderSessionStore
+{
+    /// Deletes codes, attempts, nonces and browser sessions past their expiry, and sessions and
+    /// decisions more than `grace` past theirs (so that "expired" can still be told from "never").
+    func purgeExpired(now: Date, grace: TimeInterval) async throws -> Int
+}
+
+/// A storage failure. Front doors answer it with a 5xx; it is never swallowed.
+public struct StoreError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}

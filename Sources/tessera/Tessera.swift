@@ -1,0 +1,57 @@
+import ArgumentParser
+import Foundation
+import Logging
+import TesseraCore
+import TesseraServer
+
+@main
+struct Tessera: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tessera",
+        abstract: "Self-hosted authentication and entitlement service speaking the Adobe Pass and Huawei dialects.",
+        subcommands: [Serve.self, HashPassword.self],
+        defaultSubcommand: Serve.self)
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the HTTP server.")
+
+    @Option(help: "Address to listen on.") var host = "127.0.0.1"
+    @Option(help: "Port to listen on.") var port = 8080
+    @Option(name: .customLong("data-dir"), help: "Folder for the SQLite database and the credentials file.") var dataDir = "tessera-data"
+    @Option(help: "YAML configuration of tenants and providers.") var config: String?
+    @Flag(help: "Apply the demo tenant shipped with the program.") var demo = false
+    @Option(name: .customLong("credentials-file"), help: "Where to write the credentials JSON (default: <data-dir>/credentials.json, or demo-credentials.json with --demo).")
+    var credentialsFile: String?
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.") var logLevel = "info"
+
+    func validate() throws {
+        guard demo != (config != nil) else { throw ValidationError("give exactly one of --demo and --config FILE") }
+        guard (1...65535).contains(port) || port == 0 else { throw ValidationError("--port must be 0-65535") }
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
+    }
+
+    func run() async throws {
+        let yaml = try config.map { try String(contentsOfFile: $0, encoding: .utf8) } ?? TesseraConfiguration.demoYAML()
+        var options = ServerOptions(dataDirectory: dataDir, configuration: try TesseraConfiguration.load(yaml: yaml))
+        options.host = host
+        options.port = port
+        options.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+        let (application, services) = try await TesseraServerBuilder.build(options)
+        let baseURL = options.configuration.publicBaseURL ?? "http://\(host):\(port)"
+        let path = credentialsFile ?? (dataDir as NSString).appendingPathComponent(demo ? "demo-credentials.json" : "credentials.json")
+        try await Credentials.make(services: services, baseURL: baseURL).write(to: path)
+        print("Tessera listens on \(baseURL); credentials written to \(path)")
+        try await application.runService()
+    }
+}
+
+struct HashPassword: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "hash-password", abstract: "Read a password on standard input and print its password_hash for the YAML.")
+
+    func run() throws {
+        guard let password = readLine(strippingNewline: true), !password.isEmpty else { throw ValidationError("no password on standard input") }
+        print(try PasswordHash(password: password).encoded)
+    }
+}
