@@ -65,13 +65,15 @@ let package = Package(
         ),
         .testTarget(
             name: "TesseraStoreTests",
-            dependencies: ["TesseraStore"]
+            dependencies: ["TesseraStore", .product(name: "GRDB", package: "GRDB.swift")]
         ),
         .testTarget(
             name: "TesseraServerTests",
             dependencies: [
                 "TesseraServer",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
     ],

@@ -2,12 +2,12 @@ import Foundation
 
 /// The short code a TV shows ("enter code 7KXQ2M").
 ///
-/// Seven characters from a 30-symbol alphabet without look-alikes (no 0/O, 1/I/L, 5/S):
-/// 30^7 ≈ 2.2·10^10 codes. With entry attempts rate-limited per client (see the login
+/// Seven characters from a 29-symbol alphabet without look-alikes (no 0/O, 1/I/L, 5/S):
+/// 29^7 ≈ 1.7·10^10 codes. With entry attempts rate-limited per client (see the login
 /// limiter) a guesser gets a few hundred tries in a code's lifetime, a chance far below 10^-6
 /// even with thousands of live codes. Entry is case-insensitive and ignores spaces and hyphens.
 public enum RegistrationCode {
-    public static let alphabet = Array("ABCDEFGHJKMNPQRTUVWXYZ23456789")
+    public static let alphabet = Array("ABCDEFGHJKMNPQRTUVWXYZ2346789")
     public static let length = 7
 
     public static func generate() -> String {

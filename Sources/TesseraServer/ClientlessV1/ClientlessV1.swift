@@ -48,9 +48,9 @@ struct ClientlessV1: Sendable {
     }
 
     /// The format a caller asked for: a path suffix, else `format=`, else `Accept`, else XML.
-    static func format(request: Request, context: TesseraRequestContext, parameters: RequestParameters) -> ResponseFormat {
+    static func format(request: Request, context: TesseraRequestContext, parameters: RequestParameters?) -> ResponseFormat {
         if let suffix = context.suffixFormat { return suffix }
-        switch parameters["format"]?.lowercased() {
+        switch parameters?["format"]?.lowercased() {
         case "json": return .json
         case "xml": return .xml
         default: break
@@ -65,7 +65,8 @@ struct ClientlessV1: Sendable {
         _ handler: (Call) async throws(TesseraError) -> Response
     ) async -> Response {
         let trace = UUID().uuidString.lowercased()
-        var format = ResponseFormat.xml
+        // Until the parameters are read (they may be the problem), Accept and the suffix decide.
+        var format = Self.format(request: request, context: context, parameters: nil)
         do {
             let parameters = try await RequestParameters(request)
             format = Self.format(request: request, context: context, parameters: parameters)

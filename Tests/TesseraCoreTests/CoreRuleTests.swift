@@ -1,0 +1,85 @@
+import Foundation
+import Testing
+import TesseraCore
+
+@Suite struct RegistrationCodeTests {
+    @Test func generatedCodesUseTheUnambiguousAlphabet() {
+        var seen = Set<String>()
+        for _ in 0..<2000 {
+            let code = RegistrationCode.generate()
+            #expect(code.count == 7)
+            #expect(code.allSatisfy { RegistrationCode.alphabet.contains($0) })
+            #expect(!code.contains { "01OILS5".contains($0) })
+            seen.insert(code)
+        }
+        #expect(seen.count > 1990)
+    }
+
+    @Test func entryIsCaseInsensitiveAndIgnoresSeparators() {
+        #expect(RegistrationCode.normalize("7kxq2mz") == "7KXQ2MZ")
+        #expect(RegistrationCode.normalize("7KX-Q2M Z") == "7KXQ2MZ")
+        #expect(RegistrationCode.normalize("7KXQ2M") == nil)
+        #expect(RegistrationCode.normalize("7KXQ2M0") == nil)
+        #expect(RegistrationCode.normalize(String(repeating: "A", count: 100)) == nil)
+    }
+
+    @Test func digestsAreScopedToTheTenant() {
+        #expect(RegistrationCode.digest("ABCDEFG", tenant: "REF30") != RegistrationCode.digest("ABCDEFG", tenant: "OTHER"))
+    }
+}
+
+@Suite struct DeviceInfoTests {
+    func encode(_ json: String) -> String { Data(json.utf8).base64EncodedString() }
+
+    @Test func acceptsAValidObject() throws {
+        let info = try DeviceInfo(encoded: encode(#"{"model":"Roku Ultra","osName":"Roku OS","primaryHardwareType":"SetTopBox","displayWidth":1920,"connectionSecure":true}"#))
+        #expect(info.fields["model"] == "Roku Ultra")
+        #expect(info.fields["displayWidth"] == "1920")
+        #expect(info.fields["connectionSecure"] == "true")
+    }
+
+    @Test func acceptsURLSafeUnpaddedBase64AndSpacesForPlus() throws {
+        let standard = encode(#"{"model":"m>>>?","osName":"iOS"}"#)
+        let urlSafe = standard.replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+        #expect(try DeviceInfo(encoded: urlSafe).fields["model"] == "m>>>?")
+        #expect(try DeviceInfo(encoded: standard.replacingOccurrences(of: "+", with: " ")).fields["osName"] == "iOS")
+    }
+
+    @Test(arguments: [
+        "not base64!!", Data("[1,2]".utf8).base64EncodedString(), Data("{\"model\":\"x\"}".utf8).base64EncodedString(),
+        Data(#"{"model":"x","osName":"Plan9"}"#.utf8).base64EncodedString(),
+        Data(#"{"model":{"a":1},"osName":"iOS"}"#.utf8).base64EncodedString(),
+        String(repeating: "A", count: 9000),
+    ])
+    func refusesMalformedValues(encoded: String) {
+        #expect(throws: TesseraError.self) { try DeviceInfo(encoded: encoded) }
+    }
+}
+
+@Suite struct SecretTests {
+    @Test func secretsAreLongAndDistinct() {
+        let a = Secret.generate(), b = Secret.generate()
+        #expect(a != b)
+        #expect(a.count == 43)
+        #expect(SecretDigest(of: a).matches(a))
+        #expect(!SecretDigest(of: a).matches(b))
+    }
+
+    @Test func passwordHashesVerifyAndRoundTrip() throws {
+        let hash = try PasswordHash(password: "correct horse", rounds: 1000)
+        #expect(hash.verify("correct horse"))
+        #expect(!hash.verify("correct horsf"))
+        let parsed = try #require(PasswordHash(encoded: hash.encoded))
+        #expect(parsed == hash)
+        #expect(PasswordHash(encoded: "md5$1$abc$def") == nil)
+    }
+
+    @Test func directoryProviderChecksPasswords() throws {
+        let provider = DirectoryProvider(id: "P", displayName: "P", subscribers: [
+            Subscriber(username: "ann", passwordHash: try PasswordHash(password: "pw", rounds: 1000), userID: "u-ann"),
+        ])
+        #expect(provider.authenticate(username: "ann", password: "pw") == Subject(userID: "u-ann", providerID: "P"))
+        #expect(provider.authenticate(username: "ann", password: "PW") == nil)
+        #expect(provider.authenticate(username: "bob", password: "pw") == nil)
+    }
+}

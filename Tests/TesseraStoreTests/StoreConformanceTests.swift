@@ -1,0 +1,163 @@
+import Foundation
+import GRDB
+import Testing
+import TesseraCore
+@testable import TesseraStore
+
+/// Every store operation, run against each backend. PostgreSQL joins with its own issue.
+@Suite struct StoreConformanceTests {
+    let now = Date(epochMilliseconds: 1_800_000_000_000)
+    let device = DeviceKey(tenantID: "REF30", deviceID: "dev-1")
+
+    func makeSQLite() throws -> (SQLiteStore, String) {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-store-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let path = dir + "/t.sqlite"
+        return (try SQLiteStore(path: path), path)
+    }
+
+    func pending(code: String = "ABCDEFG", expiresIn: TimeInterval = 1800) -> PendingLogin {
+        PendingLogin(id: UUID(), codeDigest: RegistrationCode.digest(code, tenant: "REF30"), device: device, providerID: nil,
+                     description: DeviceDescription(deviceUser: "ann"), createdAt: now, expiresAt: now.addingTimeInterval(expiresIn))
+    }
+
+    func session(_ id: UUID = UUID(), expiresIn: TimeInterval = 3600) -> Session {
+        Session(id: id, device: device, subject: Subject(userID: "u1", providerID: "Dish"), deviceUser: "ann",
+                createdAt: now, expiresAt: now.addingTimeInterval(expiresIn))
+    }
+
+    func attempt(for login: PendingLogin, state: String = "state-1") -> LoginAttempt {
+        LoginAttempt(stateDigest: SecretDigest(of: state), tenantID: "REF30", pendingLoginID: login.id, providerID: "Dish",
+                     returnURL: "https://adobe.com/", expiresAt: now.addingTimeInterval(900))
+    }
+
+    @Test func pendingLoginsAreUniqueWhileLiveAndDeletable() async throws {
+        let (store, _) = try makeSQLite()
+        let login = pending()
+        #expect(try await store.insert(login))
+        #expect(try await store.insert(pending()) == false)
+        #expect(try await store.pendingLogin(codeDigest: login.codeDigest) == login)
+        #expect(try await store.pendingLogin(id: login.id) == login)
+        #expect(try await store.deletePendingLogin(codeDigest: login.codeDigest))
+        #expect(try await store.deletePendingLogin(codeDigest: login.codeDigest) == false)
+        #expect(try await store.pendingLogin(codeDigest: login.codeDigest) == nil)
+    }
+
+    @Test func anExpiredCodeMayBeIssuedAgain() async throws {
+        let (store, _) = try makeSQLite()
+        var old = pending(expiresIn: 1)
+        old.createdAt = now.addingTimeInterval(-10)
+        old.expiresAt = now.addingTimeInterval(-1)
+        #expect(try await store.insert(old))
+        #expect(try await store.insert(pending()))
+    }
+
+    @Test func completingALoginIsAtomicAndSingleUse() async throws {
+        let (store, _) = try makeSQLite()
+        let login = pending()
+        _ = try await store.insert(login)
+        try await store.insert(attempt(for: login))
+        try await store.insert(attempt(for: login, state: "state-2"))
+        let first = session()
+        guard case .completed(let completed) = try await store.completeLogin(attemptDigest: SecretDigest(of: "state-1"), session: first, now: now) else {
+            Issue.record("expected completion"); return
+        }
+        #expect(completed.completedSessionID == first.id)
+        #expect(try await store.session(device: device) == first)
+        // The other attempt of the same code went with it: the code is spent.
+        #expect(try await store.loginAttempt(stateDigest: SecretDigest(of: "state-2")) == nil)
+        #expect(try await store.completeLogin(attemptDigest: SecretDigest(of: "state-1"), session: session(), now: now) == .attemptNotFound)
+        try await store.insert(attempt(for: login, state: "state-3"))
+        #expect(try await store.completeLogin(attemptDigest: SecretDigest(of: "state-3"), session: session(), now: now) == .codeAlreadyUsed)
+        #expect(try await store.session(device: device) == first)
+    }
+
+    @Test func expiredCodesAndAttemptsDoNotComplete() async throws {
+        let (store, _) = try makeSQLite()
+        let login = pending(expiresIn: 60)
+        _ = try await store.insert(login)
+        try await store.insert(attempt(for: login))
+        #expect(try await store.completeLogin(attemptDigest: SecretDigest(of: "state-1"), session: session(), now: now.addingTimeInterval(61)) == .codeExpired)
+        #expect(try await store.completeLogin(attemptDigest: SecretDigest(of: "state-1"), session: session(), now: now.addingTimeInterval(901)) == .attemptNotFound)
+        #expect(try await store.completeLogin(attemptDigest: SecretDigest(of: "no-such"), session: session(), now: now) == .attemptNotFound)
+        #expect(try await store.session(device: device) == nil)
+        #expect(try await store.pendingLogin(id: login.id)?.completedSessionID == nil)
+    }
+
+    @Test func revokingRemovesSessionsAndTheirDecisionsDurably() async throws {
+        let (store, path) = try makeSQLite()
+        let login = pending()
+        _ = try await store.insert(login)
+        try await store.insert(attempt(for: login))
+        let s = session()
+        _ = try await store.completeLogin(attemptDigest: SecretDigest(of: "state-1"), session: s, now: now)
+        try await store.upsert(Decision(sessionID: s.id, resource: "CNN", providerID: "Dish", expiresAt: now.addingTimeInterval(60)))
+        #expect(try await store.decisions(sessionID: s.id).count == 1)
+        let other = DeviceKey(tenantID: "OTHER", deviceID: "dev-1")
+        #expect(try await store.revokeSessions(device: other) == 0)
+        #expect(try await store.session(device: device) != nil)
+        #expect(try await store.revokeSessions(device: device) == 1)
+        #expect(try await store.session(device: device) == nil)
+        #expect(try await store.decision(sessionID: s.id, resource: "CNN") == nil)
+        // A second connection to the same file sees the same state.
+        let reopened = try SQLiteStore(path: path)
+        #expect(try await reopened.session(id: s.id) == nil)
+        #expect(try await reopened.pendingLogin(id: login.id)?.completedSessionID == s.id)
+    }
+
+    @Test func noncesAreSingleUse() async throws {
+        let (store, _) = try makeSQLite()
+        #expect(try await store.claimNonce(tenantID: "REF30", nonce: "n1", expiresAt: now))
+        #expect(try await store.claimNonce(tenantID: "REF30", nonce: "n1", expiresAt: now) == false)
+        #expect(try await store.claimNonce(tenantID: "OTHER", nonce: "n1", expiresAt: now))
+    }
+
+    @Test func wrongPasswordsVoidAnAttemptAtTheLimit() async throws {
+        let (store, _) = try makeSQLite()
+        let login = pending()
+        _ = try await store.insert(login)
+        try await store.insert(attempt(for: login))
+        let digest = SecretDigest(of: "state-1")
+        #expect(try await store.recordFailedPassword(stateDigest: digest, limit: 3) == 1)
+        #expect(try await store.recordFailedPassword(stateDigest: digest, limit: 3) == 2)
+        #expect(try await store.recordFailedPassword(stateDigest: digest, limit: 3) == 3)
+        #expect(try await store.loginAttempt(stateDigest: digest) == nil)
+    }
+
+    @Test func clientsKeysAndBrowserSessionsRoundTrip() async throws {
+        let (store, _) = try makeSQLite()
+        let client = RegisteredClient(id: "c1", tenantID: "REF30", softwareID: "s", secretDigest: SecretDigest(of: "x"),
+                                      redirectURIs: ["app://x"], issuedAt: now)
+        try await store.insert(client)
+        #expect(try await store.client(id: "c1") == client)
+        #expect(try await store.client(id: "c2") == nil)
+        let key = StoredSigningKey(kid: "k1", algorithm: "RS256", privateKeyPEM: "pem", createdAt: now)
+        try await store.insert(key)
+        try await store.insert(StoredSigningKey(kid: "k1", algorithm: "RS256", privateKeyPEM: "other", createdAt: now))
+        #expect(try await store.signingKeys() == [key])
+        let browser = ProviderBrowserSession(digest: SecretDigest(of: "cookie"), subject: Subject(userID: "u", providerID: "P"), expiresAt: now)
+        try await store.insert(browser)
+        #expect(try await store.providerSession(digest: browser.digest) == browser)
+        try await store.deleteProviderSession(digest: browser.digest)
+        #expect(try await store.providerSession(digest: browser.digest) == nil)
+    }
+
+    @Test func purgeRemovesOnlyWhatIsPastItsTime() async throws {
+        let (store, _) = try makeSQLite()
+        let dead = pending(code: "AAAAAAA", expiresIn: 10)
+        let live = pending(code: "BBBBBBB", expiresIn: 3600)
+        _ = try await store.insert(dead)
+        _ = try await store.insert(live)
+        _ = try await store.claimNonce(tenantID: "REF30", nonce: "n", expiresAt: now.addingTimeInterval(5))
+        let removed = try await store.purgeExpired(now: now.addingTimeInterval(20), grace: 3600)
+        #expect(removed == 2)
+        #expect(try await store.pendingLogin(id: dead.id) == nil)
+        #expect(try await store.pendingLogin(id: live.id) != nil)
+    }
+
+    @Test func aStorageFailureIsAnError() async throws {
+        let (store, _) = try makeSQLite()
+        try await store.pool.write { db in try db.execute(sql: "DROP TABLE session") }
+        await #expect(throws: StoreError.self) { try await store.revokeSessions(device: device) }
+    }
+}
