@@ -38,17 +38,22 @@ enum Fixture {
 struct Harness {
     let dataDirectory: String
     let clock = ManualClock(Fixture.start)
+    let configuration: TesseraConfiguration
+    let purgeInterval: Duration
 
-    init() throws {
+    init(configuration: TesseraConfiguration = Fixture.configuration, purgeInterval: Duration = .seconds(60)) throws {
         dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-test-\(UUID())").path
+        self.configuration = configuration
+        self.purgeInterval = purgeInterval
     }
 
     var databasePath: String { (dataDirectory as NSString).appendingPathComponent("tessera.sqlite") }
 
     /// Starts a real server on 127.0.0.1 (an ephemeral port) and hands `body` an HTTP client for it.
     func run(_ body: @Sendable (Wire) async throws -> Void) async throws {
-        var options = ServerOptions(dataDirectory: dataDirectory, configuration: Fixture.configuration)
+        var options = ServerOptions(dataDirectory: dataDirectory, configuration: configuration)
         options.port = 0
+        options.purgeInterval = purgeInterval
         options.clock = clock
         options.logLevel = .critical
         let (application, services) = try await TesseraServerBuilder.build(options)

@@ -41,25 +41,33 @@ extension ClientlessV1 {
         router.get("/api/v1/authenticate/:code") { request, context in
             let code = context.parameters.get("code") ?? ""
             return await respond(request, context, requestor: nil, shortPath: "/authenticate/\(code)") { call throws(TesseraError) in
-                let (_, login) = try await services.pendingLogin(tenant: call.tenant, code: code, status: 404)
-                let session = try await services.sessionState(completedBy: login).require(missing: 404, expired: 410)
-                return V1Rendering.response(AuthenticationBody(session), root: "authentication", format: call.format)
+                try await authentication(call, code: code, missing: 404, expired: 410)
             }
         }
         router.get("/api/v1/checkauthn") { request, context in
             await respond(request, context, requestor: nil, shortPath: "/checkauthn") { call throws(TesseraError) in
-                let (device, description) = try call.device()
-                let session = try await services.sessionState(device: device, deviceUser: description.deviceUser).require(missing: 403, expired: 403)
-                return V1Rendering.response(AuthenticationBody(session), root: "authentication", format: call.format)
+                try await authentication(call, missing: 403, expired: 403)
             }
         }
         router.get("/api/v1/checkauthn/:code") { request, context in
             let code = context.parameters.get("code") ?? ""
             return await respond(request, context, requestor: nil, shortPath: "/checkauthn/\(code)") { call throws(TesseraError) in
-                let (_, login) = try await services.pendingLogin(tenant: call.tenant, code: code, status: 404)
-                let session = try await services.sessionState(completedBy: login).require(missing: 403, expired: 403)
-                return V1Rendering.response(AuthenticationBody(session), root: "authentication", format: call.format)
+                try await authentication(call, code: code, missing: 403, expired: 403)
             }
         }
+    }
+
+    /// The authN token of the calling device, or the endpoint's error when it has none.
+    func authentication(_ call: Call, missing: Int, expired: Int) async throws(TesseraError) -> Response {
+        let (device, description) = try call.device()
+        let session = try await services.sessionState(device: device, deviceUser: description.deviceUser).require(missing: missing, expired: expired)
+        return V1Rendering.response(AuthenticationBody(session), root: "authentication", format: call.format)
+    }
+
+    /// The authN token of the login made with a registration code (second screen, older clients).
+    func authentication(_ call: Call, code: String, missing: Int, expired: Int) async throws(TesseraError) -> Response {
+        let (_, login) = try await services.pendingLogin(tenant: call.tenant, code: code, status: 404)
+        let session = try await services.sessionState(completedBy: login).require(missing: missing, expired: expired)
+        return V1Rendering.response(AuthenticationBody(session), root: "authentication", format: call.format)
     }
 }

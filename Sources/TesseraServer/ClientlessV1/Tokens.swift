@@ -15,9 +15,7 @@ extension ClientlessV1 {
     func addTokenRoutes(to router: Router<TesseraRequestContext>) {
         router.get("/api/v1/tokens/authn") { request, context in
             await respond(request, context, requestor: nil, shortPath: "/tokens/authn") { call throws(TesseraError) in
-                let (device, description) = try call.device()
-                let session = try await services.sessionState(device: device, deviceUser: description.deviceUser).require(missing: 404, expired: 410)
-                return V1Rendering.response(AuthenticationBody(session), root: "authentication", format: call.format)
+                try await authentication(call, missing: 404, expired: 410)
             }
         }
         router.get("/api/v1/tokens/authz") { request, context in

@@ -1,0 +1,106 @@
+import Foundation
+import HTTPTypes
+import HummingbirdTesting
+import NIOCore
+import Testing
+import TesseraCore
+
+/// Runs the real `tessera` program as a child process, so it can be killed with SIGKILL.
+final class TesseraProcess: @unchecked Sendable {
+    let process = Process()
+    let output = Pipe()
+    let port: Int
+
+    /// The `tessera` executable next to the test bundle (SwiftPM builds it with the tests).
+    static var executable: URL {
+        let buildDirectory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        let besideTests = buildDirectory.appendingPathComponent("tessera")
+        if FileManager.default.isExecutableFile(atPath: besideTests.path) { return besideTests }
+        return URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent(".build/debug/tessera")
+    }
+
+    init(dataDirectory: String) throws {
+        process.executableURL = Self.executable
+        process.arguments = ["serve", "--demo", "--port", "0", "--data-dir", dataDirectory, "--log-level", "info"]
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        // Hummingbird logs the port it bound; wait for that line.
+        var seen = ""
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline {
+            let chunk = output.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            seen += String(decoding: chunk, as: UTF8.self)
+            if let range = seen.range(of: #"listening on 127\.0\.0\.1:(\d+)"#, options: .regularExpression) {
+                port = Int(seen[range].split(separator: ":").last!)!
+                return
+            }
+        }
+        process.terminate()
+        throw TesseraProcessError(output: seen)
+    }
+
+    func kill9() {
+        Foundation.kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+}
+
+struct TesseraProcessError: Error { let output: String }
+
+@Suite(.serialized) struct CrashTests {
+    func call(_ client: TestClient, _ method: HTTPRequest.Method, _ uri: String, headers: HTTPFields = [:], body: String? = nil) async throws -> TestClient.Response {
+        try await client.execute(.init(uri, method: method, headers: headers, body: body.map { ByteBuffer(string: $0) }))
+    }
+
+    func json(_ response: TestClient.Response) throws -> [String: Any] {
+        guard let body = response.body else { return [:] }
+        return (try JSONSerialization.jsonObject(with: Data(buffer: body)) as? [String: Any]) ?? [:]
+    }
+
+    @Test(.timeLimit(.minutes(3))) func aLogoutThatAnswered204SurvivesKill9() async throws {
+        let dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-crash-\(UUID())").path
+        var server = try TesseraProcess(dataDirectory: dataDirectory)
+        var client = TestClient(host: "127.0.0.1", port: server.port)
+        client.connect()
+        // Register through DCR with the software statement the program wrote.
+        let credentials = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dataDirectory + "/demo-credentials.json"))) as? [String: Any]
+        let statement = try #require(((credentials?["tenants"] as? [[String: Any]])?.first?["software_statements"] as? [[String: Any]])?.first?["software_statement"] as? String)
+        let registered = try await call(client, .post, "/o/client/register", headers: [.contentType: "application/json"], body: #"{"software_statement":"\#(statement)"}"#)
+        let clientJSON = try json(registered)
+        let tokenReply = try await call(client, .post, "/o/client/token", headers: [.contentType: "application/x-www-form-urlencoded"],
+                                        body: "client_id=\(clientJSON["client_id"] as? String ?? "")&client_secret=\(clientJSON["client_secret"] as? String ?? "")&grant_type=client_credentials")
+        let token = try #require(try json(tokenReply)["access_token"] as? String)
+        let auth: HTTPFields = [.authorization: "Bearer \(token)", .accept: "application/json"]
+
+        // Sign in ten devices, then log out the first five; each logout answers 204 before the kill.
+        for device in 0..<10 {
+            let created = try await call(client, .post, "/reggie/v1/REF30/regcode?deviceId=crash-\(device)", headers: auth)
+            let code = try #require(try json(created)["code"] as? String)
+            let start = try await call(client, .get, "/api/v1/authenticate?reg_code=\(code)&requestor_id=REF30&mso_id=Dish&domain_name=adobe.com&redirect_url=https%3A%2F%2Fadobe.com%2F")
+            let location = try #require(start.headers[.location])
+            let state = try #require(URLComponents(string: location)?.queryItems?.first?.value)
+            let login = try await call(client, .post, "/idp/Dish/login", headers: [.contentType: "application/x-www-form-urlencoded"],
+                                       body: "state=\(state)&username=dish-full&password=dish-full-demo")
+            #expect(login.status == .seeOther)
+        }
+        for device in 0..<5 {
+            let logout = try await call(client, .delete, "/api/v1/logout?requestor=REF30&deviceId=crash-\(device)", headers: auth)
+            #expect(logout.status == .noContent)
+        }
+        try? await client.shutdown()
+        server.kill9()
+
+        server = try TesseraProcess(dataDirectory: dataDirectory)
+        defer { server.kill9() }
+        client = TestClient(host: "127.0.0.1", port: server.port)
+        client.connect()
+        for device in 0..<10 {
+            let check = try await call(client, .get, "/api/v1/checkauthn?requestor=REF30&deviceId=crash-\(device)", headers: auth)
+            #expect(check.status == (device < 5 ? .forbidden : .ok), "device \(device)")
+        }
+        try? await client.shutdown()
+    }
+}

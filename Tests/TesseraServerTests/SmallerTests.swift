@@ -1,0 +1,96 @@
+import Foundation
+import HTTPTypes
+import Testing
+import TesseraCore
+@testable import TesseraServer
+
+@Suite struct TrustedProxyTests {
+    @Test func forwardedForIsBelievedOnlyFromTrustedProxies() throws {
+        let proxies = try TrustedProxies(["10.0.0.0/8", "::1", "192.168.1.7"])
+        #expect(proxies.clientAddress(peer: "203.0.113.9", forwardedFor: "1.2.3.4") == "203.0.113.9")
+        #expect(proxies.clientAddress(peer: "10.1.2.3", forwardedFor: "1.2.3.4") == "1.2.3.4")
+        #expect(proxies.clientAddress(peer: "10.1.2.3", forwardedFor: "6.6.6.6, 1.2.3.4, 10.9.9.9") == "1.2.3.4")
+        #expect(proxies.clientAddress(peer: "::1", forwardedFor: "2001:db8::5") == "2001:db8::5")
+        #expect(proxies.clientAddress(peer: "192.168.1.7", forwardedFor: "garbage") == "192.168.1.7")
+        #expect(proxies.clientAddress(peer: "192.168.1.8", forwardedFor: "1.2.3.4") == "192.168.1.8")
+        #expect(proxies.clientAddress(peer: nil, forwardedFor: "1.2.3.4") == "unknown")
+        #expect(throws: ConfigurationError.self) { try TrustedProxies(["not-an-ip"]) }
+        #expect(throws: ConfigurationError.self) { try TrustedProxies(["10.0.0.0/33"]) }
+    }
+
+    @Test func theLimiterIsBoundedAndForgets() {
+        let clock = ManualClock(Fixture.start)
+        let limiter = AttemptLimiter(limit: 2, window: 60, capacity: 10, clock: clock)
+        limiter.recordFailure("a")
+        limiter.recordFailure("a")
+        #expect(!limiter.allows("a"))
+        #expect(limiter.allows("b"))
+        for i in 0..<50 { limiter.recordFailure("k\(i)") }
+        clock.advance(by: 61)
+        #expect(limiter.allows("a"))
+    }
+}
+
+@Suite struct SessionRuleTests {
+    @Test func deviceUserMustMatchTheRegistrationCodes() async throws {
+        let harness = try Harness()
+        try await harness.run { wire in
+            let auth = wire.deviceHeaders(try await wire.bearer())
+            let code = try await wire.registrationCode(auth, deviceID: "shared-tv", extra: [("deviceUser", "ann")])
+            try await wire.browserLogin(code: code)
+            #expect(try await wire.send(.get, "/api/v1/checkauthn" + wire.deviceQuery("shared-tv"), headers: auth).status == .ok)
+            #expect(try await wire.send(.get, "/api/v1/checkauthn" + wire.deviceQuery("shared-tv", extra: [("deviceUser", "ann")]), headers: auth).status == .ok)
+            #expect(try await wire.send(.get, "/api/v1/checkauthn" + wire.deviceQuery("shared-tv", extra: [("deviceUser", "bob")]), headers: auth).status == .forbidden)
+            #expect(try await wire.send(.get, "/api/v1/tokens/authn" + wire.deviceQuery("shared-tv", extra: [("deviceUser", "bob")]), headers: auth).status == .notFound)
+        }
+    }
+
+    @Test func anExpiredAuthenticationAnswers410AndThe403OfCheckauthn() async throws {
+        let harness = try Harness()
+        try await harness.run { wire in
+            var auth = wire.deviceHeaders(try await wire.bearer())
+            let code = try await wire.registrationCode(auth, deviceID: "old-tv")
+            try await wire.browserLogin(code: code)
+            wire.clock.advance(by: 604_801)
+            auth = wire.deviceHeaders(try await wire.bearer()) // the old bearer expired after 6 h
+            let authn = try await wire.send(.get, "/api/v1/tokens/authn" + wire.deviceQuery("old-tv"), headers: auth)
+            #expect(authn.status == .gone)
+            #expect(authn.json["code"] as? String == "authentication_session_expired")
+            let check = try await wire.send(.get, "/api/v1/checkauthn" + wire.deviceQuery("old-tv"), headers: auth)
+            #expect(check.status == .forbidden)
+            #expect(check.json["code"] as? String == "authentication_session_expired")
+        }
+    }
+
+    @Test func theBackgroundPurgeRemovesExpiredCodes() async throws {
+        let harness = try Harness(purgeInterval: .milliseconds(50))
+        try await harness.run { wire in
+            let auth = wire.deviceHeaders(try await wire.bearer())
+            _ = try await wire.registrationCode(auth, deviceID: "tv", extra: [("ttl", "5")])
+            _ = try await wire.registrationCode(auth, deviceID: "tv2")
+            #expect(try harness.count("pending_login") == 2)
+            wire.clock.advance(by: 6)
+            for _ in 0..<100 where try harness.count("pending_login") != 1 { try await Task.sleep(for: .milliseconds(20)) }
+            #expect(try harness.count("pending_login") == 1)
+        }
+    }
+
+    @Test func requireDeviceInfoPolicy() async throws {
+        var tenant = try #require(Fixture.configuration.directory.tenant("REF30"))
+        tenant.policies.requireDeviceInfo = true
+        let directory = try Directory(tenants: [tenant], providers: Array(Fixture.configuration.directory.providers.values))
+        let configuration = TesseraConfiguration(directory: directory, publicBaseURL: nil, trustedProxies: try TrustedProxies([]),
+                                                 helpURL: "https://help.test/", knownPasswords: [:])
+        let harness = try Harness(configuration: configuration)
+        try await harness.run { wire in
+            var auth = try await wire.bearer()
+            auth[.accept] = "application/json"
+            let missing = try await wire.form(.post, "/reggie/v1/REF30/regcode", [("deviceId", "d")], headers: auth)
+            #expect(missing.status == .badRequest)
+            #expect(missing.json["code"] as? String == "invalid_device_info")
+            #expect(missing.json["helpUrl"] as? String == "https://help.test/")
+            let given = try await wire.form(.post, "/reggie/v1/REF30/regcode", [("deviceId", "d"), ("device_info", Fixture.deviceInfo)], headers: auth)
+            #expect(given.status == .created)
+        }
+    }
+}
