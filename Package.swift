@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .executable(name: "tessera", targets: ["tessera"]),
         .library(name: "TesseraCore", targets: ["TesseraCore"]),
+        .library(name: "TesseraMediaToken", targets: ["TesseraMediaToken"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", exact: "2.28.1"),
@@ -36,9 +37,14 @@ let package = Package(
             ]
         ),
         .target(
+            name: "TesseraMediaToken",
+            dependencies: [.product(name: "JWTKit", package: "jwt-kit")]
+        ),
+        .target(
             name: "TesseraServer",
             dependencies: [
                 "TesseraCore",
+                "TesseraMediaToken",
                 "TesseraStore",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -64,6 +70,10 @@ let package = Package(
             dependencies: ["TesseraCore"]
         ),
         .testTarget(
+            name: "TesseraMediaTokenTests",
+            dependencies: ["TesseraMediaToken", .product(name: "JWTKit", package: "jwt-kit")]
+        ),
+        .testTarget(
             name: "TesseraStoreTests",
             dependencies: ["TesseraStore", .product(name: "GRDB", package: "GRDB.swift")]
         ),
@@ -74,6 +84,8 @@ let package = Package(
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "JWTKit", package: "jwt-kit"),
             ]
         ),
     ],

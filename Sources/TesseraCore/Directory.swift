@@ -1,3 +1,4 @@
+import _CryptoExtras
 import Foundation
 
 /// Everything an operator configured: tenants and the identity providers they integrate with.
@@ -22,6 +23,9 @@ public struct Directory: Sendable {
         for tenant in tenants {
             for id in tenant.providerIDs where providersByID[id] == nil {
                 throw ConfigurationError("tenant \(tenant.id) names unknown provider \(id)")
+            }
+            if let encryption = tenant.metadataEncryption, (try? _RSA.Encryption.PublicKey(pemRepresentation: encryption.publicKeyPEM)) == nil {
+                throw ConfigurationError("tenant \(tenant.id): user_metadata public_key is not an RSA public key in PEM")
             }
             for domain in tenant.domains where RedirectPolicy.normalizedHost(domain) == nil {
                 throw ConfigurationError("tenant \(tenant.id) has an invalid domain \(domain)")

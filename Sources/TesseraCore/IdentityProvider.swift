@@ -83,11 +83,17 @@ public struct DirectoryProvider: PasswordAuthenticating, Equatable {
     public var logoURL: String?
     public var hasLogoutEndpoint: Bool
     public var subscribers: [Subscriber]
+    /// The text of a denial; `{resource}` stands for the resource id.
+    public var denyMessage: String?
+    public var proxyProviderID: String?
 
     /// Verifies this hash when the username is unknown, so both failures cost the same.
     private static let decoy = try! PasswordHash(password: Secret.generate())
 
-    public init(id: String, displayName: String, logoURL: String? = nil, hasLogoutEndpoint: Bool = false, subscribers: [Subscriber]) {
+    public init(id: String, displayName: String, logoURL: String? = nil, hasLogoutEndpoint: Bool = false, subscribers: [Subscriber],
+                denyMessage: String? = nil, proxyProviderID: String? = nil) {
+        self.denyMessage = denyMessage
+        self.proxyProviderID = proxyProviderID
         self.id = id
         self.displayName = displayName
         self.logoURL = logoURL
@@ -104,4 +110,27 @@ public struct DirectoryProvider: PasswordAuthenticating, Equatable {
     }
 
     public func subscriber(userID: String) -> Subscriber? { subscribers.first { $0.userID == userID } }
+}
+
+/// A TempPass: a provider with no login, granting temporary access per device (basic) or per
+/// device and hashed user identity (promotional, with a resource limit). The clock of a trial
+/// starts at its first authorization and runs no matter how much is watched.
+public struct TempPassProvider: IdentityProvider, Equatable {
+    public var id: String
+    public var displayName: String
+    public var logoURL: String?
+    public var hasLogoutEndpoint: Bool { false }
+    public var duration: TimeInterval
+    /// Set for a promotional TempPass: how many distinct resources a trial may authorize.
+    public var resourceLimit: Int?
+
+    public init(id: String, displayName: String, logoURL: String? = nil, duration: TimeInterval, resourceLimit: Int? = nil) {
+        self.id = id
+        self.displayName = displayName
+        self.logoURL = logoURL
+        self.duration = duration
+        self.resourceLimit = resourceLimit
+    }
+
+    public var isPromotional: Bool { resourceLimit != nil }
 }

@@ -149,3 +149,34 @@ public struct ProviderBrowserSession: Sendable, Equatable {
         self.expiresAt = expiresAt
     }
 }
+
+/// A TempPass trial: keyed on the device (basic) or on the device and a hashed user identity
+/// (promotional). Its clock starts at the first authorization.
+public struct TemporaryAccess: Sendable, Equatable {
+    public var id: UUID
+    public var tenantID: String
+    public var providerID: String
+    public var deviceID: String
+    public var identityDigest: SecretDigest?
+    public var startedAt: Date?
+    public var resources: [String]
+
+    public init(id: UUID, tenantID: String, providerID: String, deviceID: String, identityDigest: SecretDigest?,
+                startedAt: Date? = nil, resources: [String] = []) {
+        self.id = id
+        self.tenantID = tenantID
+        self.providerID = providerID
+        self.deviceID = deviceID
+        self.identityDigest = identityDigest
+        self.startedAt = startedAt
+        self.resources = resources
+    }
+}
+
+/// What using a TempPass for one resource came to.
+public enum TemporaryAccessUse: Sendable, Equatable {
+    case permitted(until: Date)
+    case durationExceeded
+    case resourcesExceeded
+    case notFound
+}

@@ -11,12 +11,14 @@ public struct Tenant: Sendable, Equatable {
     public var softwareStatements: [SoftwareStatementGrant]
     public var legacyKeys: [LegacyKeyPair]
     public var policies: TenantPolicies
+    public var metadataEncryption: MetadataEncryption?
 
     public init(
         id: String, name: String, domains: [String], providerIDs: [String],
         softwareStatements: [SoftwareStatementGrant] = [], legacyKeys: [LegacyKeyPair] = [],
-        policies: TenantPolicies = TenantPolicies()
+        policies: TenantPolicies = TenantPolicies(), metadataEncryption: MetadataEncryption? = nil
     ) {
+        self.metadataEncryption = metadataEncryption
         self.id = id
         self.name = name
         self.domains = domains
@@ -69,6 +71,38 @@ public struct TenantPolicies: Sendable, Equatable {
     /// Whether `device_info` / `X-Device-Info` must be sent. The API pages mark it mandatory,
     /// real clients (yt-dlp, the ESPN add-on) omit it; a malformed value is refused either way.
     public var requireDeviceInfo: Bool = false
+    /// Lifetime of a stored authorization decision (never beyond its session).
+    public var authorizationTTL: TimeInterval = 24 * 3600
+    /// Lifetime of a short media token.
+    public var mediaTokenTTL: TimeInterval = 7 * 60
+    /// How many resources one preauthorize call may name.
+    public var preauthorizeLimit: Int = 5
+    /// Throttling of the listed endpoints per client address (a token bucket); `nil` turns it off.
+    public var throttle: ThrottlePolicy? = ThrottlePolicy()
 
     public init() {}
+}
+
+/// A token bucket: `rate` requests per second sustained, `burst` at once.
+public struct ThrottlePolicy: Sendable, Equatable {
+    public var rate: Double = 1
+    public var burst: Double = 10
+    public init(rate: Double = 1, burst: Double = 10) {
+        self.rate = rate
+        self.burst = burst
+    }
+}
+
+/// Metadata keys a tenant wants encrypted, and the RSA public key to encrypt them with.
+public struct MetadataEncryption: Sendable, Equatable {
+    public enum Padding: String, Sendable { case pkcs1, oaepSHA1 = "oaep-sha1", oaepSHA256 = "oaep-sha256" }
+    public var publicKeyPEM: String
+    public var keys: Set<String>
+    public var padding: Padding
+
+    public init(publicKeyPEM: String, keys: Set<String>, padding: Padding = .pkcs1) {
+        self.publicKeyPEM = publicKeyPEM
+        self.keys = keys
+        self.padding = padding
+    }
 }

@@ -24,6 +24,16 @@ public enum TesseraError: Error, Sendable, Equatable {
     case authenticationExpired(status: Int)
     case authorizationNotFound
     case authorizationExpired
+    case authorizationDenied(details: String?)
+    case parentalControl(details: String?)
+    case malformedResource(String)
+    case tooManyResources(limit: Int)
+    case preauthorizationNotAuthenticated(expired: Bool)
+    case temporaryAccessDurationExceeded
+    case temporaryAccessResourcesExceeded
+    case invalidTemporaryAccessIdentity
+    case metadataNotFound
+    case metadataEncryptionFailed
     // Dynamic Client Registration (RFC 7591 / 6749 shape)
     case clientRegistration(ClientRegistrationError)
     // Transport
@@ -61,8 +71,12 @@ public enum TesseraError: Error, Sendable, Equatable {
         case .registrationCode(_, let status): status
         case .missingCredentials, .invalidAccessToken, .accessTokenForAnotherTenant, .invalidLegacySignature: 401
         case .notAuthenticated(let status), .authenticationExpired(let status): status
-        case .authorizationNotFound: 404
+        case .authorizationNotFound, .metadataNotFound: 404
         case .authorizationExpired: 410
+        case .authorizationDenied, .parentalControl, .tooManyResources, .temporaryAccessDurationExceeded, .temporaryAccessResourcesExceeded: 403
+        case .malformedResource, .invalidTemporaryAccessIdentity: 400
+        case .preauthorizationNotAuthenticated: 412
+        case .metadataEncryptionFailed: 500
         case .clientRegistration: 400
         case .tooManyRequests: 429
         case .storageFailure: 500
@@ -92,6 +106,18 @@ public enum TesseraError: Error, Sendable, Equatable {
         case .authenticationExpired: "authentication_session_expired"
         case .authorizationNotFound: "authorization_not_found"
         case .authorizationExpired: "authorization_expired"
+        case .authorizationDenied: "authorization_denied_by_mvpd"
+        case .parentalControl: "authorization_denied_by_parental_controls"
+        case .malformedResource: "malformed_authz_request"
+        case .tooManyResources: "too_many_resources"
+        case .preauthorizationNotAuthenticated(let expired):
+            expired ? "preauthorization_authentication_session_expired" : "preauthorization_authentication_session_missing"
+        case .temporaryAccessDurationExceeded: "temporary_access_duration_limit_exceeded"
+        case .temporaryAccessResourcesExceeded: "temporary_access_resources_limit_exceeded"
+        case .invalidTemporaryAccessIdentity: "invalid_header_identity_for_temporary_access"
+        // The v1 catalogue has no code for "this subscriber has no metadata"; this one is Tessera's.
+        case .metadataNotFound: "user_metadata_not_found"
+        case .metadataEncryptionFailed: "invalid_configuration_user_metadata_certificate"
         case .clientRegistration(let e): e.rawValue
         case .malformedRequest, .storageFailure: "internal_error"
         case .tooManyRequests: "too_many_requests"
@@ -101,7 +127,9 @@ public enum TesseraError: Error, Sendable, Equatable {
     public var action: String {
         switch self {
         case .missingCredentials, .invalidAccessToken, .accessTokenForAnotherTenant, .invalidLegacySignature: "application-registration"
-        case .notAuthenticated, .authenticationExpired: "authentication"
+        case .notAuthenticated, .authenticationExpired, .preauthorizationNotAuthenticated,
+             .temporaryAccessDurationExceeded, .temporaryAccessResourcesExceeded: "authentication"
+        case .tooManyResources, .metadataEncryptionFailed: "configuration"
         case .authorizationNotFound, .authorizationExpired: "authorization"
         case .unknownIntegration: "configuration"
         case .tooManyRequests, .storageFailure: "retry"
@@ -134,8 +162,17 @@ public enum TesseraError: Error, Sendable, Equatable {
             case 412: "User not authenticated"
             default: "Authentication token expired"
             }
-        case .authorizationNotFound: "Not Found"
+        case .authorizationNotFound, .metadataNotFound: "Not Found"
         case .authorizationExpired: "Gone"
+        case .authorizationDenied: "User not authorized"
+        case .parentalControl: "The authorization was denied by parental controls."
+        case .malformedResource: "The resource parameter is not a valid resource id or MRSS fragment."
+        case .tooManyResources(let limit): "Too many resources: at most \(limit) per request."
+        case .preauthorizationNotAuthenticated: "User not authenticated"
+        case .temporaryAccessDurationExceeded: "The temporary access duration limit has been exceeded."
+        case .temporaryAccessResourcesExceeded: "The temporary access resources limit has been exceeded."
+        case .invalidTemporaryAccessIdentity: "The identity for temporary access is missing or invalid."
+        case .metadataEncryptionFailed: "The user metadata certificate is missing or invalid."
         case .clientRegistration(let e): e.rawValue
         case .malformedRequest: "The request is malformed."
         case .tooManyRequests: "Too Many Requests"
@@ -146,7 +183,8 @@ public enum TesseraError: Error, Sendable, Equatable {
     /// Extra text for the caller: what exactly was wrong.
     public var details: String? {
         switch self {
-        case .invalidDeviceInfo(let d), .invalidAccessToken(let d), .invalidLegacySignature(let d), .malformedRequest(let d): d
+        case .invalidDeviceInfo(let d), .invalidAccessToken(let d), .invalidLegacySignature(let d), .malformedRequest(let d), .malformedResource(let d): d
+        case .authorizationDenied(let d), .parentalControl(let d): d
         case .unknownIntegration(let provider): "Unknown provider: \(provider)"
         default: nil
         }

@@ -42,6 +42,8 @@ public enum TesseraServerBuilder {
         let pages = try await Pages.load()
 
         let router = Router(context: TesseraRequestContext.self)
+        // Middleware first: Hummingbird builds each route's responder with the middleware added before it.
+        router.add(middleware: ThrottleMiddleware(services: services, buckets: TokenBuckets(clock: options.clock)))
         router.get("/healthz") { _, _ in "ok" }
         ClientRegistration(services: services).addRoutes(to: router)
         ClientlessV1(services: services).addRoutes(to: router)

@@ -64,6 +64,18 @@ public final class SQLiteStore: Store {
                     expires_at INTEGER NOT NULL);
                 """)
         }
+        migrator.registerMigration("v2: TempPass trials and metadata versions") { db in
+            try db.execute(sql: """
+                CREATE TABLE temporary_access (
+                    id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, provider_id TEXT NOT NULL, device_id TEXT NOT NULL,
+                    identity_digest BLOB, started_at INTEGER, resources TEXT NOT NULL);
+                CREATE INDEX temporary_access_device ON temporary_access(tenant_id, provider_id, device_id);
+                CREATE INDEX temporary_access_identity ON temporary_access(tenant_id, provider_id, identity_digest);
+                CREATE TABLE metadata_version (
+                    provider_id TEXT NOT NULL, user_id TEXT NOT NULL, digest BLOB NOT NULL, updated_at INTEGER NOT NULL,
+                    PRIMARY KEY (provider_id, user_id));
+                """)
+        }
         return migrator
     }
 
@@ -210,19 +222,28 @@ public final class SQLiteStore: Store {
             if pending.isExpired(at: now) { return .codeExpired }
             try db.execute(sql: "DELETE FROM login_attempt WHERE pending_login_id = ?", arguments: [pendingID])
             try db.execute(sql: "UPDATE pending_login SET completed_session_id = ? WHERE id = ?", arguments: [session.id.uuidString, pendingID])
-            try db.execute(sql: "DELETE FROM session WHERE tenant_id = ? AND device_id = ?",
-                           arguments: [session.device.tenantID, session.device.deviceID])
-            try db.execute(
-                sql: """
-                    INSERT INTO session (id, tenant_id, device_id, provider_id, user_id, device_user, created_at, expires_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                    """,
-                arguments: [session.id.uuidString, session.device.tenantID, session.device.deviceID, session.subject.providerID,
-                            session.subject.userID, session.deviceUser, session.createdAt.epochMilliseconds, session.expiresAt.epochMilliseconds])
+            try Self.replaceSession(session, in: db)
             var completed = pending
             completed.completedSessionID = session.id
             return .completed(completed)
         }
+    }
+
+    public func startSession(_ session: Session) async throws {
+        try await write { db in try Self.replaceSession(session, in: db) }
+    }
+
+    /// The device's previous session goes, with its decisions (ON DELETE CASCADE).
+    static func replaceSession(_ session: Session, in db: Database) throws {
+        try db.execute(sql: "DELETE FROM session WHERE tenant_id = ? AND device_id = ?",
+                       arguments: [session.device.tenantID, session.device.deviceID])
+        try db.execute(
+            sql: """
+                INSERT INTO session (id, tenant_id, device_id, provider_id, user_id, device_user, created_at, expires_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+            arguments: [session.id.uuidString, session.device.tenantID, session.device.deviceID, session.subject.providerID,
+                        session.subject.userID, session.deviceUser, session.createdAt.epochMilliseconds, session.expiresAt.epochMilliseconds])
     }
 
     public func session(device: DeviceKey) async throws -> Session? {
@@ -332,6 +353,71 @@ public final class SQLiteStore: Store {
     public func deleteProviderSession(digest: SecretDigest) async throws {
         try await write { db in
             try db.execute(sql: "DELETE FROM provider_session WHERE digest = ?", arguments: [digest.bytes])
+        }
+    }
+
+    // MARK: TempPass
+
+    public func temporaryAccess(tenantID: String, providerID: String, deviceID: String, identityDigest: SecretDigest?) async throws -> TemporaryAccess? {
+        try await read { db in
+            let row = try Row.fetchOne(
+                db, sql: """
+                    SELECT * FROM temporary_access WHERE tenant_id = ? AND provider_id = ? AND (device_id = ? OR identity_digest = ?)
+                    ORDER BY device_id = ? DESC LIMIT 1
+                    """,
+                arguments: [tenantID, providerID, deviceID, identityDigest?.bytes, deviceID])
+            return try row.map(Self.temporaryAccess(from:))
+        }
+    }
+
+    public func insert(_ access: TemporaryAccess) async throws {
+        let resources = String(decoding: try JSONEncoder().encode(access.resources), as: UTF8.self)
+        try await write { db in
+            try db.execute(
+                sql: "INSERT INTO temporary_access (id, tenant_id, provider_id, device_id, identity_digest, started_at, resources) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                arguments: [access.id.uuidString, access.tenantID, access.providerID, access.deviceID, access.identityDigest?.bytes,
+                            access.startedAt?.epochMilliseconds, resources])
+        }
+    }
+
+    public func useTemporaryAccess(id: UUID, resource: String, now: Date, duration: TimeInterval, resourceLimit: Int?) async throws -> TemporaryAccessUse {
+        try await write { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM temporary_access WHERE id = ?", arguments: [id.uuidString]) else { return .notFound }
+            var access = try Self.temporaryAccess(from: row)
+            let started = access.startedAt ?? now
+            let until = started.addingTimeInterval(duration)
+            guard now < until else { return .durationExceeded }
+            if !access.resources.contains(resource) {
+                if let resourceLimit, access.resources.count >= resourceLimit { return .resourcesExceeded }
+                access.resources.append(resource)
+            }
+            let resources = String(decoding: try JSONEncoder().encode(access.resources), as: UTF8.self)
+            try db.execute(sql: "UPDATE temporary_access SET started_at = ?, resources = ? WHERE id = ?",
+                           arguments: [started.epochMilliseconds, resources, id.uuidString])
+            return .permitted(until: until)
+        }
+    }
+
+    static func temporaryAccess(from row: Row) throws -> TemporaryAccess {
+        TemporaryAccess(
+            id: try uuid(row["id"]), tenantID: row["tenant_id"], providerID: row["provider_id"], deviceID: row["device_id"],
+            identityDigest: (row["identity_digest"] as Data?).map(SecretDigest.init(bytes:)),
+            startedAt: (row["started_at"] as Int64?).map(Date.init(epochMilliseconds:)),
+            resources: try JSONDecoder().decode([String].self, from: Data((row["resources"] as String).utf8)))
+    }
+
+    // MARK: Metadata versions
+
+    public func metadataUpdated(providerID: String, userID: String, digest: Data, now: Date) async throws -> Date {
+        try await write { db in
+            if let row = try Row.fetchOne(db, sql: "SELECT digest, updated_at FROM metadata_version WHERE provider_id = ? AND user_id = ?",
+                                          arguments: [providerID, userID]),
+               (row["digest"] as Data) == digest {
+                return Date(epochMilliseconds: row["updated_at"])
+            }
+            try db.execute(sql: "INSERT OR REPLACE INTO metadata_version (provider_id, user_id, digest, updated_at) VALUES (?, ?, ?, ?)",
+                           arguments: [providerID, userID, digest, now.epochMilliseconds])
+            return now
         }
     }
 

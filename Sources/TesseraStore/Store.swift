@@ -39,6 +39,8 @@ public protocol SessionStore: Sendable {
     /// In one transaction: consumes the attempt, marks its pending login completed, and replaces
     /// the device's session (with every decision under it) by `session`.
     func completeLogin(attemptDigest: SecretDigest, session: Session, now: Date) async throws -> LoginCompletion
+    /// Replaces the device's session (and every decision under it) without a pending login (TempPass).
+    func startSession(_ session: Session) async throws
     func session(device: DeviceKey) async throws -> Session?
     func session(id: UUID) async throws -> Session?
     /// Removes the device's sessions and every decision under them, durably, in one transaction.
@@ -87,10 +89,26 @@ public protocol ProviderSessionStore: Sendable {
     func deleteProviderSession(digest: SecretDigest) async throws
 }
 
+/// TempPass trials.
+public protocol TemporaryAccessStore: Sendable {
+    /// The trial of this provider that the device, or (for a promotional TempPass) the identity, already has.
+    func temporaryAccess(tenantID: String, providerID: String, deviceID: String, identityDigest: SecretDigest?) async throws -> TemporaryAccess?
+    func insert(_ access: TemporaryAccess) async throws
+    /// In one transaction: starts the clock if this is the first use, refuses past `duration`,
+    /// and counts `resource` against `resourceLimit` (a resource already used does not count again).
+    func useTemporaryAccess(id: UUID, resource: String, now: Date, duration: TimeInterval, resourceLimit: Int?) async throws -> TemporaryAccessUse
+}
+
+/// When each subscriber's metadata last changed.
+public protocol MetadataVersionStore: Sendable {
+    /// Records `digest` as the subscriber's metadata; returns when it last changed (now, if it just did).
+    func metadataUpdated(providerID: String, userID: String, digest: Data, now: Date) async throws -> Date
+}
+
 /// Everything Tessera keeps. Each backend implements all of it; one conformance suite tests
 /// every backend.
 public protocol Store: ClientStore, PendingLoginStore, LoginAttemptStore, SessionStore, DecisionStore,
-    NonceStore, SigningKeyStore, ProviderSessionStore
+    NonceStore, SigningKeyStore, ProviderSessionStore, TemporaryAccessStore, MetadataVersionStore
 {
     /// Deletes codes, attempts, nonces and browser sessions past their expiry, and sessions and
     /// decisions more than `grace` past theirs (so that "expired" can still be told from "never").

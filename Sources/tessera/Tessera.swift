@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import TesseraCore
+import TesseraMediaToken
 import TesseraServer
 
 @main
@@ -9,7 +10,7 @@ struct Tessera: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tessera",
         abstract: "Self-hosted authentication and entitlement service speaking the Adobe Pass and Huawei dialects.",
-        subcommands: [Serve.self, HashPassword.self],
+        subcommands: [Serve.self, HashPassword.self, VerifyMediaToken.self],
         defaultSubcommand: Serve.self)
 }
 
@@ -24,6 +25,7 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("credentials-file"), help: "Where to write the credentials JSON (default: <data-dir>/credentials.json, or demo-credentials.json with --demo).")
     var credentialsFile: String?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.") var logLevel = "info"
+    @Flag(name: .customLong("disable-throttling"), help: "Turn request throttling off (benchmarks, load tests).") var disableThrottling = false
 
     func validate() throws {
         guard demo != (config != nil) else { throw ValidationError("give exactly one of --demo and --config FILE") }
@@ -33,14 +35,17 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         let yaml = try config.map { try String(contentsOfFile: $0, encoding: .utf8) } ?? TesseraConfiguration.demoYAML()
-        var options = ServerOptions(dataDirectory: dataDir, configuration: try TesseraConfiguration.load(yaml: yaml))
+        var configuration = try TesseraConfiguration.load(yaml: yaml)
+        if disableThrottling { configuration.throttling = false }
+        var options = ServerOptions(dataDirectory: dataDir, configuration: configuration)
         options.host = host
         options.port = port
         options.logLevel = Logger.Level(rawValue: logLevel) ?? .info
         let (application, services) = try await TesseraServerBuilder.build(options)
         let baseURL = options.configuration.publicBaseURL ?? "http://\(host):\(port)"
         let path = credentialsFile ?? (dataDir as NSString).appendingPathComponent(demo ? "demo-credentials.json" : "credentials.json")
-        try await Credentials.make(services: services, baseURL: baseURL).write(to: path)
+        try await Credentials.make(services: services, baseURL: baseURL,
+                                   metadataPrivateKey: demo ? Credentials.demoMetadataPrivateKey() : nil).write(to: path)
         print("Tessera listens on \(baseURL); credentials written to \(path)")
         try await application.runService()
     }
@@ -53,5 +58,36 @@ struct HashPassword: ParsableCommand {
     func run() throws {
         guard let password = readLine(strippingNewline: true), !password.isEmpty else { throw ValidationError("no password on standard input") }
         print(try PasswordHash(password: password).encoded)
+    }
+}
+
+struct VerifyMediaToken: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify-media-token",
+        abstract: "Verify a media token offline; prints VALID_TOKEN, INVALID_TOKEN_FORMAT, INVALID_SIGNATURE, TOKEN_EXPIRED or INVALID_RESOURCE_ID.",
+        discussion: "Exits 0 only for VALID_TOKEN. Give the keys as the JWKS Tessera publishes (GET /o/client/jwks) or an ES256 public key in PEM.")
+
+    @Option(help: "A file holding Tessera's JWKS.") var jwks: String?
+    @Option(name: .customLong("public-key"), help: "A file holding the ES256 public key in PEM.") var publicKey: String?
+    @Option(help: "The resource the token must be for.") var resource: String?
+    @Argument(help: "The serializedToken.") var token: String
+
+    func validate() throws {
+        guard (jwks == nil) != (publicKey == nil) else { throw ValidationError("give exactly one of --jwks and --public-key") }
+    }
+
+    func run() async throws {
+        let verifier = if let jwks {
+            try await MediaTokenVerifier(jwks: String(contentsOfFile: jwks, encoding: .utf8))
+        } else {
+            try await MediaTokenVerifier(publicKeyPEM: String(contentsOfFile: publicKey ?? "", encoding: .utf8))
+        }
+        let result = await verifier.verify(token, resource: resource)
+        print(result.name)
+        if case .valid(let claims) = result {
+            print("requestor=\(claims.requestor) resource=\(claims.resource) mvpd=\(claims.mvpd) userId=\(claims.sub.value) expires=\(claims.exp.value.epochMilliseconds)")
+        } else {
+            throw ExitCode(1)
+        }
     }
 }

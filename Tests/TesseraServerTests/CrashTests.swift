@@ -22,7 +22,7 @@ final class TesseraProcess: @unchecked Sendable {
 
     init(dataDirectory: String) throws {
         process.executableURL = Self.executable
-        process.arguments = ["serve", "--demo", "--port", "0", "--data-dir", dataDirectory, "--log-level", "info"]
+        process.arguments = ["serve", "--demo", "--port", "0", "--data-dir", dataDirectory, "--log-level", "info", "--disable-throttling"]
         process.standardOutput = output
         process.standardError = output
         try process.run()

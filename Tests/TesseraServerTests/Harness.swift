@@ -26,7 +26,11 @@ enum Fixture {
 
         """
     static let configuration: TesseraConfiguration = {
-        do { return try TesseraConfiguration.load(yaml: TesseraConfiguration.demoYAML() + otherTenant) } catch {
+        do {
+            var configuration = try TesseraConfiguration.load(yaml: TesseraConfiguration.demoYAML() + otherTenant)
+            configuration.throttling = false // the throttling tests turn it on
+            return configuration
+        } catch {
             fatalError("test configuration: \(error)")
         }
     }()

@@ -80,7 +80,7 @@ import TesseraCore
         tenant.policies.requireDeviceInfo = true
         let directory = try Directory(tenants: [tenant], providers: Array(Fixture.configuration.directory.providers.values))
         let configuration = TesseraConfiguration(directory: directory, publicBaseURL: nil, trustedProxies: try TrustedProxies([]),
-                                                 helpURL: "https://help.test/", knownPasswords: [:])
+                                                 helpURL: "https://help.test/", throttling: false, knownPasswords: [:])
         let harness = try Harness(configuration: configuration)
         try await harness.run { wire in
             var auth = try await wire.bearer()

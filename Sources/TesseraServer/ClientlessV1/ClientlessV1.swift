@@ -44,6 +44,7 @@ struct ClientlessV1: Sendable {
         addConfigurationRoutes(to: router)
         addAuthenticationRoutes(to: router)
         addTokenRoutes(to: router)
+        addAuthorizationRoutes(to: router)
         addLogoutRoutes(to: router)
     }
 

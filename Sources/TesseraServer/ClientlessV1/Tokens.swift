@@ -10,6 +10,8 @@ extension ClientlessV1 {
         let mvpd: String
         let requestor: String
         let resource: String
+        /// Present when the provider sits behind a proxy provider.
+        let proxyMvpd: String?
     }
 
     func addTokenRoutes(to router: Router<TesseraRequestContext>) {
@@ -21,13 +23,11 @@ extension ClientlessV1 {
         router.get("/api/v1/tokens/authz") { request, context in
             await respond(request, context, requestor: nil, shortPath: "/tokens/authz") { call throws(TesseraError) in
                 let (device, description) = try call.device()
-                let resource = try call.parameters.required(.resource, maxLength: 8192)
+                let resource = try resource(call)
                 let session = try await services.sessionState(device: device, deviceUser: description.deviceUser).require(missing: 412, expired: 412)
-                let decision = try await services.decision(session: session, resource: resource)
-                return V1Rendering.response(
-                    AuthorizationBody(expires: String(decision.expiresAt.epochMilliseconds), mvpd: decision.providerID,
-                                      requestor: call.tenant.id, resource: decision.resource),
-                    root: "authorization", format: call.format)
+                let decision = try await services.decision(session: session, resource: resource.raw)
+                let proxy = (services.directory.providers[decision.providerID] as? any EntitlementDeciding)?.proxyProviderID
+                return authorizationResponse(Services.Authorization(decision: decision, proxyProviderID: proxy), tenant: call.tenant, format: call.format)
             }
         }
     }

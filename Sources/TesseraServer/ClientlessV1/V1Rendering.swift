@@ -42,7 +42,7 @@ enum V1Rendering {
     struct ErrorBody: Encodable {
         let action: String
         let status: Int
-        let code: String
+        var code: String
         let message: String
         let details: String?
         let helpUrl: String

@@ -12,8 +12,9 @@ struct ConfigurationFile: Decodable {
         var publicBaseURL: String?
         var trustedProxies: [String]?
         var helpURL: String?
+        var throttling: Bool?
         enum CodingKeys: String, CodingKey {
-            case publicBaseURL = "public_base_url", trustedProxies = "trusted_proxies", helpURL = "help_url"
+            case publicBaseURL = "public_base_url", trustedProxies = "trusted_proxies", helpURL = "help_url", throttling
         }
     }
 
@@ -24,8 +25,13 @@ struct ConfigurationFile: Decodable {
         var logoURL: String?
         var logout: Bool?
         var subscribers: [SubscriberEntry]?
+        var denyMessage: String?
+        var proxy: String?
+        var duration: Double?
+        var resourceLimit: Int?
         enum CodingKeys: String, CodingKey {
             case id, kind, displayName = "display_name", logoURL = "logo_url", logout, subscribers
+            case denyMessage = "deny_message", proxy, duration, resourceLimit = "resource_limit"
         }
     }
 
@@ -49,9 +55,18 @@ struct ConfigurationFile: Decodable {
         var softwareStatements: [SoftwareStatementEntry]?
         var legacyKeys: [LegacyKeyEntry]?
         var policies: Policies?
+        var userMetadata: UserMetadata?
         enum CodingKeys: String, CodingKey {
             case requestor, name, domains, providers, softwareStatements = "software_statements", legacyKeys = "legacy_keys", policies
+            case userMetadata = "user_metadata"
         }
+    }
+
+    struct UserMetadata: Decodable {
+        var publicKey: String
+        var encryptedKeys: [String]
+        var padding: String?
+        enum CodingKeys: String, CodingKey { case publicKey = "public_key", encryptedKeys = "encrypted_keys", padding }
     }
 
     struct SoftwareStatementEntry: Decodable {
@@ -72,9 +87,16 @@ struct ConfigurationFile: Decodable {
         var registrationCodeMaxTTL: Double?
         var authenticationTTL: Double?
         var requireDeviceInfo: Bool?
+        var authorizationTTL: Double?
+        var mediaTokenTTL: Double?
+        var preauthorizeLimit: Int?
+        var throttleRate: Double?
+        var throttleBurst: Double?
         enum CodingKeys: String, CodingKey {
             case registrationCodeTTL = "registration_code_ttl", registrationCodeMaxTTL = "registration_code_max_ttl"
             case authenticationTTL = "authentication_ttl", requireDeviceInfo = "require_device_info"
+            case authorizationTTL = "authorization_ttl", mediaTokenTTL = "media_token_ttl", preauthorizeLimit = "preauthorize_limit"
+            case throttleRate = "throttle_rate", throttleBurst = "throttle_burst"
         }
     }
 }
@@ -82,10 +104,12 @@ struct ConfigurationFile: Decodable {
 /// The configuration Tessera runs with: the directory of tenants and providers, server
 /// settings, and what the credentials file needs to tell a client developer.
 public struct TesseraConfiguration: Sendable {
-    public let directory: Directory
+    public var directory: Directory
     public let publicBaseURL: String?
-    public let trustedProxies: TrustedProxies
+    public var trustedProxies: TrustedProxies
     public let helpURL: String
+    /// Whether throttling applies at all (tenants set their rates); off for benchmarks.
+    public var throttling: Bool
     /// Plain-text passwords as the YAML gave them, for the credentials file (provider → username → password).
     let knownPasswords: [String: [String: String]]
 
@@ -102,6 +126,13 @@ public struct TesseraConfiguration: Sendable {
         var providers: [any IdentityProvider] = []
         var passwords: [String: [String: String]] = [:]
         for entry in file.providers {
+            if entry.kind == "temppass" {
+                guard let duration = entry.duration, duration > 0 else { throw ConfigurationError("TempPass \(entry.id) needs a positive duration") }
+                if let limit = entry.resourceLimit, limit < 1 { throw ConfigurationError("TempPass \(entry.id) needs a resource_limit of at least 1") }
+                providers.append(TempPassProvider(id: entry.id, displayName: entry.displayName ?? entry.id, logoURL: entry.logoURL,
+                                                  duration: duration, resourceLimit: entry.resourceLimit))
+                continue
+            }
             guard entry.kind == "directory" else { throw ConfigurationError("provider \(entry.id): unknown kind \(entry.kind)") }
             var subscribers: [Subscriber] = []
             for s in entry.subscribers ?? [] {
@@ -121,27 +152,43 @@ public struct TesseraConfiguration: Sendable {
                                               entitlements: Set(s.entitlements ?? []), metadata: s.metadata ?? [:]))
             }
             providers.append(DirectoryProvider(id: entry.id, displayName: entry.displayName ?? entry.id, logoURL: entry.logoURL,
-                                               hasLogoutEndpoint: entry.logout ?? false, subscribers: subscribers))
+                                               hasLogoutEndpoint: entry.logout ?? false, subscribers: subscribers,
+                                               denyMessage: entry.denyMessage, proxyProviderID: entry.proxy))
         }
-        let tenants = file.tenants.map { t in
+        let tenants = try file.tenants.map { t in
             var policies = TenantPolicies()
             if let v = t.policies?.registrationCodeTTL { policies.registrationCodeTTL = v }
             if let v = t.policies?.registrationCodeMaxTTL { policies.registrationCodeMaxTTL = v }
             if let v = t.policies?.authenticationTTL { policies.authenticationTTL = v }
             if let v = t.policies?.requireDeviceInfo { policies.requireDeviceInfo = v }
+            if let v = t.policies?.authorizationTTL { policies.authorizationTTL = v }
+            if let v = t.policies?.mediaTokenTTL { policies.mediaTokenTTL = v }
+            if let v = t.policies?.preauthorizeLimit { policies.preauthorizeLimit = v }
+            if let rate = t.policies?.throttleRate {
+                policies.throttle = rate > 0 ? ThrottlePolicy(rate: rate, burst: t.policies?.throttleBurst ?? 10) : nil
+            } else if let burst = t.policies?.throttleBurst {
+                policies.throttle = ThrottlePolicy(rate: 1, burst: burst)
+            }
+            var encryption: MetadataEncryption?
+            if let m = t.userMetadata {
+                guard let padding = MetadataEncryption.Padding(rawValue: m.padding ?? "pkcs1") else {
+                    throw ConfigurationError("tenant \(t.requestor): user_metadata padding must be pkcs1, oaep-sha1 or oaep-sha256")
+                }
+                encryption = MetadataEncryption(publicKeyPEM: m.publicKey, keys: Set(m.encryptedKeys), padding: padding)
+            }
             return Tenant(
                 id: t.requestor, name: t.name ?? t.requestor, domains: t.domains, providerIDs: t.providers,
                 softwareStatements: (t.softwareStatements ?? []).map {
                     SoftwareStatementGrant(softwareID: $0.softwareID, clientName: $0.clientName ?? $0.softwareID, redirectURIs: $0.redirectURIs ?? [])
                 },
                 legacyKeys: (t.legacyKeys ?? []).map { LegacyKeyPair(publicKey: $0.publicKey, privateKey: $0.privateKey) },
-                policies: policies)
+                policies: policies, metadataEncryption: encryption)
         }
         let proxies = try TrustedProxies(file.server?.trustedProxies ?? [])
         return TesseraConfiguration(
             directory: try Directory(tenants: tenants, providers: providers),
             publicBaseURL: file.server?.publicBaseURL, trustedProxies: proxies,
-            helpURL: file.server?.helpURL ?? defaultHelpURL, knownPasswords: passwords)
+            helpURL: file.server?.helpURL ?? defaultHelpURL, throttling: file.server?.throttling ?? true, knownPasswords: passwords)
     }
 
     /// The demo configuration shipped with the program.

@@ -17,6 +17,8 @@ public struct Credentials: Encodable, Sendable {
         public let providers: [String]
         public let softwareStatements: [SoftwareStatement]
         public let legacyKeys: [LegacyKey]
+        /// The demo's private key for the RSA-encrypted user metadata (only with `--demo`).
+        public let metadataPrivateKey: String?
     }
 
     public struct SoftwareStatement: Encodable, Sendable {
@@ -46,7 +48,13 @@ public struct Credentials: Encodable, Sendable {
         public let entitlements: [String]
     }
 
-    public static func make(services: Services, baseURL: String) async throws -> Credentials {
+    /// The private key matching the demo tenant's `user_metadata.public_key`.
+    public static func demoMetadataPrivateKey() -> String? {
+        Bundle.module.url(forResource: "demo-metadata-private-key", withExtension: "pem", subdirectory: "Resources")
+            .flatMap { try? String(contentsOf: $0, encoding: .utf8) }
+    }
+
+    public static func make(services: Services, baseURL: String, metadataPrivateKey: String? = nil) async throws -> Credentials {
         let configuration = services.configuration
         let directory = configuration.directory
         let now = services.clock.now()
@@ -62,7 +70,8 @@ public struct Credentials: Encodable, Sendable {
             tenants.append(TenantCredentials(
                 requestor: tenant.id, name: tenant.name, domains: tenant.domains, providers: tenant.providerIDs,
                 softwareStatements: statements,
-                legacyKeys: tenant.legacyKeys.map { LegacyKey(publicKey: $0.publicKey, privateKey: $0.privateKey) }))
+                legacyKeys: tenant.legacyKeys.map { LegacyKey(publicKey: $0.publicKey, privateKey: $0.privateKey) },
+                metadataPrivateKey: tenant.metadataEncryption == nil ? nil : metadataPrivateKey))
         }
         let providers = directory.providers.values.sorted { $0.id < $1.id }.map { provider in
             let subscribers = (provider as? DirectoryProvider)?.subscribers.map {

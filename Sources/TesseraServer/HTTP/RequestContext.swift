@@ -21,14 +21,16 @@ public struct TesseraRequestContext: RequestContext {
     }
 }
 
-/// Strips a `.json` / `.xml` suffix from the last path segment before routing, remembering the
-/// format, so `/api/v1/checkauthn.json` reaches the `checkauthn` route.
+/// Strips a `.json` / `.xml` suffix from the last path segment of a v1 path (`/api/v1/…`,
+/// `/reggie/v1/…`) before routing, remembering the format, so `/api/v1/checkauthn.json` reaches
+/// the `checkauthn` route. Other paths (`/.well-known/jwks.json`) are left alone.
 public struct FormatSuffixResponder<Inner: HTTPResponder>: HTTPResponder where Inner.Context == TesseraRequestContext {
     let inner: Inner
     public init(inner: Inner) { self.inner = inner }
 
     public func respond(to request: Request, context: TesseraRequestContext) async throws -> Response {
         let path = request.uri.path
+        guard path.hasPrefix("/api/v1/") || path.hasPrefix("/reggie/v1/") else { return try await inner.respond(to: request, context: context) }
         var context = context
         for (suffix, format) in [(".json", ResponseFormat.json), (".xml", .xml)] where path.hasSuffix(suffix) && path.count > suffix.count {
             context.suffixFormat = format

@@ -3,6 +3,7 @@ import _CryptoExtras
 import Foundation
 import JWTKit
 import TesseraCore
+import TesseraMediaToken
 import TesseraStore
 
 /// Claims of a DCR access token (RS256, so any instance and any relying service can verify it
@@ -44,27 +45,60 @@ public struct TokenAuthority: Sendable {
     let signingKID: String
     public let jwks: JWKS
 
-    /// Loads the signing keys from the store, creating the first one if there is none.
+    /// The ES256 key media tokens are signed with.
+    let mediaTokenKID: String
+
+    /// Loads the signing keys from the store, creating the first RS256 (access tokens, software
+    /// statements) and ES256 (media tokens: cheap to sign) keys if there are none.
     public static func load(from store: any SigningKeyStore, clock: any TesseraClock) async throws -> TokenAuthority {
         var stored = try await store.signingKeys()
-        if stored.isEmpty {
+        if !stored.contains(where: { $0.algorithm == "RS256" }) {
             let key = try _RSA.Signing.PrivateKey(keySize: .bits2048)
-            let kid = "rs-" + Secret.generate(byteCount: 9)
-            try await store.insert(StoredSigningKey(kid: kid, algorithm: "RS256", privateKeyPEM: key.pemRepresentation, createdAt: clock.now()))
-            // Another instance may have raced us; everyone uses what the store holds.
-            stored = try await store.signingKeys()
+            try await store.insert(StoredSigningKey(kid: "rs-" + Secret.generate(byteCount: 9), algorithm: "RS256",
+                                                    privateKeyPEM: key.pemRepresentation, createdAt: clock.now()))
         }
+        if !stored.contains(where: { $0.algorithm == "ES256" }) {
+            try await store.insert(StoredSigningKey(kid: "es-" + Secret.generate(byteCount: 9), algorithm: "ES256",
+                                                    privateKeyPEM: ES256PrivateKey().pemRepresentation, createdAt: clock.now()))
+        }
+        // Another instance may have raced us; everyone uses what the store holds.
+        stored = try await store.signingKeys()
         let collection = JWTKeyCollection()
         var published: [JWK] = []
-        for key in stored where key.algorithm == "RS256" {
-            let privateKey = try Insecure.RSA.PrivateKey(pem: key.privateKeyPEM)
-            await collection.add(rsa: privateKey, digestAlgorithm: .sha256, kid: JWKIdentifier(string: key.kid))
-            let primitives = try privateKey.publicKey.getKeyPrimitives()
-            published.append(.rsa(.rs256, identifier: JWKIdentifier(string: key.kid),
-                                  modulus: primitives.modulus.base64URLEncoded(), exponent: primitives.publicExponent.base64URLEncoded()))
+        for key in stored {
+            let kid = JWKIdentifier(string: key.kid)
+            switch key.algorithm {
+            case "RS256":
+                let privateKey = try Insecure.RSA.PrivateKey(pem: key.privateKeyPEM)
+                await collection.add(rsa: privateKey, digestAlgorithm: .sha256, kid: kid)
+                let primitives = try privateKey.publicKey.getKeyPrimitives()
+                published.append(.rsa(.rs256, identifier: kid, modulus: primitives.modulus.base64URLEncoded(),
+                                      exponent: primitives.publicExponent.base64URLEncoded()))
+            case "ES256":
+                let privateKey = try ES256PrivateKey(pem: key.privateKeyPEM)
+                await collection.add(ecdsa: privateKey, kid: kid)
+                if let point = privateKey.publicKey.parameters {
+                    published.append(.ecdsa(.es256, identifier: kid, x: point.x, y: point.y, curve: .p256))
+                }
+            default:
+                continue
+            }
         }
-        guard let newest = stored.last(where: { $0.algorithm == "RS256" }) else { throw StoreError("no RS256 signing key in the store") }
-        return TokenAuthority(keys: collection, signingKID: newest.kid, jwks: JWKS(keys: published))
+        guard let rsa = stored.last(where: { $0.algorithm == "RS256" }), let ec = stored.last(where: { $0.algorithm == "ES256" }) else {
+            throw StoreError("the store holds no usable signing keys")
+        }
+        return TokenAuthority(keys: collection, signingKID: rsa.kid, jwks: JWKS(keys: published), mediaTokenKID: ec.kid)
+    }
+
+    /// A media token for `claims`, as `serializedToken` carries it: base64 of the compact JWS.
+    func mediaToken(_ claims: MediaTokenClaims) async throws -> String {
+        let jws = try await keys.sign(claims, kid: JWKIdentifier(string: mediaTokenKID))
+        return Data(jws.utf8).base64EncodedString()
+    }
+
+    /// The JWKS as JSON, for offline verifiers.
+    public var jwksJSON: String {
+        (try? JSONEncoder().encode(jwks)).map { String(decoding: $0, as: UTF8.self) } ?? "{\"keys\":[]}"
     }
 
     func sign(_ claims: some JWTPayload) async throws -> String {

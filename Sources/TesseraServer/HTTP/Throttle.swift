@@ -1,0 +1,90 @@
+import Foundation
+import Hummingbird
+import Synchronization
+import TesseraCore
+
+/// Token buckets per key (tenant and client address), bounded in memory.
+///
+/// A bucket that has refilled to its burst is the same as no bucket, so when the table is full
+/// those are dropped first (forgetting them never lets anyone through who would have been
+/// refused), then the fullest ones.
+public final class TokenBuckets: Sendable {
+    struct Bucket { var tokens: Double; var updated: Date; var burst: Double; var rate: Double }
+    let capacity: Int
+    let clock: any TesseraClock
+    private let buckets = Mutex<[String: Bucket]>([:])
+
+    public init(capacity: Int = 200_000, clock: any TesseraClock) {
+        self.capacity = capacity
+        self.clock = clock
+    }
+
+    /// Takes one token for `key`; `false` when its bucket is empty.
+    public func take(_ key: String, policy: ThrottlePolicy) -> Bool {
+        let now = clock.now()
+        return buckets.withLock { buckets in
+            var bucket = buckets[key] ?? Bucket(tokens: policy.burst, updated: now, burst: policy.burst, rate: policy.rate)
+            bucket.tokens = min(policy.burst, bucket.tokens + max(0, now.timeIntervalSince(bucket.updated)) * policy.rate)
+            bucket.updated = now
+            let allowed = bucket.tokens >= 1
+            if allowed { bucket.tokens -= 1 }
+            if buckets[key] == nil, buckets.count >= capacity { Self.evict(&buckets, now: now, keep: capacity / 2) }
+            buckets[key] = bucket
+            return allowed
+        }
+    }
+
+    var count: Int { buckets.withLock { $0.count } }
+
+    /// Drops full buckets, then the fullest: the emptiest are the ones that refuse someone.
+    private static func evict(_ buckets: inout [String: Bucket], now: Date, keep: Int) {
+        func level(_ b: Bucket) -> Double { min(b.burst, b.tokens + max(0, now.timeIntervalSince(b.updated)) * b.rate) }
+        buckets = buckets.filter { level($0.value) < $0.value.burst }
+        if buckets.count > keep {
+            buckets = Dictionary(uniqueKeysWithValues: buckets.sorted { level($0.value) < level($1.value) }.prefix(keep).map { ($0.key, $0.value) })
+        }
+    }
+}
+
+/// Adobe's throttling: per client address, on the endpoints its throttling page lists; over the
+/// limit, `429 Too Many Requests` with an HTML body and no `Retry-After`, as its edge answers.
+struct ThrottleMiddleware: RouterMiddleware {
+    typealias Context = TesseraRequestContext
+    let services: Services
+    let buckets: TokenBuckets
+
+    /// The throttled endpoints of adobe-pass.md section 12.
+    static func isThrottled(_ path: String) -> Bool {
+        let prefixes = ["/o/client/register", "/o/client/token", "/o/client/scopes", "/o/client/validate", "/api/v2/",
+                        "/api/v1/tokens/usermetadata", "/api/v1/tokens/authn", "/api/v1/tokens/authz", "/api/v1/tokens/media",
+                        "/api/v1/config/", "/api/v1/checkauthn", "/api/v1/logout", "/api/v1/authorize", "/api/v1/preauthorize",
+                        "/api/v1/mediatoken", "/api/v1/authenticate/", "/api/v1/identities", "/adobe-services/config/"]
+        if prefixes.contains(where: { path.hasPrefix($0) }) { return true }
+        let parts = path.split(separator: "/", omittingEmptySubsequences: false)
+        // /reggie/v1/{requestor}/regcode[/{code}] and /api/v1/{requestor}/profile-requests/{mvpd}
+        if parts.count >= 5, parts[1] == "reggie", parts[2] == "v1", parts[4] == "regcode" { return true }
+        if parts.count >= 6, parts[1] == "api", parts[2] == "v1", parts[4] == "profile-requests" { return true }
+        return false
+    }
+
+    /// The tenant a request names, in its path or its query.
+    static func tenantID(_ request: Request) -> String? {
+        let parts = request.uri.path.split(separator: "/")
+        if parts.count >= 3, parts[0] == "reggie" { return String(parts[2]) }
+        if parts.count >= 4, parts[0] == "api", parts[2] == "config" { return String(parts[3]) }
+        let query = request.uri.queryParameters
+        return (query["requestor"] ?? query["requestor_id"]).map(String.init)
+    }
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard services.configuration.throttling, Self.isThrottled(request.uri.path) else { return try await next(request, context) }
+        let tenant = Self.tenantID(request).flatMap(services.directory.tenant)
+        guard let policy = tenant.map({ $0.policies.throttle }) ?? ThrottlePolicy() else { return try await next(request, context) }
+        let client = services.configuration.trustedProxies.clientAddress(peer: context.peerAddress, forwardedFor: request.headers[.init("X-Forwarded-For")!])
+        guard buckets.take((tenant?.id ?? "") + "|" + client, policy: policy) else {
+            let html = "<html>\r\n<head><title>429 Too Many Requests</title></head>\r\n<body>\r\n<center><h1>429 Too Many Requests</h1></center>\r\n<hr><center>Tessera</center>\r\n</body>\r\n</html>\r\n"
+            return Response(status: .tooManyRequests, headers: [.contentType: "text/html"], body: .init(byteBuffer: ByteBuffer(string: html)))
+        }
+        return try await next(request, context)
+    }
+}

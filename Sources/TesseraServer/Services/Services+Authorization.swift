@@ -1,0 +1,178 @@
+import Crypto
+import _CryptoExtras
+import Foundation
+import TesseraCore
+import TesseraMediaToken
+import TesseraStore
+
+/// Authorization under a session: decisions (stored until their TTL), media tokens,
+/// preauthorization, user metadata.
+extension Services {
+    /// A permit, with the proxy provider to name in the answer (v1 `proxyMvpd`).
+    struct Authorization: Sendable {
+        let decision: Decision
+        let proxyProviderID: String?
+    }
+
+    /// The decision for `resource`: the stored one while it lasts, else the provider's, stored.
+    func authorize(session: Session, tenant: Tenant, resource: ResourceRequest) async throws(TesseraError) -> Authorization {
+        let now = clock.now()
+        let proxy = (directory.providers[session.subject.providerID] as? any EntitlementDeciding)?.proxyProviderID
+        if let cached = try await stored({ try await store.decision(sessionID: session.id, resource: resource.raw) }), cached.expiresAt > now {
+            return Authorization(decision: cached, proxyProviderID: proxy)
+        }
+        var until = min(now.addingTimeInterval(tenant.policies.authorizationTTL), session.expiresAt)
+        switch directory.providers[session.subject.providerID] {
+        case let provider as any EntitlementDeciding:
+            try Self.require(provider.entitlement(for: session.subject, resource: resource))
+        case let tempPass as TempPassProvider:
+            guard let trial = UUID(uuidString: session.subject.userID) else { throw .authorizationDenied(details: nil) }
+            switch try await stored({
+                try await store.useTemporaryAccess(id: trial, resource: resource.id, now: now, duration: tempPass.duration, resourceLimit: tempPass.resourceLimit)
+            }) {
+            case .permitted(let end): until = min(until, end)
+            case .durationExceeded: throw .temporaryAccessDurationExceeded
+            case .resourcesExceeded: throw .temporaryAccessResourcesExceeded
+            case .notFound: throw .authorizationDenied(details: nil)
+            }
+        default:
+            throw .authorizationDenied(details: nil)
+        }
+        let decision = Decision(sessionID: session.id, resource: resource.raw, providerID: session.subject.providerID, expiresAt: until)
+        try await stored { try await store.upsert(decision) }
+        return Authorization(decision: decision, proxyProviderID: proxy)
+    }
+
+    static func require(_ entitlement: Entitlement) throws(TesseraError) {
+        switch entitlement {
+        case .permit: return
+        case .deny(let details): throw .authorizationDenied(details: details)
+        case .parentalControl(let details): throw .parentalControl(details: details)
+        case .temporaryAccessExpired: throw .temporaryAccessDurationExceeded
+        case .temporaryAccessResourcesExceeded: throw .temporaryAccessResourcesExceeded
+        }
+    }
+
+    /// What preauthorization says of one resource, without storing a decision or starting a TempPass clock.
+    func preauthorize(session: Session, resource: ResourceRequest) async throws(TesseraError) -> TesseraError? {
+        switch directory.providers[session.subject.providerID] {
+        case let provider as any EntitlementDeciding:
+            do { try Self.require(provider.entitlement(for: session.subject, resource: resource)) } catch { return error }
+            return nil
+        case let tempPass as TempPassProvider:
+            guard let trial = try await stored({ try await store.temporaryAccess(
+                tenantID: session.device.tenantID, providerID: tempPass.id, deviceID: session.device.deviceID, identityDigest: nil) })
+            else { return .authorizationDenied(details: nil) }
+            if let started = trial.startedAt, clock.now() >= started.addingTimeInterval(tempPass.duration) { return .temporaryAccessDurationExceeded }
+            if let limit = tempPass.resourceLimit, !trial.resources.contains(resource.id), trial.resources.count >= limit {
+                return .temporaryAccessResourcesExceeded
+            }
+            return nil
+        default:
+            return .authorizationDenied(details: nil)
+        }
+    }
+
+    /// A short media token for an authorized resource.
+    func mediaToken(session: Session, tenant: Tenant, resource: ResourceRequest) async throws(TesseraError) -> (token: String, claims: MediaTokenClaims) {
+        let authorization = try await authorize(session: session, tenant: tenant, resource: resource)
+        let now = clock.now()
+        let claims = MediaTokenClaims(
+            issuer: MediaTokenVerifier.issuer, requestor: tenant.id, resource: resource.raw, mvpd: session.subject.providerID,
+            userID: session.subject.userID, issuedAt: now,
+            expiresAt: min(now.addingTimeInterval(tenant.policies.mediaTokenTTL), authorization.decision.expiresAt),
+            id: UUID().uuidString.lowercased())
+        do { return (try await tokens.mediaToken(claims), claims) } catch {
+            logger.error("cannot sign a media token: \(error)")
+            throw .storageFailure
+        }
+    }
+
+    /// The subscriber's metadata, with the keys the tenant wants encrypted RSA-encrypted.
+    func userMetadata(session: Session, tenant: Tenant) async throws(TesseraError)
+        -> (updated: Date, encrypted: [String], data: [String: MetadataValue]) {
+        guard let provider = directory.providers[session.subject.providerID] as? any EntitlementDeciding,
+              var data = provider.metadata(for: session.subject)
+        else { throw .metadataNotFound }
+        let canonical = JSONEncoder()
+        canonical.outputFormatting = [.sortedKeys]
+        let digest = Data(SHA256.hash(data: (try? canonical.encode(data)) ?? Data()))
+        let updated = try await stored {
+            try await store.metadataUpdated(providerID: provider.id, userID: session.subject.userID, digest: digest, now: clock.now())
+        }
+        var encrypted: [String] = []
+        if let encryption = tenant.metadataEncryption {
+            for key in encryption.keys.sorted() {
+                guard let value = data[key] else { continue }
+                data[key] = .string(try Self.encrypt(value, with: encryption))
+                encrypted.append(key)
+            }
+        }
+        return (updated, encrypted, data)
+    }
+
+    /// Base64 RSA ciphertext of a value (a string as is, a list or map as JSON).
+    static func encrypt(_ value: MetadataValue, with encryption: MetadataEncryption) throws(TesseraError) -> String {
+        let plain: Data
+        if case .string(let s) = value { plain = Data(s.utf8) } else {
+            plain = (try? JSONEncoder().encode(value)) ?? Data()
+        }
+        do {
+            let key = try _RSA.Encryption.PublicKey(pemRepresentation: encryption.publicKeyPEM)
+            let padding: _RSA.Encryption.Padding = switch encryption.padding {
+            case .pkcs1: ._WEAK_AND_INSECURE_PKCS_V1_5
+            case .oaepSHA1: .PKCS1_OAEP
+            case .oaepSHA256: .PKCS1_OAEP_SHA256
+            }
+            return try key.encrypt(plain, padding: padding).base64EncodedString()
+        } catch {
+            throw .metadataEncryptionFailed
+        }
+    }
+
+    /// Starts (or resumes) a TempPass for a device without a second screen.
+    ///
+    /// A promotional TempPass is keyed on the device and on the digest of the identity in
+    /// `generic_data`: whichever already has a trial, that trial is used.
+    func startTemporaryAccess(tenant: Tenant, deviceID: String, providerID: String, identity: String?,
+                              deviceUser: String?) async throws(TesseraError) {
+        guard let tempPass = directory.provider(providerID, for: tenant) as? TempPassProvider else { throw .unknownIntegration(providerID) }
+        var identityDigest: SecretDigest?
+        if tempPass.isPromotional {
+            guard let identity, !identity.isEmpty else { throw .invalidTemporaryAccessIdentity }
+            identityDigest = SecretDigest(of: tenant.id + "\u{0}" + providerID + "\u{0}" + identity)
+        }
+        let now = clock.now()
+        var trial = try await stored {
+            try await store.temporaryAccess(tenantID: tenant.id, providerID: providerID, deviceID: deviceID, identityDigest: identityDigest)
+        }
+        if let existing = trial, let started = existing.startedAt, now >= started.addingTimeInterval(tempPass.duration) {
+            throw .temporaryAccessDurationExceeded
+        }
+        if trial == nil {
+            let created = TemporaryAccess(id: UUID(), tenantID: tenant.id, providerID: providerID, deviceID: deviceID, identityDigest: identityDigest)
+            try await stored { try await store.insert(created) }
+            trial = created
+        }
+        guard let trial else { throw .storageFailure }
+        let session = Session(
+            id: UUID(), device: DeviceKey(tenantID: tenant.id, deviceID: deviceID),
+            subject: Subject(userID: trial.id.uuidString, providerID: providerID), deviceUser: deviceUser,
+            createdAt: now, expiresAt: now.addingTimeInterval(max(tempPass.duration, tenant.policies.authenticationTTL)))
+        try await stored { try await store.startSession(session) }
+    }
+}
+
+/// Parses `generic_data`, which Adobe's example writes as `("email":"email@domain.com")`, and
+/// JSON `{"email":"…"}` as well. Returns a canonical identity string, or `nil` when empty.
+enum GenericData {
+    static func identity(_ raw: String?) throws(TesseraError) -> String? {
+        guard var text = raw?.trimmingCharacters(in: .whitespacesAndNewlines), !text.isEmpty else { return nil }
+        guard text.count <= 1024 else { throw .invalidTemporaryAccessIdentity }
+        if text.hasPrefix("("), text.hasSuffix(")") { text = "{" + text.dropFirst().dropLast() + "}" }
+        guard let object = try? JSONDecoder().decode([String: String].self, from: Data(text.utf8)), !object.isEmpty else {
+            throw .invalidTemporaryAccessIdentity
+        }
+        return object.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value.lowercased())" }.joined(separator: "&")
+    }
+}
