@@ -9,9 +9,7 @@ import TesseraMediaToken
     @Test func resourceParameters() async throws {
         let harness = try Harness()
         try await harness.run { wire in
-            let auth = wire.deviceHeaders(try await wire.bearer())
-            let code = try await wire.registrationCode(auth, deviceID: "bad-tv")
-            try await wire.browserLogin(code: code)
+            let auth = try await wire.signedIn(deviceID: "bad-tv")
             func call(_ path: String, _ extra: [(String, String)]) async throws -> Reply {
                 try await wire.send(.get, path + wire.deviceQuery("bad-tv", extra: extra), headers: auth)
             }
@@ -47,9 +45,7 @@ import TesseraMediaToken
     @Test func anExpiredDecisionIs410() async throws {
         let harness = try Harness()
         try await harness.run { wire in
-            let auth = wire.deviceHeaders(try await wire.bearer())
-            let code = try await wire.registrationCode(auth, deviceID: "tv")
-            try await wire.browserLogin(code: code)
+            let auth = try await wire.signedIn(deviceID: "tv")
             _ = try await wire.send(.get, "/api/v1/authorize" + wire.deviceQuery("tv", extra: [("resource", "CNN")]), headers: auth)
             wire.clock.advance(by: 86_401)
             let fresh = wire.deviceHeaders(try await wire.bearer())
@@ -62,9 +58,7 @@ import TesseraMediaToken
     @Test func tamperedAndForeignMediaTokens() async throws {
         let harness = try Harness()
         try await harness.run { wire in
-            let auth = wire.deviceHeaders(try await wire.bearer())
-            let code = try await wire.registrationCode(auth, deviceID: "tv")
-            try await wire.browserLogin(code: code)
+            let auth = try await wire.signedIn(deviceID: "tv")
             let media = try await wire.send(.get, "/api/v1/mediatoken" + wire.deviceQuery("tv", extra: [("resource", "TNT")]), headers: auth)
             let token = try #require(media.json["serializedToken"] as? String)
             let verifier = try await MediaTokenVerifier(jwks: try await wire.send(.get, "/.well-known/jwks.json").body)

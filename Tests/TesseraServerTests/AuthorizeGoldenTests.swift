@@ -9,10 +9,11 @@ import TesseraCore
 /// `<authorization><expires/><mvpd/><requestor/><resource/></authorization>` (JSON: `expires` as an
 /// epoch-ms string), and 403 "User not authorized" with the MVPD's details on a denial.
 @Suite struct AuthorizeGoldenTests {
+    /// Signed in, with only the bearer header: the seed's calls choose their own format.
     func signIn(_ wire: Wire, deviceID: String, provider: String = "Cablevision", username: String = "cv-full") async throws -> HTTPFields {
-        let auth = try await wire.bearer()
-        let code = try await wire.registrationCode(auth, deviceID: deviceID)
-        try await wire.browserLogin(code: code, provider: provider, username: username, password: username + "-demo")
+        var auth = try await wire.signedIn(deviceID: deviceID, provider: provider, username: username)
+        auth[.accept] = nil
+        auth[HTTPField.Name("X-Device-Info")!] = nil
         return auth
     }
 

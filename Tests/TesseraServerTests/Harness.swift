@@ -176,6 +176,14 @@ struct Wire: Sendable {
         return try await form(.post, "/idp/\(provider)/login", [("state", state), ("username", username), ("password", password)])
     }
 
+    /// A device signed in through the whole flow; returns the bearer and device headers (JSON).
+    func signedIn(deviceID: String, provider: String = "Cablevision", username: String = "cv-full") async throws -> HTTPFields {
+        let auth = deviceHeaders(try await bearer())
+        let code = try await registrationCode(auth, deviceID: deviceID)
+        try await browserLogin(code: code, provider: provider, username: username, password: username + "-demo")
+        return auth
+    }
+
     func deviceQuery(_ deviceID: String, requestor: String = "REF30", extra: [(String, String)] = []) -> String {
         Self.query([("requestor", requestor), ("deviceId", deviceID)] + extra)
     }
