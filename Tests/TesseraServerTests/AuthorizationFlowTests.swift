@@ -121,6 +121,10 @@ import TesseraMediaToken
             #expect(start.body.isEmpty)
             let check = try await wire.send(.get, "/api/v1/tokens/authn" + wire.deviceQuery("preview-tv"), headers: auth)
             #expect(check.json["mvpd"] as? String == "TempPass_5mins")
+            // A TempPass has no subscriber, hence no metadata.
+            let metadata = try await wire.send(.get, "/api/v1/tokens/usermetadata" + wire.deviceQuery("preview-tv"), headers: auth)
+            #expect(metadata.status == .notFound)
+            #expect(metadata.json["code"] as? String == "user_metadata_not_found")
             // The clock starts at the first authorization, not at freepreview.
             wire.clock.advance(by: 100)
             let first = try await wire.send(.get, "/api/v1/authorize" + wire.deviceQuery("preview-tv", extra: [("resource", "TNT")]), headers: auth)
