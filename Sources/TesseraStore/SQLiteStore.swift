@@ -370,6 +370,12 @@ public final class SQLiteStore: Store {
         }
     }
 
+    public func temporaryAccess(id: UUID) async throws -> TemporaryAccess? {
+        try await read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM temporary_access WHERE id = ?", arguments: [id.uuidString]).map(Self.temporaryAccess(from:))
+        }
+    }
+
     public func insert(_ access: TemporaryAccess) async throws {
         let resources = String(decoding: try JSONEncoder().encode(access.resources), as: UTF8.self)
         try await write { db in

@@ -93,6 +93,7 @@ public protocol ProviderSessionStore: Sendable {
 public protocol TemporaryAccessStore: Sendable {
     /// The trial of this provider that the device, or (for a promotional TempPass) the identity, already has.
     func temporaryAccess(tenantID: String, providerID: String, deviceID: String, identityDigest: SecretDigest?) async throws -> TemporaryAccess?
+    func temporaryAccess(id: UUID) async throws -> TemporaryAccess?
     func insert(_ access: TemporaryAccess) async throws
     /// In one transaction: starts the clock if this is the first use, refuses past `duration`,
     /// and counts `resource` against `resourceLimit` (a resource already used does not count again).

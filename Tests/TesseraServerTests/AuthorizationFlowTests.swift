@@ -171,6 +171,11 @@ import TesseraMediaToken
             #expect(try await start("promo-2", #"{"email":"viewer@example.com"}"#).status == .noContent)
             let other = try await wire.send(.get, "/api/v1/authorize" + wire.deviceQuery("promo-2", extra: [("resource", "HBO")]), headers: auth)
             #expect(other.json["code"] as? String == "temporary_access_resources_limit_exceeded")
+            // Preauthorization on the second device sees the same trial: used resources yes, new ones no.
+            let pre = try await wire.send(.get, "/api/v1/preauthorize" + wire.deviceQuery("promo-2", extra: [("resource", "TNT,HBO")]), headers: auth)
+            let items = pre.json["resources"] as? [[String: Any]] ?? []
+            #expect(items.map { $0["authorized"] as? Bool } == [true, false])
+            #expect((items.last?["error"] as? [String: Any])?["code"] as? String == "temporary_access_resources_limit_exceeded")
             // A regular provider is not a TempPass.
             let wrong = try await wire.form(.post, "/api/v1/authenticate/freepreview", [("requestor_id", "REF30"), ("deviceId", "x"), ("mso_id", "Dish")], headers: auth)
             #expect(wrong.json["code"] as? String == "unknown_integration")

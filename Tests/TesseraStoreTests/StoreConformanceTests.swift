@@ -155,6 +155,40 @@ import TesseraCore
         #expect(try await store.pendingLogin(id: live.id) != nil)
     }
 
+    @Test func temporaryAccessTrials() async throws {
+        let (store, _) = try makeSQLite()
+        let identity = SecretDigest(of: "viewer")
+        let trial = TemporaryAccess(id: UUID(), tenantID: "REF30", providerID: "TP", deviceID: "d1", identityDigest: identity)
+        try await store.insert(trial)
+        #expect(try await store.temporaryAccess(id: trial.id) == trial)
+        #expect(try await store.temporaryAccess(tenantID: "REF30", providerID: "TP", deviceID: "d2", identityDigest: identity)?.id == trial.id)
+        #expect(try await store.temporaryAccess(tenantID: "REF30", providerID: "TP", deviceID: "d2", identityDigest: nil) == nil)
+        #expect(try await store.temporaryAccess(tenantID: "OTHER", providerID: "TP", deviceID: "d1", identityDigest: identity) == nil)
+        #expect(try await store.useTemporaryAccess(id: trial.id, resource: "A", now: now, duration: 60, resourceLimit: 2) == .permitted(until: now.addingTimeInterval(60)))
+        #expect(try await store.useTemporaryAccess(id: trial.id, resource: "B", now: now.addingTimeInterval(10), duration: 60, resourceLimit: 2) == .permitted(until: now.addingTimeInterval(60)))
+        #expect(try await store.useTemporaryAccess(id: trial.id, resource: "C", now: now.addingTimeInterval(10), duration: 60, resourceLimit: 2) == .resourcesExceeded)
+        #expect(try await store.useTemporaryAccess(id: trial.id, resource: "A", now: now.addingTimeInterval(60), duration: 60, resourceLimit: 2) == .durationExceeded)
+        #expect(try await store.useTemporaryAccess(id: UUID(), resource: "A", now: now, duration: 60, resourceLimit: nil) == .notFound)
+    }
+
+    @Test func metadataVersionsMoveOnlyWhenValuesChange() async throws {
+        let (store, _) = try makeSQLite()
+        #expect(try await store.metadataUpdated(providerID: "P", userID: "u", digest: Data([1]), now: now) == now)
+        #expect(try await store.metadataUpdated(providerID: "P", userID: "u", digest: Data([1]), now: now.addingTimeInterval(5)) == now)
+        #expect(try await store.metadataUpdated(providerID: "P", userID: "u", digest: Data([2]), now: now.addingTimeInterval(9)) == now.addingTimeInterval(9))
+    }
+
+    @Test func startingASessionReplacesTheDevicesOne() async throws {
+        let (store, _) = try makeSQLite()
+        let first = session()
+        try await store.startSession(first)
+        try await store.upsert(Decision(sessionID: first.id, resource: "CNN", providerID: "Dish", expiresAt: now.addingTimeInterval(60)))
+        let second = session()
+        try await store.startSession(second)
+        #expect(try await store.session(device: device) == second)
+        #expect(try await store.decisions(sessionID: first.id).isEmpty)
+    }
+
     @Test func aStorageFailureIsAnError() async throws {
         let (store, _) = try makeSQLite()
         try await store.pool.write { db in try db.execute(sql: "DROP TABLE session") }

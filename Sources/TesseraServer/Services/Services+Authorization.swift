@@ -60,8 +60,9 @@ extension Services {
             do { try Self.require(provider.entitlement(for: session.subject, resource: resource)) } catch { return error }
             return nil
         case let tempPass as TempPassProvider:
-            guard let trial = try await stored({ try await store.temporaryAccess(
-                tenantID: session.device.tenantID, providerID: tempPass.id, deviceID: session.device.deviceID, identityDigest: nil) })
+            // The session names its trial (a promotional one may have begun on another device).
+            guard let id = UUID(uuidString: session.subject.userID),
+                  let trial = try await stored({ try await store.temporaryAccess(id: id) })
             else { return .authorizationDenied(details: nil) }
             if let started = trial.startedAt, clock.now() >= started.addingTimeInterval(tempPass.duration) { return .temporaryAccessDurationExceeded }
             if let limit = tempPass.resourceLimit, !trial.resources.contains(resource.id), trial.resources.count >= limit {
