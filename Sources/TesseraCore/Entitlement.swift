@@ -7,12 +7,10 @@ public enum Entitlement: Sendable, Equatable {
     case deny(details: String?)
     /// The subject's parental-control ceiling is below the item's rating.
     case parentalControl(details: String?)
-    /// A TempPass ran out of time or resources.
-    case temporaryAccessExpired
-    case temporaryAccessResourcesExceeded
 }
 
-/// A provider that decides authorization itself (the directory provider, TempPass).
+/// A provider that decides authorization itself from its own data (the directory provider).
+/// A TempPass is decided from its trial in the store instead.
 public protocol EntitlementDeciding: IdentityProvider {
     func entitlement(for subject: Subject, resource: ResourceRequest) -> Entitlement
     /// The subscriber's metadata (userID, householdID, zip, maxRating, channelID …), if any.

@@ -44,7 +44,7 @@ public enum TesseraError: Error, Sendable, Equatable {
     public enum Parameter: String, Sendable {
         case deviceID = "deviceId", registrationCode = "reg_code", provider = "mso_id", mvpd = "mvpd"
         case redirectURL = "redirect_url", domainName = "domain_name", ttl = "ttl", resource = "resource"
-        case deviceUser = "deviceUser", deviceType = "deviceType", appID = "appId", format = "format"
+        case deviceUser = "deviceUser", deviceType = "deviceType", appID = "appId"
     }
 
     public enum Problem: Sendable, Equatable {
@@ -95,7 +95,7 @@ public enum TesseraError: Error, Sendable, Equatable {
             case .domainName: "invalid_parameter_domain_name"
             case .ttl: "invalid_parameter_ttl"
             case .resource: "missing_resource"
-            case .deviceUser, .deviceType, .appID, .format: "malformed_authz_request"
+            case .deviceUser, .deviceType, .appID: "malformed_authz_request"
             }
         case .invalidDeviceInfo: "invalid_device_info"
         case .unknownIntegration: "unknown_integration"

@@ -48,8 +48,6 @@ extension Services {
         case .permit: return
         case .deny(let details): throw .authorizationDenied(details: details)
         case .parentalControl(let details): throw .parentalControl(details: details)
-        case .temporaryAccessExpired: throw .temporaryAccessDurationExceeded
-        case .temporaryAccessResourcesExceeded: throw .temporaryAccessResourcesExceeded
         }
     }
 
