@@ -6,9 +6,12 @@ import TesseraCore
 ///
 /// `synchronous=NORMAL` in WAL mode: a committed transaction survives a crash of the process
 /// (kill -9); only a power cut or kernel crash may lose the last commits. Writes go through
-/// GRDB's single writer; reads run concurrently.
+/// GRDB's single writer, those that queue up together sharing one transaction (``GroupCommit``);
+/// reads run concurrently.
 public final class SQLiteStore: Store {
     let pool: DatabasePool
+    /// Every write goes through here: see ``GroupCommit``.
+    private let commits: GroupCommit
 
     /// Opens (creating if needed) the database at `path` and applies the migrations.
     public init(path: String) throws {
@@ -19,7 +22,21 @@ public final class SQLiteStore: Store {
         }
         do {
             pool = try DatabasePool(path: path, configuration: configuration)
-            try Self.migrator.migrate(pool)
+        } catch {
+            throw StoreError("cannot open the SQLite database at \(path): \(error)")
+        }
+        commits = GroupCommit(pool: pool)
+        let migrator = Self.migrator
+        let unknown: [String]
+        do { unknown = try pool.read { db in try migrator.appliedIdentifiers(db).subtracting(migrator.migrations) }.sorted() } catch {
+            throw StoreError("cannot read the schema version of \(path): \(error)")
+        }
+        // A newer Tessera migrated this file: running an older one on it could corrupt it.
+        guard unknown.isEmpty else {
+            throw StoreError("the database at \(path) has a newer schema than this Tessera knows (\(unknown.joined(separator: ", "))); upgrade Tessera")
+        }
+        do {
+            try migrator.migrate(pool)
         } catch {
             throw StoreError("cannot open the SQLite database at \(path): \(error)")
         }
@@ -76,11 +93,22 @@ public final class SQLiteStore: Store {
                     PRIMARY KEY (provider_id, user_id));
                 """)
         }
+        migrator.registerMigration("v3: expiry indexes for the purge") { db in
+            // Without these the purge scans every decision (millions) inside a write transaction.
+            try db.execute(sql: """
+                CREATE INDEX decision_expiry ON decision(expires_at);
+                CREATE INDEX nonce_expiry ON nonce(expires_at);
+                CREATE INDEX provider_session_expiry ON provider_session(expires_at);
+                CREATE INDEX login_attempt_expiry ON login_attempt(expires_at);
+                """)
+        }
         return migrator
     }
 
     private func write<T: Sendable>(_ body: @Sendable @escaping (Database) throws -> T) async throws -> T {
-        do { return try await pool.write(body) } catch { throw StoreError("SQLite write failed: \(error)") }
+        do { return try await commits.write(body) } catch let error as StoreError { throw error } catch {
+            throw StoreError("SQLite write failed: \(error)")
+        }
     }
 
     private func read<T: Sendable>(_ body: @Sendable @escaping (Database) throws -> T) async throws -> T {
@@ -360,13 +388,14 @@ public final class SQLiteStore: Store {
 
     public func temporaryAccess(tenantID: String, providerID: String, deviceID: String, identityDigest: SecretDigest?) async throws -> TemporaryAccess? {
         try await read { db in
-            let row = try Row.fetchOne(
-                db, sql: """
-                    SELECT * FROM temporary_access WHERE tenant_id = ? AND provider_id = ? AND (device_id = ? OR identity_digest = ?)
-                    ORDER BY device_id = ? DESC LIMIT 1
-                    """,
-                arguments: [tenantID, providerID, deviceID, identityDigest?.bytes, deviceID])
-            return try row.map(Self.temporaryAccess(from:))
+            // Two indexed lookups: an OR of the two columns makes SQLite scan every trial of the provider.
+            if let row = try Row.fetchOne(db, sql: "SELECT * FROM temporary_access WHERE tenant_id = ? AND provider_id = ? AND device_id = ? LIMIT 1",
+                                          arguments: [tenantID, providerID, deviceID]) {
+                return try Self.temporaryAccess(from: row)
+            }
+            guard let identityDigest else { return nil }
+            return try Row.fetchOne(db, sql: "SELECT * FROM temporary_access WHERE tenant_id = ? AND provider_id = ? AND identity_digest = ? LIMIT 1",
+                                    arguments: [tenantID, providerID, identityDigest.bytes]).map(Self.temporaryAccess(from:))
         }
     }
 

@@ -4,13 +4,14 @@ import Logging
 import TesseraCore
 import TesseraMediaToken
 import TesseraServer
+import TesseraStore
 
 @main
 struct Tessera: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tessera",
         abstract: "Self-hosted authentication and entitlement service speaking the Adobe Pass and Huawei dialects.",
-        subcommands: [Serve.self, HashPassword.self, VerifyMediaToken.self],
+        subcommands: [Serve.self, Migrate.self, HashPassword.self, VerifyMediaToken.self],
         defaultSubcommand: Serve.self)
 }
 
@@ -48,6 +49,21 @@ struct Serve: AsyncParsableCommand {
                                    metadataPrivateKey: demo ? Credentials.demoMetadataPrivateKey() : nil).write(to: path)
         print("Tessera listens on \(baseURL); credentials written to \(path)")
         try await application.runService()
+    }
+}
+
+struct Migrate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Create or upgrade the database schema and exit.",
+        discussion: "Idempotent. Refuses a database whose schema is newer than this Tessera knows. `serve` migrates at start as well.")
+
+    @Option(name: .customLong("data-dir"), help: "Folder for the SQLite database.") var dataDir = "tessera-data"
+
+    func run() throws {
+        try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true)
+        let path = (dataDir as NSString).appendingPathComponent("tessera.sqlite")
+        _ = try SQLiteStore(path: path)
+        print("schema of \(path) is up to date")
     }
 }
 

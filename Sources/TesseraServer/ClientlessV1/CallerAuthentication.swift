@@ -15,13 +15,24 @@ extension ClientlessV1 {
     func authenticateCaller(_ call: Call, shortPath: String) async throws(TesseraError) {
         guard let header = call.request.headers[.authorization], !header.isEmpty else { throw .missingCredentials }
         guard header.count <= 8192 else { throw .invalidAccessToken("the Authorization header is too long") }
-        if header.lowercased().hasPrefix("bearer ") {
-            let claims = try await services.tokens.verifyAccessToken(String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces),
-                                                                     now: services.clock.now())
+        if let token = Self.bearerToken(header) {
+            let claims = try await services.tokens.verifyAccessToken(token, now: services.clock.now())
             guard claims.requestor == call.tenant.id else { throw .accessTokenForAnotherTenant }
         } else {
             try await verifyLegacySignature(header, call: call, shortPath: shortPath)
         }
+    }
+
+    /// The token of `Bearer <token>` (scheme case-insensitive, spaces around the token ignored).
+    /// Cheap on purpose: this runs on every call, and Foundation's trimming costs more than the
+    /// rest of a cached read.
+    static func bearerToken(_ header: String) -> String? {
+        let scheme = header.utf8.prefix(7)
+        guard scheme.count == 7, scheme.lazy.map({ $0 | 0x20 }).elementsEqual("bearer ".utf8) else { return nil }
+        var token = header.utf8.dropFirst(7)
+        while token.first == UInt8(ascii: " ") || token.first == UInt8(ascii: "\t") { token = token.dropFirst() }
+        while token.last == UInt8(ascii: " ") || token.last == UInt8(ascii: "\t") { token = token.dropLast() }
+        return String(Substring(token))
     }
 
     private func verifyLegacySignature(_ header: String, call: Call, shortPath: String) async throws(TesseraError) {

@@ -65,7 +65,6 @@ struct ClientlessV1: Sendable {
         _ request: Request, _ context: TesseraRequestContext, requestor: String?, shortPath: String, authenticate: Bool = true,
         _ handler: (Call) async throws(TesseraError) -> Response
     ) async -> Response {
-        let trace = UUID().uuidString.lowercased()
         // Until the parameters are read (they may be the problem), Accept and the suffix decide.
         var format = Self.format(request: request, context: context, parameters: nil)
         do {
@@ -78,7 +77,7 @@ struct ClientlessV1: Sendable {
             if authenticate { try await authenticateCaller(call, shortPath: shortPath) }
             return try await handler(call)
         } catch {
-            return V1Rendering.error(error, format: format, helpURL: services.configuration.helpURL, trace: trace)
+            return V1Rendering.error(error, format: format, helpURL: services.configuration.helpURL, trace: UUID().uuidString.lowercased())
         }
     }
 }

@@ -13,8 +13,11 @@ struct ConfigurationFile: Decodable {
         var trustedProxies: [String]?
         var helpURL: String?
         var throttling: Bool?
+        var cacheSessions: Int?
+        var cacheDecisions: Int?
         enum CodingKeys: String, CodingKey {
             case publicBaseURL = "public_base_url", trustedProxies = "trusted_proxies", helpURL = "help_url", throttling
+            case cacheSessions = "cache_sessions", cacheDecisions = "cache_decisions"
         }
     }
 
@@ -101,6 +104,14 @@ struct ConfigurationFile: Decodable {
     }
 }
 
+/// How many entries the in-memory caches of hot reads hold at most.
+public struct CacheCapacity: Sendable {
+    public var sessions: Int
+    public var decisions: Int
+    /// About 60 MB together when full; enough for the devices watching at once on one instance.
+    public static let standard = CacheCapacity(sessions: 200_000, decisions: 200_000)
+}
+
 /// The configuration Tessera runs with: the directory of tenants and providers, server
 /// settings, and what the credentials file needs to tell a client developer.
 public struct TesseraConfiguration: Sendable {
@@ -110,6 +121,8 @@ public struct TesseraConfiguration: Sendable {
     public let helpURL: String
     /// Whether throttling applies at all (tenants set their rates); off for benchmarks.
     public var throttling: Bool
+    /// How many device sessions and decisions are kept in memory (0 turns a cache off).
+    public var cacheCapacity: CacheCapacity = .standard
     /// Plain-text passwords as the YAML gave them, for the credentials file (provider → username → password).
     let knownPasswords: [String: [String: String]]
 
@@ -185,10 +198,14 @@ public struct TesseraConfiguration: Sendable {
                 policies: policies, metadataEncryption: encryption)
         }
         let proxies = try TrustedProxies(file.server?.trustedProxies ?? [])
+        let capacity = CacheCapacity(sessions: file.server?.cacheSessions ?? CacheCapacity.standard.sessions,
+                                     decisions: file.server?.cacheDecisions ?? CacheCapacity.standard.decisions)
+        guard capacity.sessions >= 0, capacity.decisions >= 0 else { throw ConfigurationError("cache sizes cannot be negative") }
         return TesseraConfiguration(
             directory: try Directory(tenants: tenants, providers: providers),
             publicBaseURL: file.server?.publicBaseURL, trustedProxies: proxies,
-            helpURL: file.server?.helpURL ?? defaultHelpURL, throttling: file.server?.throttling ?? true, knownPasswords: passwords)
+            helpURL: file.server?.helpURL ?? defaultHelpURL, throttling: file.server?.throttling ?? true,
+            cacheCapacity: capacity, knownPasswords: passwords)
     }
 
     /// The demo configuration shipped with the program.

@@ -18,7 +18,7 @@ extension Services {
     func authorize(session: Session, tenant: Tenant, resource: ResourceRequest) async throws(TesseraError) -> Authorization {
         let now = clock.now()
         let proxy = (directory.providers[session.subject.providerID] as? any EntitlementDeciding)?.proxyProviderID
-        if let cached = try await stored({ try await store.decision(sessionID: session.id, resource: resource.raw) }), cached.expiresAt > now {
+        if let cached = try await storedDecision(session: session, resource: resource.raw), cached.expiresAt > now {
             return Authorization(decision: cached, proxyProviderID: proxy)
         }
         var until = min(now.addingTimeInterval(tenant.policies.authorizationTTL), session.expiresAt)
@@ -39,7 +39,7 @@ extension Services {
             throw .authorizationDenied(details: nil)
         }
         let decision = Decision(sessionID: session.id, resource: resource.raw, providerID: session.subject.providerID, expiresAt: until)
-        try await stored { try await store.upsert(decision) }
+        try await record(decision)
         return Authorization(decision: decision, proxyProviderID: proxy)
     }
 
@@ -158,7 +158,7 @@ extension Services {
             id: UUID(), device: DeviceKey(tenantID: tenant.id, deviceID: deviceID),
             subject: Subject(userID: trial.id.uuidString, providerID: providerID), deviceUser: deviceUser,
             createdAt: now, expiresAt: now.addingTimeInterval(max(tempPass.duration, tenant.policies.authenticationTTL)))
-        try await stored { try await store.startSession(session) }
+        try await changingSessions(of: session.device) { try await store.startSession(session) }
     }
 }
 

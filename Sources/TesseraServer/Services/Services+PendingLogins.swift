@@ -94,6 +94,8 @@ extension Services {
         let session = Session(
             id: UUID(), device: login.device, subject: subject, deviceUser: login.description.deviceUser,
             createdAt: now, expiresAt: now.addingTimeInterval(tenant.policies.authenticationTTL))
-        return try await stored { try await store.completeLogin(attemptDigest: attempt.stateDigest, session: session, now: now) }
+        return try await changingSessions(of: login.device) {
+            try await store.completeLogin(attemptDigest: attempt.stateDigest, session: session, now: now)
+        }
     }
 }

@@ -12,6 +12,8 @@ public struct Services: Sendable {
     public let tokens: TokenAuthority
     /// Wrong codes and wrong passwords per client address.
     public let loginLimiter: AttemptLimiter
+    /// Sessions and decisions in memory, so that hot reads do not wait on the store.
+    let hot: HotReads
     let logger: Logger
 
     /// How many wrong passwords one browser attempt may make before it is void.
@@ -28,6 +30,7 @@ public struct Services: Sendable {
         self.tokens = tokens
         self.logger = logger
         self.loginLimiter = AttemptLimiter(limit: 10, window: 600, clock: clock)
+        self.hot = HotReads(capacity: configuration.cacheCapacity)
     }
 
     func tenant(_ id: String?) throws(TesseraError) -> Tenant {

@@ -47,6 +47,11 @@ public struct TokenAuthority: Sendable {
 
     /// The ES256 key media tokens are signed with.
     let mediaTokenKID: String
+    /// Access tokens whose signature has been checked, so that each is verified once rather
+    /// than on every call (an RS256 verification costs more than the rest of a cached read).
+    /// Lifetime and issuer are still checked on every use. DCR clients cannot be revoked yet;
+    /// when they can, revoking one must invalidate its tokens here.
+    let verifiedAccessTokens = BoundedCache<String, AccessTokenClaims>(capacity: 10_000)
 
     /// Loads the signing keys from the store, creating the first RS256 (access tokens, software
     /// statements) and ES256 (media tokens: cheap to sign) keys if there are none.
@@ -130,8 +135,13 @@ public struct TokenAuthority: Sendable {
     /// The tenant an access token was issued for, after checking its signature and lifetime.
     func verifyAccessToken(_ token: String, now: Date) async throws(TesseraError) -> AccessTokenClaims {
         let claims: AccessTokenClaims
-        do { claims = try await keys.verify(token, as: AccessTokenClaims.self) } catch {
-            throw .invalidAccessToken("the access token is malformed or its signature does not verify")
+        if let verified = verifiedAccessTokens.value(for: token) {
+            claims = verified
+        } else {
+            do { claims = try await keys.verify(token, as: AccessTokenClaims.self) } catch {
+                throw .invalidAccessToken("the access token is malformed or its signature does not verify")
+            }
+            verifiedAccessTokens.set(token, claims)
         }
         guard claims.iss.value == Self.issuer else { throw .invalidAccessToken("the access token has another issuer") }
         guard claims.exp.value > now else { throw .invalidAccessToken("the access token has expired") }

@@ -1,0 +1,114 @@
+import Synchronization
+
+/// A bounded, sharded in-memory map for hot reads that must not wait on the store.
+///
+/// Each shard keeps two generations: lookups promote entries from the old one into the young
+/// one, and when the young one is full the old one is dropped whole. That bounds the memory at
+/// `capacity` entries and keeps what is read often (an approximate LRU without a linked list).
+///
+/// Filling the cache after a store read races with writers: a reader may fetch a row, a logout
+/// may delete it and invalidate, and the reader may then put the stale row back. To rule that
+/// out, a reader takes a ``Ticket`` *before* it reads the store and fills with it; any
+/// invalidation of the shard in between makes the fill a no-op. Writers invalidate *after* their
+/// transaction commits and before they answer, so a revoked entry is never served once the
+/// revocation has been acknowledged.
+final class BoundedCache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
+    struct Ticket: Sendable {
+        fileprivate let shard: Int
+        fileprivate let generation: UInt64
+    }
+
+    private struct Shard {
+        var young: [Key: Value] = [:]
+        var old: [Key: Value] = [:]
+        /// Bumped by every invalidation in the shard.
+        var generation: UInt64 = 0
+    }
+
+    private final class ShardBox: Sendable {
+        let state = Mutex(Shard())
+    }
+
+    private let shards: [ShardBox]
+    /// Entries per generation in one shard.
+    private let generationSize: Int
+
+    /// - Parameter capacity: the most entries held at once (0 turns the cache off).
+    init(capacity: Int, shardCount: Int = 64) {
+        let count = max(1, min(shardCount, max(1, capacity / 64)))
+        shards = (0..<count).map { _ in ShardBox() }
+        generationSize = capacity / count / 2
+    }
+
+    private func shardIndex(_ key: Key) -> Int {
+        Int(UInt(bitPattern: key.hashValue) % UInt(shards.count))
+    }
+
+    func value(for key: Key) -> Value? {
+        guard generationSize > 0 else { return nil }
+        return shards[shardIndex(key)].state.withLock { shard in
+            if let value = shard.young[key] { return value }
+            guard let value = shard.old.removeValue(forKey: key) else { return nil }
+            Self.insert(key, value, into: &shard, generationSize: generationSize)
+            return value
+        }
+    }
+
+    /// Take this before reading the store for `key`; give it back to ``fill(_:_:ticket:)``.
+    func ticket(for key: Key) -> Ticket {
+        let index = shardIndex(key)
+        return Ticket(shard: index, generation: shards[index].state.withLock { $0.generation })
+    }
+
+    /// Stores what the store said, unless the shard was invalidated since `ticket` was taken.
+    func fill(_ key: Key, _ value: Value, ticket: Ticket) {
+        guard generationSize > 0 else { return }
+        shards[ticket.shard].state.withLock { shard in
+            guard shard.generation == ticket.generation else { return }
+            Self.insert(key, value, into: &shard, generationSize: generationSize)
+        }
+    }
+
+    /// Stores a value that cannot be made stale by a concurrent writer.
+    func set(_ key: Key, _ value: Value) {
+        guard generationSize > 0 else { return }
+        shards[shardIndex(key)].state.withLock { shard in
+            Self.insert(key, value, into: &shard, generationSize: generationSize)
+        }
+    }
+
+    /// Forgets `key`, and voids every fill whose ticket was taken before.
+    func invalidate(_ key: Key) {
+        shards[shardIndex(key)].state.withLock { shard in
+            shard.generation &+= 1
+            shard.young.removeValue(forKey: key)
+            shard.old.removeValue(forKey: key)
+        }
+    }
+
+    /// Forgets everything (and voids every outstanding ticket).
+    func invalidateAll() {
+        for box in shards {
+            box.state.withLock { shard in
+                shard.generation &+= 1
+                shard.young.removeAll()
+                shard.old.removeAll()
+            }
+        }
+    }
+
+    /// How many entries are held (for tests and metrics).
+    var count: Int {
+        shards.reduce(0) { total, box in total + box.state.withLock { $0.young.count + $0.old.count } }
+    }
+
+    private static func insert(_ key: Key, _ value: Value, into shard: inout Shard, generationSize: Int) {
+        if shard.young.count >= generationSize, shard.young[key] == nil {
+            shard.old = shard.young
+            shard.young = [:]
+            shard.young.reserveCapacity(generationSize)
+        }
+        shard.young[key] = value
+        shard.old.removeValue(forKey: key)
+    }
+}

@@ -1,0 +1,99 @@
+import GRDB
+import Synchronization
+
+/// Group commit for SQLite: the writes that arrive while a transaction commits wait together
+/// and go in the next transaction, each in its own savepoint.
+///
+/// SQLite has one writer, and most of a small write's cost is the transaction around it (the
+/// hop to the writer, BEGIN, the WAL append at COMMIT). Sharing a transaction among the writes
+/// that queued up meanwhile keeps every guarantee of one transaction per write:
+/// - a caller resumes only after the COMMIT that holds its write, so an answered logout is durable;
+/// - a write that throws rolls back its own savepoint only, so nothing of it is half-stored and
+///   the others are unaffected;
+/// - writes apply in arrival order, each seeing the ones before it;
+/// - if the COMMIT fails, every write of the batch fails with it.
+final class GroupCommit: Sendable {
+    /// One queued write: runs inside the shared transaction, then learns how the COMMIT went.
+    private struct Job: Sendable {
+        let run: @Sendable (Database) -> Void
+        let finish: @Sendable ((any Error)?) -> Void
+    }
+
+    private struct Queue {
+        var jobs: [Job] = []
+        var draining = false
+    }
+
+    private let pool: DatabasePool
+    private let queue = Mutex(Queue())
+    /// At most this many writes share a transaction (bounds how long one COMMIT holds the rest).
+    private let batchLimit: Int
+
+    init(pool: DatabasePool, batchLimit: Int = 256) {
+        self.pool = pool
+        self.batchLimit = batchLimit
+    }
+
+    func write<T: Sendable>(_ body: @Sendable @escaping (Database) throws -> T) async throws -> T {
+        let outcome = Outcome<T>()
+        return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+            let job = Job(
+                run: { db in
+                    do {
+                        var value: T?
+                        try db.inSavepoint {
+                            value = try body(db)
+                            return .commit
+                        }
+                        outcome.set(value.map { .success($0) } ?? .failure(StoreError("the write produced no value")))
+                    } catch {
+                        outcome.set(.failure(error))
+                    }
+                },
+                finish: { commitError in
+                    if let commitError {
+                        continuation.resume(throwing: commitError)
+                    } else {
+                        continuation.resume(with: outcome.get() ?? .failure(StoreError("the write did not run")))
+                    }
+                })
+            let startDrain = queue.withLock { queue in
+                queue.jobs.append(job)
+                defer { queue.draining = true }
+                return !queue.draining
+            }
+            if startDrain { Task { await self.drain() } }
+        }
+    }
+
+    /// Runs batches until the queue is empty.
+    private func drain() async {
+        while true {
+            let batch: [Job] = queue.withLock { queue in
+                guard !queue.jobs.isEmpty else {
+                    queue.draining = false
+                    return []
+                }
+                let taken = Array(queue.jobs.prefix(batchLimit))
+                queue.jobs.removeFirst(taken.count)
+                return taken
+            }
+            if batch.isEmpty { return }
+            do {
+                try await pool.write { db in
+                    for job in batch { job.run(db) }
+                }
+                for job in batch { job.finish(nil) }
+            } catch {
+                for job in batch { job.finish(error) }
+            }
+        }
+    }
+}
+
+/// The result of one write, handed from the writer's thread to the caller's continuation.
+private final class Outcome<T: Sendable>: Sendable {
+    private let result = Mutex<Result<T, any Error>?>(nil)
+    func set(_ value: Result<T, any Error>) { result.withLock { $0 = value } }
+    func get() -> Result<T, any Error>? { result.withLock { $0 } }
+}

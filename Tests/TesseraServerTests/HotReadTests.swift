@@ -1,0 +1,97 @@
+import Foundation
+import Testing
+import TesseraCore
+@testable import TesseraServer
+
+@Suite struct BoundedCacheTests {
+    @Test func staysWithinItsCapacity() {
+        let cache = BoundedCache<Int, Int>(capacity: 1_000)
+        for i in 0..<100_000 { cache.set(i, i) }
+        #expect(cache.count <= 1_000)
+        #expect(cache.value(for: 99_999) == 99_999)
+    }
+
+    @Test func keepsWhatIsReadOften() {
+        let cache = BoundedCache<Int, Int>(capacity: 128, shardCount: 1)
+        cache.set(-1, -1)
+        for i in 0..<10_000 {
+            cache.set(i, i)
+            #expect(cache.value(for: -1) == -1)
+        }
+    }
+
+    @Test func aFillAfterAnInvalidationIsVoid() {
+        let cache = BoundedCache<String, Int>(capacity: 1_000)
+        let ticket = cache.ticket(for: "device")   // a reader is about to read the store
+        cache.invalidate("device")                  // meanwhile a logout commits
+        cache.fill("device", 1, ticket: ticket)     // the reader's (stale) answer
+        #expect(cache.value(for: "device") == nil)
+        let fresh = cache.ticket(for: "device")
+        cache.fill("device", 2, ticket: fresh)
+        #expect(cache.value(for: "device") == 2)
+        cache.invalidateAll()
+        #expect(cache.value(for: "device") == nil)
+    }
+
+    @Test func capacityZeroTurnsItOff() {
+        let cache = BoundedCache<Int, Int>(capacity: 0)
+        cache.set(1, 1)
+        cache.fill(1, 1, ticket: cache.ticket(for: 1))
+        #expect(cache.value(for: 1) == nil)
+    }
+}
+
+@Suite struct BearerHeaderTests {
+    @Test func parsesTheScheme() {
+        #expect(ClientlessV1.bearerToken("Bearer abc") == "abc")
+        #expect(ClientlessV1.bearerToken("bearer   abc  ") == "abc")
+        #expect(ClientlessV1.bearerToken("BEARER\u{20}abc") == "abc")
+        #expect(ClientlessV1.bearerToken("Bearer ") == "")
+        #expect(ClientlessV1.bearerToken("Basic abc") == nil)
+        #expect(ClientlessV1.bearerToken("GET requestor_id=REF30") == nil)
+        #expect(ClientlessV1.bearerToken("Bear") == nil)
+    }
+}
+
+/// Reads served from memory never outlive a logout: once the 204 is out, the next request is
+/// refused, however many reads raced with the logout.
+@Suite struct CachedRevocationTests {
+    @Test func theNextRequestAfterALogoutIsRefused() async throws {
+        let harness = try Harness()
+        try await harness.run { wire in
+            let auth = wire.deviceHeaders(try await wire.bearer())
+            for round in 0..<40 {
+                let device = "race-\(round % 4)"
+                let start = try await wire.form(.post, "/api/v1/authenticate/freepreview",
+                                                [("requestor", "REF30"), ("deviceId", device), ("mso_id", "TempPass_promo"),
+                                                 ("generic_data", #"{"email":"race\#(round)@example.com"}"#)], headers: auth)
+                try #require(start.status == .noContent, "\(start.body)")
+                let authorizeURI = "/api/v1/authorize" + wire.deviceQuery(device, extra: [("resource", "REF30")])
+                #expect(try await wire.send(.get, "/api/v1/checkauthn" + wire.deviceQuery(device), headers: auth).status == .ok)
+                #expect(try await wire.send(.get, authorizeURI, headers: auth).status == .ok)
+                // Readers keep the session and the decision hot while the logout runs.
+                async let racing: Void = withThrowingTaskGroup(of: Void.self) { group in
+                    for _ in 0..<6 {
+                        group.addTask {
+                            for _ in 0..<4 {
+                                _ = try await wire.send(.get, "/api/v1/checkauthn" + wire.deviceQuery(device), headers: auth)
+                                _ = try await wire.send(.get, authorizeURI, headers: auth)
+                            }
+                        }
+                    }
+                    try await group.waitForAll()
+                }
+                let logout = try await wire.send(.delete, "/api/v1/logout" + wire.deviceQuery(device), headers: auth)
+                #expect(logout.status == .noContent)
+                let check = try await wire.send(.get, "/api/v1/checkauthn" + wire.deviceQuery(device), headers: auth)
+                #expect(check.status == .forbidden, "round \(round): checkauthn after logout answered \(check.status)")
+                let authorize = try await wire.send(.get, authorizeURI, headers: auth)
+                #expect(authorize.status == .forbidden, "round \(round): authorize after logout answered \(authorize.status)")
+                try await racing
+                // Whatever the readers saw, nothing brought the session back.
+                #expect(try await wire.send(.get, "/api/v1/tokens/authn" + wire.deviceQuery(device), headers: auth).status == .notFound)
+                #expect(try harness.count("session", where: "device_id = '\(device)'") == 0)
+            }
+        }
+    }
+}

@@ -1,0 +1,74 @@
+import Foundation
+import GRDB
+import Testing
+import TesseraCore
+@testable import TesseraStore
+
+/// Writes that share a transaction keep the guarantees of one transaction each.
+@Suite struct GroupCommitTests {
+    let now = Date(epochMilliseconds: 1_800_000_000_000)
+
+    func makeStore() throws -> (SQLiteStore, String) {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-group-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        return (try SQLiteStore(path: dir + "/t.sqlite"), dir + "/t.sqlite")
+    }
+
+    func client(_ id: String) -> RegisteredClient {
+        RegisteredClient(id: id, tenantID: "REF30", softwareID: "s", secretDigest: SecretDigest(of: id), redirectURIs: [], issuedAt: now)
+    }
+
+    @Test func aFailingWriteTakesNothingElseWithIt() async throws {
+        let (store, path) = try makeStore()
+        try await store.insert(client("taken"))
+        // 200 concurrent inserts, every fifth a duplicate of "taken": those fail alone.
+        let outcomes = await withTaskGroup(of: Bool.self) { group in
+            for i in 0..<200 {
+                group.addTask { (try? await store.insert(client(i % 5 == 0 ? "taken" : "c\(i)"))) != nil }
+            }
+            return await group.reduce(into: [Bool]()) { $0.append($1) }
+        }
+        #expect(outcomes.filter { !$0 }.count == 40)
+        let rows = try await DatabaseQueue(path: path).read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM registered_client") }
+        #expect(rows == 161)
+        for i in 0..<200 where i % 5 != 0 { #expect(try await store.client(id: "c\(i)") != nil) }
+    }
+
+    @Test func concurrentClaimsOfOneNonceSucceedOnce() async throws {
+        let (store, _) = try makeStore()
+        let wins = await withTaskGroup(of: Bool.self) { group in
+            for _ in 0..<100 {
+                group.addTask { (try? await store.claimNonce(tenantID: "REF30", nonce: "n-1", expiresAt: now.addingTimeInterval(60))) ?? false }
+            }
+            return await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+        }
+        #expect(wins == 1)
+    }
+
+    @Test func aWriteIsReadableOnceAnswered() async throws {
+        let (store, _) = try makeStore()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for i in 0..<100 {
+                group.addTask {
+                    let device = DeviceKey(tenantID: "REF30", deviceID: "d\(i)")
+                    let session = Session(id: UUID(), device: device, subject: Subject(userID: "u", providerID: "Dish"), deviceUser: nil,
+                                          createdAt: now, expiresAt: now.addingTimeInterval(60))
+                    try await store.startSession(session)
+                    #expect(try await store.session(device: device) == session)
+                    #expect(try await store.revokeSessions(device: device) == 1)
+                    #expect(try await store.session(device: device) == nil)
+                }
+            }
+            try await group.waitForAll()
+        }
+    }
+
+    @Test func aNewerSchemaIsRefusedAndMigratingAgainChangesNothing() throws {
+        let (_, path) = try makeStore()
+        _ = try SQLiteStore(path: path)  // idempotent
+        try DatabaseQueue(path: path).write { db in
+            try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v99: from the future')")
+        }
+        #expect(throws: StoreError.self) { try SQLiteStore(path: path) }
+    }
+}

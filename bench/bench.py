@@ -1,0 +1,565 @@
+#!/usr/bin/env python3
+"""Tessera's benchmark harness (started by bench/run, which installs the tools and builds).
+
+Seeds the embedded store with N devices that each have a live session and a decision, starts the
+release binary on loopback with throttling off, drives each hot path with wrk, sets up and drives
+Glewlwyd (the peer) with the same wrk settings, prints one table and writes the raw figures as
+JSON under bench/results/.
+"""
+import argparse
+import base64
+import http.cookiejar as cookiejar
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DATA = os.path.join(ROOT, "bench", ".data")
+RESULTS = os.path.join(ROOT, "bench", "results")
+TENANT = "REF30"
+PROVIDER = "Cablevision"       # a demo provider whose subscriber cv-user-full may watch REF30
+RESOURCE = "REF30"
+TEMPPASS = "TempPass_5mins"    # the write cycle logs devices back in through TempPass (no password to hash)
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def log(message):
+    print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------- processes
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK   # utime + stime
+
+
+def peak_rss_mb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def wait_http(url, seconds=60):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status < 500:
+                    return
+        except Exception:
+            time.sleep(0.2)
+    raise SystemExit(f"bench: {url} did not answer within {seconds} s")
+
+
+def http(method, url, data=None, headers=None):
+    body = None
+    if data is not None:
+        body = data if isinstance(data, bytes) else urllib.parse.urlencode(data).encode()
+    request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    with urllib.request.urlopen(request, timeout=30) as r:
+        return r.status, r.read()
+
+
+# ---------------------------------------------------------------- wrk
+
+UNIT = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
+
+
+def run_wrk(args, url, script, duration):
+    """Runs wrk and returns its figures: requests, rps, p50/p99 in ms, non-2xx and socket errors."""
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(script)
+        path = f.name
+    try:
+        out = subprocess.run(["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{duration}s", "--latency",
+                              "--timeout", "10s", "-s", path, url], capture_output=True, text=True, check=True).stdout
+    finally:
+        os.unlink(path)
+    figures = {"requests": 0, "rps": 0.0, "p50_ms": None, "p99_ms": None, "non2xx": 0, "socket_errors": 0}
+    if m := re.search(r"(\d+) requests in", out):
+        figures["requests"] = int(m.group(1))
+    if m := re.search(r"Requests/sec:\s+([\d.]+)", out):
+        figures["rps"] = float(m.group(1))
+    for pct, key in (("50", "p50_ms"), ("99", "p99_ms")):
+        if m := re.search(rf"^\s+{pct}(?:\.000)?%\s+([\d.]+)(us|ms|s|m)\s*$", out, re.M):
+            figures[key] = float(m.group(1)) * UNIT[m.group(2)]
+    if m := re.search(r"Non-2xx or 3xx responses: (\d+)", out):
+        figures["non2xx"] = int(m.group(1))
+    if m := re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out):
+        figures["socket_errors"] = sum(int(g) for g in m.groups())
+    figures["raw"] = out
+    return figures
+
+
+def measure(args, name, url, script, pid=None, warmup=None, warmup_seconds=None):
+    """`warmup`: a script run first, unmeasured (the read paths visit their working set once
+    and stop; `warmup_seconds` caps it)."""
+    if warmup is not None:
+        run_wrk(args, url, warmup, warmup_seconds or args.warmup)
+    before = cpu_seconds(pid) if pid else None
+    figures = run_wrk(args, url, script, args.duration)
+    if pid and figures["requests"]:
+        figures["cpu_us_per_request"] = (cpu_seconds(pid) - before) / figures["requests"] * 1e6
+    figures["name"] = name
+    bad = figures["non2xx"] + figures["socket_errors"]
+    log(f"{name}: {figures['rps']:.0f} req/s, p50 {figures['p50_ms']} ms, p99 {figures['p99_ms']} ms"
+        + (f", {bad} failed" if bad else ""))
+    return figures
+
+
+def device_picker(args, offset=0):
+    """Lua choosing a device of the working set, spread evenly over all seeded devices."""
+    working = min(args.working_set, args.devices)
+    stride = max(1, args.devices // working)
+    return f"""
+local working, stride, offset = {working}, {stride}, {offset}
+local counter = 0
+function init(args) math.randomseed(os.time() * 1000 + (id or 0)) end
+local function device()
+  local i = (math.random(working) - 1) * stride + 1 + offset
+  if i > {args.devices} then i = {args.devices} end
+  return string.format("bench-%08d", i)
+end
+"""
+
+
+def read_script(args, path, token, sweep=False):
+    """Random devices of the working set; with `sweep`, every device of it once, then stop."""
+    chooser = "device()"
+    if sweep:
+        chooser = "sweep()"
+    return device_picker(args) + f"""
+wrk.headers["Authorization"] = "Bearer {token}"
+wrk.headers["Accept"] = "application/json"
+-- setup() runs in the main Lua state; what it sets becomes a global of the thread's own state.
+setup_count = 0
+function setup(thread) setup_count = setup_count + 1; thread:set("id", setup_count); thread:set("thread_count", {args.threads}) end
+local position = 0
+local function sweep()
+  local k = id + position * thread_count
+  position = position + 1
+  if k > working then wrk.thread:stop(); k = working end
+  return string.format("bench-%08d", (k - 1) * stride + 1)
+end
+request = function()
+  return wrk.format("GET", "{path}" .. {chooser})
+end
+"""
+
+
+def write_cycle_script(args, token):
+    # Devices next to the read working set's (offset 1), so the reads measured before keep theirs.
+    return device_picker(args, offset=1 if args.devices > args.working_set else 0) + f"""
+wrk.headers["Authorization"] = "Bearer {token}"
+wrk.headers["Accept"] = "application/json"
+local current
+request = function()
+  counter = counter + 1
+  if counter % 2 == 1 then
+    current = device()
+    return wrk.format("DELETE", "/api/v1/logout?requestor={TENANT}&deviceId=" .. current)
+  end
+  return wrk.format("POST", "/api/v1/authenticate/freepreview",
+    {{["Content-Type"] = "application/x-www-form-urlencoded", ["Authorization"] = "Bearer {token}",
+      ["Accept"] = "application/json"}},
+    "requestor={TENANT}&mso_id={TEMPPASS}&deviceId=" .. current)
+end
+"""
+
+
+# ---------------------------------------------------------------- Tessera
+
+SEED_SQL = """
+PRAGMA journal_mode = WAL;
+PRAGMA synchronous = OFF;
+PRAGMA cache_size = -1000000;
+BEGIN;
+WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {devices})
+INSERT INTO session (id, tenant_id, device_id, provider_id, user_id, device_user, created_at, expires_at)
+SELECT upper(printf('%08x-0000-4000-8000-%012x', i, i)), '{tenant}', printf('bench-%08d', i), '{provider}', 'cv-user-full',
+       NULL, {now}, {session_expiry} FROM n;
+INSERT INTO decision (session_id, resource, provider_id, expires_at)
+SELECT id, '{resource}', provider_id, {decision_expiry} FROM session WHERE device_id LIKE 'bench-%';
+COMMIT;
+PRAGMA wal_checkpoint(TRUNCATE);
+"""
+
+
+class Tessera:
+    def __init__(self, args):
+        self.args = args
+        self.data = os.path.join(DATA, f"tessera-{args.devices}")
+        self.base = f"http://127.0.0.1:{args.port}"
+        self.process = None
+
+    def seed(self):
+        shutil.rmtree(self.data, ignore_errors=True)
+        os.makedirs(self.data)
+        subprocess.run([self.args.binary, "migrate", "--data-dir", self.data], check=True, stdout=subprocess.DEVNULL)
+        now = int(time.time() * 1000)
+        sql = SEED_SQL.format(devices=self.args.devices, tenant=TENANT, provider=PROVIDER, resource=RESOURCE, now=now,
+                              session_expiry=now + 30 * 86400 * 1000, decision_expiry=now + 86400 * 1000)
+        started = time.time()
+        subprocess.run(["sqlite3", os.path.join(self.data, "tessera.sqlite")], input=sql, text=True, check=True,
+                       stdout=subprocess.DEVNULL)
+        log(f"seeded {self.args.devices:,} devices with a session and a decision each in {time.time() - started:.1f} s")
+
+    def start(self):
+        command = [self.args.binary, "serve", "--demo", "--data-dir", self.data, "--port", str(self.args.port),
+                   "--disable-throttling", "--log-level", "warning"]
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=open(os.path.join(self.data, "stderr.log"), "w"))
+        wait_http(self.base + "/healthz")
+        return self.process.pid
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+    def bearer(self):
+        """Dynamic Client Registration with the demo software statement, then an access token."""
+        with open(os.path.join(self.data, "demo-credentials.json")) as f:
+            statement = json.load(f)["tenants"][0]["software_statements"][0]["software_statement"]
+        _, body = http("POST", self.base + "/o/client/register", json.dumps({"software_statement": statement}).encode(),
+                       {"Content-Type": "application/json"})
+        client = json.loads(body)
+        _, body = http("POST", self.base + "/o/client/token",
+                       {"client_id": client["client_id"], "client_secret": client["client_secret"], "grant_type": "client_credentials"})
+        return json.loads(body)["access_token"]
+
+    def check_seeded_device(self, token):
+        """One request of each kind answers as a signed-in, authorized device would."""
+        query = f"requestor={TENANT}&deviceId=bench-00000001"
+        for path in (f"/api/v1/checkauthn?{query}", f"/api/v1/authorize?{query}&resource={RESOURCE}"):
+            status, _ = http("GET", self.base + path, headers={"Authorization": f"Bearer {token}"})
+            if status != 200:
+                raise SystemExit(f"bench: {path} answered {status} for a seeded device")
+
+
+READ_PATHS = [
+    ("checkauthn", f"/api/v1/checkauthn?requestor={TENANT}&deviceId="),
+    ("tokens/authn", f"/api/v1/tokens/authn?requestor={TENANT}&deviceId="),
+    ("authorize (cached)", f"/api/v1/authorize?requestor={TENANT}&resource={RESOURCE}&deviceId="),
+]
+MEDIA_PATH = ("mediatoken", f"/api/v1/mediatoken?requestor={TENANT}&resource={RESOURCE}&deviceId=")
+
+
+def run_tessera(args):
+    tessera = Tessera(args)
+    tessera.seed()
+    pid = tessera.start()
+    rows = {}
+    try:
+        token = tessera.bearer()
+        tessera.check_seeded_device(token)
+        url = tessera.base
+        rows["baseline"] = measure(args, "baseline (GET /healthz)", url + "/healthz", "", pid, warmup="", warmup_seconds=3)
+        paths = READ_PATHS if args.growth else READ_PATHS + [MEDIA_PATH]
+        for name, path in paths:
+            rows[name] = measure(args, name, url, read_script(args, path, token), pid,
+                                 warmup=read_script(args, path, token, sweep=True))
+        if not args.growth:
+            rows["logout + login"] = measure(args, "logout + login", url, write_cycle_script(args, token), pid)
+        rss = peak_rss_mb(pid)
+    finally:
+        tessera.stop()
+    return rows, rss
+
+
+# ---------------------------------------------------------------- Glewlwyd
+
+class Glewlwyd:
+    """A private Glewlwyd on loopback with SQLite (WAL, plus the index its schema lacks)."""
+
+    def __init__(self, args):
+        self.args = args
+        self.dir = os.path.join(DATA, "glewlwyd")
+        self.base = f"http://127.0.0.1:{args.peer_port}"
+        self.process = None
+        self.basic = "Basic " + base64.b64encode(b"perfclient:perfsecret").decode()
+
+    def configure(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+        os.makedirs(self.dir)
+        with open("/etc/glewlwyd/glewlwyd.conf") as f:
+            conf = f.read()
+        replacements = {
+            r"^port=.*$": f"port={self.args.peer_port}\nbind_address=\"127.0.0.1\"",
+            r"^external_url=.*$": f"external_url=\"{self.base}/\"",
+            r"^log_file=.*$": f"log_file=\"{self.dir}/glewlwyd.log\"",
+            r"^log_level=.*$": "log_level=\"WARNING\"",
+            r"^@include \"/etc/glewlwyd/glewlwyd-db.conf\"$": f"database = {{ type = \"sqlite3\"\n  path = \"{self.dir}/glewlwyd.db\" }};",
+        }
+        for pattern, value in replacements.items():
+            conf, count = re.subn(pattern, value, conf, flags=re.M)
+            if count != 1:
+                raise SystemExit(f"bench: cannot adapt glewlwyd.conf ({pattern})")
+        with open(os.path.join(self.dir, "glewlwyd.conf"), "w") as f:
+            f.write(conf)
+        schema = "/usr/share/dbconfig-common/data/glewlwyd/install/sqlite3"
+        if not os.path.exists(schema):
+            schema = None
+        sql = open(schema).read() if schema else subprocess.run(
+            ["zcat", "/usr/share/doc/glewlwyd/database/init.sqlite3.sql.gz"], capture_output=True, text=True, check=True).stdout
+        sql += "\nCREATE INDEX i_gpoas_gpoa_id ON gpo_access_token_scope(gpoa_id);\nPRAGMA journal_mode=WAL;\n"
+        subprocess.run(["sqlite3", os.path.join(self.dir, "glewlwyd.db")], input=sql, text=True, check=True, stdout=subprocess.DEVNULL)
+
+    def start(self):
+        self.process = subprocess.Popen(["glewlwyd", f"--config-file={self.dir}/glewlwyd.conf"],
+                                        stdout=open(os.path.join(self.dir, "stdout.log"), "w"), stderr=subprocess.STDOUT)
+        wait_http(self.base + "/config")
+        return self.process.pid
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+    def provision(self):
+        api = self.base + "/api"
+        # The admin API works with the session cookie of /auth/.
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(cookiejar.CookieJar()))
+
+        def post(path, payload):
+            request = urllib.request.Request(api + path, data=json.dumps(payload).encode(), method="POST",
+                                             headers={"Content-Type": "application/json"})
+            with opener.open(request, timeout=30) as r:
+                if r.status != 200:
+                    raise SystemExit(f"bench: glewlwyd {path} answered {r.status}")
+
+        post("/auth/", {"username": "admin", "password": "password"})
+        post("/scope/", {"name": "perf", "display_name": "perf", "description": "perf scope", "password_required": False, "scheme": {}})
+        post("/mod/plugin/", {"module": "oidc", "name": "oidc", "display_name": "OIDC perf", "enabled": True, "parameters": {
+            "iss": self.base + "/", "jwt-type": "sha", "jwt-key-size": "256", "key": "perf-hmac-secret-0123456789abcdef",
+            "access-token-duration": 3600, "refresh-token-duration": 1209600, "code-duration": 600, "refresh-token-rolling": True,
+            "allow-non-oidc": True, "auth-type-client-enabled": True, "auth-type-password-enabled": True,
+            "auth-type-refresh-enabled": True, "auth-type-code-enabled": True, "auth-type-token-enabled": False,
+            "introspection-revocation-allowed": True, "introspection-revocation-allow-target-client": True,
+            "introspection-revocation-auth-scope": []}})
+        # A plain client_secret (a client "password" would be PBKDF2-checked on every call, about 30x slower).
+        post("/client/", {"client_id": "perfclient", "enabled": True, "confidential": True, "client_secret": "perfsecret",
+                          "scope": ["perf"], "authorization_type": ["client_credentials"],
+                          "token_endpoint_auth_method": ["client_secret_basic", "client_secret_post"],
+                          "redirect_uri": ["http://127.0.0.1/cb"]})
+
+    def token(self):
+        _, body = http("POST", self.base + "/api/oidc/token", {"grant_type": "client_credentials", "scope": "perf"},
+                       {"Authorization": self.basic})
+        return json.loads(body)["access_token"]
+
+    def check(self, token):
+        _, body = http("POST", self.base + "/api/oidc/introspect", {"token": token, "token_type_hint": "access_token"},
+                       {"Authorization": self.basic})
+        if not json.loads(body).get("active"):
+            raise SystemExit("bench: glewlwyd does not introspect its own token as active")
+
+    def revoked_count(self):
+        out = subprocess.run(["sqlite3", os.path.join(self.dir, "glewlwyd.db"),
+                              "SELECT COUNT(*) FROM gpo_access_token WHERE gpoa_enabled = 0"], capture_output=True, text=True)
+        return int(out.stdout.strip() or 0)
+
+    def post_script(self, path, body):
+        return f"""
+wrk.method = "POST"
+wrk.path = "{path}"
+wrk.body = "{body}"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+wrk.headers["Authorization"] = "{self.basic}"
+"""
+
+    def issue_script(self, folder):
+        # Each thread writes the tokens it is given to its own file.
+        return self.post_script("/api/oidc/token", "grant_type=client_credentials&scope=perf") + f"""
+local counter = 1
+function setup(thread) thread:set("id", counter); counter = counter + 1 end
+function init(args) out = io.open("{folder}/tokens-" .. id .. ".txt", "w") end
+function response(status, headers, body)
+  local token = body:match('"access_token":"([^"]+)"')
+  if token then out:write(token, "\\n"); out:flush() end
+end
+"""
+
+    def revoke_script(self, folder):
+        # Thread i revokes the tokens of file i, each once; when it runs out it says so.
+        return self.post_script("/api/oidc/revoke", "") + f"""
+local counter = 1
+local threads = {{}}
+function setup(thread) thread:set("id", counter); counter = counter + 1; table.insert(threads, thread) end
+function init(args)
+  tokens = {{}}
+  for line in io.lines("{folder}/tokens-" .. id .. ".txt") do table.insert(tokens, line) end
+  next_token, exhausted = 1, 0
+end
+request = function()
+  local token = tokens[next_token]
+  if token == nil then exhausted = exhausted + 1; token = tokens[1] else next_token = next_token + 1 end
+  return wrk.format(nil, nil, nil, "token_type_hint=access_token&token=" .. token)
+end
+function done(summary, latency, requests)
+  local total = 0
+  for _, t in ipairs(threads) do total = total + (t:get("exhausted") or 0) end
+  io.write("exhausted: ", total, "\\n")
+end
+"""
+
+
+def run_peer(args):
+    peer = Glewlwyd(args)
+    peer.configure()
+    pid = peer.start()
+    rows = {}
+    try:
+        peer.provision()
+        token = peer.token()
+        peer.check(token)
+        rows["introspect"] = measure(args, "glewlwyd introspect", peer.base,
+                                     peer.post_script("/api/oidc/introspect", f"token_type_hint=access_token&token={token}"), pid)
+        folder = tempfile.mkdtemp(dir=peer.dir)
+        issued = run_wrk(args, peer.base, peer.issue_script(folder), args.duration * 2)
+        log(f"glewlwyd: pre-issued {issued['requests']} tokens for the revocations")
+        before = peer.revoked_count()
+        revoke = measure(args, "glewlwyd revoke", peer.base, peer.revoke_script(folder), pid)
+        exhausted = int(m.group(1)) if (m := re.search(r"exhausted: (\d+)", revoke["raw"])) else 0
+        revoke["really_revoked"] = peer.revoked_count() - before
+        revoke["exhausted"] = exhausted
+        if exhausted:
+            log(f"glewlwyd revoke ran out of fresh tokens {exhausted} times: its rate is not comparable")
+        rows["revoke"] = revoke
+        rss = peak_rss_mb(pid)
+    finally:
+        peer.stop()
+    return rows, rss
+
+
+# ---------------------------------------------------------------- report
+
+def fmt(value, digits=1):
+    return "-" if value is None else f"{value:,.{digits}f}"
+
+
+def budget_rows(tessera, peer):
+    """(name, figures, ratio to baseline, budget text, holds)"""
+    base = tessera["baseline"]["rps"]
+    out = []
+    for name, figures in tessera.items():
+        ratio = figures["rps"] / base if base else 0
+        failed = figures["non2xx"] + figures["socket_errors"]
+        if name == "baseline":
+            budget, holds = "", None
+        elif name in ("checkauthn", "tokens/authn", "authorize (cached)"):
+            budget, holds = ">= 0.6, p99 < 8 ms", ratio >= 0.6 and (figures["p99_ms"] or 1e9) < 8
+        elif name == "mediatoken":
+            budget, holds = ">= 0.4", ratio >= 0.4
+        else:
+            budget, holds = ">= 0.25", ratio >= 0.25
+        if failed:
+            holds = False
+        out.append((name, figures, ratio, budget, holds))
+    return out
+
+
+def table(args, tessera, rss, peer, peer_rss):
+    lines = [f"Tessera {args.devices:,} devices with a session and a decision each, working set "
+             f"{min(args.working_set, args.devices):,}; wrk -t{args.threads} -c{args.connections} -d{args.duration}s",
+             "",
+             "| path | req/s | p50 ms | p99 ms | × baseline | CPU µs/req | budget | holds |",
+             "|---|---:|---:|---:|---:|---:|---|---|"]
+    for name, f, ratio, budget, holds in budget_rows(tessera, peer):
+        mark = "" if holds is None else ("yes" if holds else "**no**")
+        failed = f["non2xx"] + f["socket_errors"]
+        label = name + (f" ({failed} failed)" if failed else "")
+        lines.append(f"| {label} | {fmt(f['rps'], 0)} | {fmt(f['p50_ms'], 2)} | {fmt(f['p99_ms'], 2)} | {ratio:.2f} | "
+                     f"{fmt(f.get('cpu_us_per_request'), 0)} | {budget} | {mark} |")
+    lines.append(f"\nTessera peak RSS: {rss:.0f} MB")
+    if peer:
+        lines += ["", "| peer (Glewlwyd, SQLite WAL) | req/s | p50 ms | p99 ms | Tessera's path | Tessera / peer | budget | holds |",
+                  "|---|---:|---:|---:|---|---:|---|---|"]
+        for name, mine, need in (("introspect", "checkauthn", 5), ("revoke", "logout + login", 3)):
+            if name not in peer or mine not in tessera:
+                continue
+            f = peer[name]
+            ratio = tessera[mine]["rps"] / f["rps"] if f["rps"] else 0
+            note = f" ({f.get('really_revoked', 0):,} revoked in the DB)" if name == "revoke" else ""
+            lines.append(f"| {name}{note} | {fmt(f['rps'], 0)} | {fmt(f['p50_ms'], 2)} | {fmt(f['p99_ms'], 2)} | {mine} | "
+                         f"{ratio:.1f} | >= {need} | {'yes' if ratio >= need and not f.get('exhausted') else '**no**'} |")
+        lines.append(f"\nGlewlwyd peak RSS: {peer_rss:.0f} MB")
+    return "\n".join(lines)
+
+
+def main():
+    parser = argparse.ArgumentParser(description="Tessera benchmark harness (run it through bench/run).")
+    parser.add_argument("--binary", required=True, help="the release tessera binary")
+    parser.add_argument("--devices", type=int, default=1_000_000, help="seeded devices, each with a session and a decision")
+    parser.add_argument("--working-set", type=int, default=50_000,
+                        help="devices the load draws from (spread over all seeded ones): the devices watching now")
+    parser.add_argument("--duration", type=int, default=10, help="seconds per measured run")
+    parser.add_argument("--warmup", type=int, default=60,
+                        help="at most this many seconds for the unmeasured pass over the working set before each read run")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--port", type=int, default=18080)
+    parser.add_argument("--peer-port", type=int, default=14593)
+    parser.add_argument("--no-peer", action="store_true", help="skip Glewlwyd")
+    parser.add_argument("--growth", action="store_true",
+                        help="cached reads at 100,000 and at 10,000,000 sessions: p50 ratio and RSS")
+    parser.add_argument("--label", default="", help="a word for the result file name")
+    args = parser.parse_args()
+    os.makedirs(RESULTS, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+
+    if args.growth:
+        runs = {}
+        for devices in (100_000, 10_000_000):
+            args.devices = devices
+            runs[devices] = run_tessera(args)
+        small, large = runs[100_000][0], runs[10_000_000][0]
+        print("| path | p50 ms at 100,000 | p50 ms at 10,000,000 | ratio (budget <= 1.3) | req/s at 100,000 | req/s at 10,000,000 |")
+        print("|---|---:|---:|---:|---:|---:|")
+        for name, _ in READ_PATHS:
+            a, b = small[name]["p50_ms"], large[name]["p50_ms"]
+            print(f"| {name} | {a:.2f} | {b:.2f} | {b / a:.2f} | {small[name]['rps']:,.0f} | {large[name]['rps']:,.0f} |")
+        print(f"\nTessera peak RSS: {runs[100_000][1]:.0f} MB at 100,000 sessions, {runs[10_000_000][1]:.0f} MB at 10,000,000 (budget < 250 MB)")
+        result = {"kind": "growth", "runs": {str(k): {"rows": strip(v[0]), "peak_rss_mb": v[1]} for k, v in runs.items()}}
+    else:
+        tessera, rss = run_tessera(args)
+        peer, peer_rss = ({}, 0.0) if args.no_peer else run_peer(args)
+        print(table(args, tessera, rss, peer, peer_rss))
+        result = {"kind": "paths", "devices": args.devices, "tessera": strip(tessera), "tessera_peak_rss_mb": rss,
+                  "peer": strip(peer), "peer_peak_rss_mb": peer_rss}
+    result.update({"date": stamp, "wrk": {"threads": args.threads, "connections": args.connections, "duration": args.duration},
+                   "working_set": args.working_set, "commit": git_commit()})
+    name = os.path.join(RESULTS, f"{stamp}{'-' + args.label if args.label else ''}.json")
+    with open(name, "w") as f:
+        json.dump(result, f, indent=2)
+    log(f"raw figures in {os.path.relpath(name, ROOT)}")
+
+
+def strip(rows):
+    return {k: {key: v for key, v in f.items() if key != "raw"} for k, f in rows.items()}
+
+
+def git_commit():
+    out = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    return out.stdout.strip()
+
+
+if __name__ == "__main__":
+    main()
