@@ -18,7 +18,9 @@ public struct ResourceRequest: Sendable, Equatable {
     public let raw: String
 
     public init(parsing raw: String) throws(TesseraError) {
-        let text = raw.trimmingCharacters(in: .whitespacesAndNewlines)
+        // Trim only when there is something to trim: Foundation's trimming is costly on a hot path.
+        let padded = raw.first.map { $0.isWhitespace } == true || raw.last.map { $0.isWhitespace } == true
+        let text = padded ? raw.trimmingCharacters(in: .whitespacesAndNewlines) : raw
         guard !text.isEmpty else { throw .invalidParameter(.resource, .missing) }
         guard text.count <= Self.maximumLength else { throw .invalidParameter(.resource, .tooLong) }
         self.raw = text

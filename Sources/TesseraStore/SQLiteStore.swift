@@ -19,6 +19,9 @@ public final class SQLiteStore: Store {
         configuration.busyMode = .timeout(5)
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
+            // The writer walks several indexes per logout or login; with SQLite's default 2 MB
+            // page cache most of those pages come back through a read(2) each time.
+            if !db.configuration.readonly { try db.execute(sql: "PRAGMA cache_size = -32768") }
         }
         do {
             pool = try DatabasePool(path: path, configuration: configuration)
@@ -120,15 +123,14 @@ public final class SQLiteStore: Store {
     public func insert(_ client: RegisteredClient) async throws {
         let uris = String(decoding: try JSONEncoder().encode(client.redirectURIs), as: UTF8.self)
         try await write { db in
-            try db.execute(
-                sql: "INSERT INTO registered_client (id, tenant_id, software_id, secret_digest, redirect_uris, issued_at) VALUES (?, ?, ?, ?, ?, ?)",
+            try db.run(sql: "INSERT INTO registered_client (id, tenant_id, software_id, secret_digest, redirect_uris, issued_at) VALUES (?, ?, ?, ?, ?, ?)",
                 arguments: [client.id, client.tenantID, client.softwareID, client.secretDigest.bytes, uris, client.issuedAt.epochMilliseconds])
         }
     }
 
     public func client(id: String) async throws -> RegisteredClient? {
         try await read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM registered_client WHERE id = ?", arguments: [id]).map { row in
+            try db.row(sql: "SELECT * FROM registered_client WHERE id = ?", arguments: [id]).map { row in
                 let uris = try JSONDecoder().decode([String].self, from: Data((row["redirect_uris"] as String).utf8))
                 return RegisteredClient(
                     id: row["id"], tenantID: row["tenant_id"], softwareID: row["software_id"],
@@ -144,13 +146,12 @@ public final class SQLiteStore: Store {
         let description = String(decoding: try JSONEncoder().encode(login.description), as: UTF8.self)
         return try await write { db in
             // An expired code with the same digest may still wait for the purge: it is dead, replace it.
-            try db.execute(sql: "DELETE FROM pending_login WHERE code_digest = ? AND expires_at <= ?",
+            try db.run(sql: "DELETE FROM pending_login WHERE code_digest = ? AND expires_at <= ?",
                            arguments: [login.codeDigest.bytes, login.createdAt.epochMilliseconds])
-            if try Bool.fetchOne(db, sql: "SELECT 1 FROM pending_login WHERE code_digest = ?", arguments: [login.codeDigest.bytes]) != nil {
+            if try db.bool(sql: "SELECT 1 FROM pending_login WHERE code_digest = ?", arguments: [login.codeDigest.bytes]) != nil {
                 return false
             }
-            try db.execute(
-                sql: """
+            try db.run(sql: """
                     INSERT INTO pending_login (id, tenant_id, code_digest, device_id, provider_id, description, created_at, expires_at, completed_session_id)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
@@ -162,19 +163,19 @@ public final class SQLiteStore: Store {
 
     public func pendingLogin(codeDigest: SecretDigest) async throws -> PendingLogin? {
         try await read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM pending_login WHERE code_digest = ?", arguments: [codeDigest.bytes]).map(Self.pendingLogin(from:))
+            try db.row(sql: "SELECT * FROM pending_login WHERE code_digest = ?", arguments: [codeDigest.bytes]).map(Self.pendingLogin(from:))
         }
     }
 
     public func pendingLogin(id: UUID) async throws -> PendingLogin? {
         try await read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM pending_login WHERE id = ?", arguments: [id.uuidString]).map(Self.pendingLogin(from:))
+            try db.row(sql: "SELECT * FROM pending_login WHERE id = ?", arguments: [id.uuidString]).map(Self.pendingLogin(from:))
         }
     }
 
     public func deletePendingLogin(codeDigest: SecretDigest) async throws -> Bool {
         try await write { db in
-            try db.execute(sql: "DELETE FROM pending_login WHERE code_digest = ?", arguments: [codeDigest.bytes])
+            try db.run(sql: "DELETE FROM pending_login WHERE code_digest = ?", arguments: [codeDigest.bytes])
             return db.changesCount > 0
         }
     }
@@ -198,8 +199,7 @@ public final class SQLiteStore: Store {
 
     public func insert(_ attempt: LoginAttempt) async throws {
         try await write { db in
-            try db.execute(
-                sql: """
+            try db.run(sql: """
                     INSERT INTO login_attempt (state_digest, tenant_id, pending_login_id, provider_id, return_url, expires_at, failed_passwords)
                     VALUES (?, ?, ?, ?, ?, ?, ?)
                     """,
@@ -210,7 +210,7 @@ public final class SQLiteStore: Store {
 
     public func loginAttempt(stateDigest: SecretDigest) async throws -> LoginAttempt? {
         try await read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM login_attempt WHERE state_digest = ?", arguments: [stateDigest.bytes]).map { row in
+            try db.row(sql: "SELECT * FROM login_attempt WHERE state_digest = ?", arguments: [stateDigest.bytes]).map { row in
                 LoginAttempt(
                     stateDigest: SecretDigest(bytes: row["state_digest"]), tenantID: row["tenant_id"],
                     pendingLoginID: try Self.uuid(row["pending_login_id"]), providerID: row["provider_id"],
@@ -222,12 +222,12 @@ public final class SQLiteStore: Store {
 
     public func recordFailedPassword(stateDigest: SecretDigest, limit: Int) async throws -> Int {
         try await write { db in
-            try db.execute(sql: "UPDATE login_attempt SET failed_passwords = failed_passwords + 1 WHERE state_digest = ?",
+            try db.run(sql: "UPDATE login_attempt SET failed_passwords = failed_passwords + 1 WHERE state_digest = ?",
                            arguments: [stateDigest.bytes])
-            let count = try Int.fetchOne(db, sql: "SELECT failed_passwords FROM login_attempt WHERE state_digest = ?",
+            let count = try db.int(sql: "SELECT failed_passwords FROM login_attempt WHERE state_digest = ?",
                                          arguments: [stateDigest.bytes]) ?? limit
             if count >= limit {
-                try db.execute(sql: "DELETE FROM login_attempt WHERE state_digest = ?", arguments: [stateDigest.bytes])
+                try db.run(sql: "DELETE FROM login_attempt WHERE state_digest = ?", arguments: [stateDigest.bytes])
             }
             return count
         }
@@ -237,19 +237,19 @@ public final class SQLiteStore: Store {
 
     public func completeLogin(attemptDigest: SecretDigest, session: Session, now: Date) async throws -> LoginCompletion {
         try await write { db in
-            guard let attempt = try Row.fetchOne(db, sql: "SELECT pending_login_id, expires_at FROM login_attempt WHERE state_digest = ?",
+            guard let attempt = try db.row(sql: "SELECT pending_login_id, expires_at FROM login_attempt WHERE state_digest = ?",
                                                  arguments: [attemptDigest.bytes]),
                   (attempt["expires_at"] as Int64) > now.epochMilliseconds
             else { return .attemptNotFound }
             let pendingID: String = attempt["pending_login_id"]
-            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM pending_login WHERE id = ?", arguments: [pendingID]) else {
+            guard let row = try db.row(sql: "SELECT * FROM pending_login WHERE id = ?", arguments: [pendingID]) else {
                 return .codeNotFound
             }
             let pending = try Self.pendingLogin(from: row)
             if pending.completedSessionID != nil { return .codeAlreadyUsed }
             if pending.isExpired(at: now) { return .codeExpired }
-            try db.execute(sql: "DELETE FROM login_attempt WHERE pending_login_id = ?", arguments: [pendingID])
-            try db.execute(sql: "UPDATE pending_login SET completed_session_id = ? WHERE id = ?", arguments: [session.id.uuidString, pendingID])
+            try db.run(sql: "DELETE FROM login_attempt WHERE pending_login_id = ?", arguments: [pendingID])
+            try db.run(sql: "UPDATE pending_login SET completed_session_id = ? WHERE id = ?", arguments: [session.id.uuidString, pendingID])
             try Self.replaceSession(session, in: db)
             var completed = pending
             completed.completedSessionID = session.id
@@ -263,10 +263,9 @@ public final class SQLiteStore: Store {
 
     /// The device's previous session goes, with its decisions (ON DELETE CASCADE).
     static func replaceSession(_ session: Session, in db: Database) throws {
-        try db.execute(sql: "DELETE FROM session WHERE tenant_id = ? AND device_id = ?",
+        try db.run(sql: "DELETE FROM session WHERE tenant_id = ? AND device_id = ?",
                        arguments: [session.device.tenantID, session.device.deviceID])
-        try db.execute(
-            sql: """
+        try db.run(sql: """
                 INSERT INTO session (id, tenant_id, device_id, provider_id, user_id, device_user, created_at, expires_at)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                 """,
@@ -276,21 +275,21 @@ public final class SQLiteStore: Store {
 
     public func session(device: DeviceKey) async throws -> Session? {
         try await read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM session WHERE tenant_id = ? AND device_id = ?",
+            try db.row(sql: "SELECT * FROM session WHERE tenant_id = ? AND device_id = ?",
                              arguments: [device.tenantID, device.deviceID]).map(Self.session(from:))
         }
     }
 
     public func session(id: UUID) async throws -> Session? {
         try await read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM session WHERE id = ?", arguments: [id.uuidString]).map(Self.session(from:))
+            try db.row(sql: "SELECT * FROM session WHERE id = ?", arguments: [id.uuidString]).map(Self.session(from:))
         }
     }
 
     public func revokeSessions(device: DeviceKey) async throws -> Int {
         try await write { db in
             // Decisions go with their session (ON DELETE CASCADE).
-            try db.execute(sql: "DELETE FROM session WHERE tenant_id = ? AND device_id = ?", arguments: [device.tenantID, device.deviceID])
+            try db.run(sql: "DELETE FROM session WHERE tenant_id = ? AND device_id = ?", arguments: [device.tenantID, device.deviceID])
             return db.changesCount
         }
     }
@@ -306,22 +305,21 @@ public final class SQLiteStore: Store {
 
     public func upsert(_ decision: Decision) async throws {
         try await write { db in
-            try db.execute(
-                sql: "INSERT OR REPLACE INTO decision (session_id, resource, provider_id, expires_at) VALUES (?, ?, ?, ?)",
+            try db.run(sql: "INSERT OR REPLACE INTO decision (session_id, resource, provider_id, expires_at) VALUES (?, ?, ?, ?)",
                 arguments: [decision.sessionID.uuidString, decision.resource, decision.providerID, decision.expiresAt.epochMilliseconds])
         }
     }
 
     public func decision(sessionID: UUID, resource: String) async throws -> Decision? {
         try await read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM decision WHERE session_id = ? AND resource = ?",
+            try db.row(sql: "SELECT * FROM decision WHERE session_id = ? AND resource = ?",
                              arguments: [sessionID.uuidString, resource]).map(Self.decision(from:))
         }
     }
 
     public func decisions(sessionID: UUID) async throws -> [Decision] {
         try await read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM decision WHERE session_id = ? ORDER BY resource",
+            try db.rows(sql: "SELECT * FROM decision WHERE session_id = ? ORDER BY resource",
                              arguments: [sessionID.uuidString]).map(Self.decision(from:))
         }
     }
@@ -335,7 +333,7 @@ public final class SQLiteStore: Store {
 
     public func claimNonce(tenantID: String, nonce: String, expiresAt: Date) async throws -> Bool {
         try await write { db in
-            try db.execute(sql: "INSERT OR IGNORE INTO nonce (tenant_id, nonce, expires_at) VALUES (?, ?, ?)",
+            try db.run(sql: "INSERT OR IGNORE INTO nonce (tenant_id, nonce, expires_at) VALUES (?, ?, ?)",
                            arguments: [tenantID, nonce, expiresAt.epochMilliseconds])
             return db.changesCount == 1
         }
@@ -345,7 +343,7 @@ public final class SQLiteStore: Store {
 
     public func signingKeys() async throws -> [StoredSigningKey] {
         try await read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM signing_key ORDER BY created_at, kid").map { row in
+            try db.rows(sql: "SELECT * FROM signing_key ORDER BY created_at, kid").map { row in
                 StoredSigningKey(kid: row["kid"], algorithm: row["algorithm"], privateKeyPEM: row["private_key_pem"],
                                  createdAt: Date(epochMilliseconds: row["created_at"]))
             }
@@ -354,7 +352,7 @@ public final class SQLiteStore: Store {
 
     public func insert(_ key: StoredSigningKey) async throws {
         try await write { db in
-            try db.execute(sql: "INSERT OR IGNORE INTO signing_key (kid, algorithm, private_key_pem, created_at) VALUES (?, ?, ?, ?)",
+            try db.run(sql: "INSERT OR IGNORE INTO signing_key (kid, algorithm, private_key_pem, created_at) VALUES (?, ?, ?, ?)",
                            arguments: [key.kid, key.algorithm, key.privateKeyPEM, key.createdAt.epochMilliseconds])
         }
     }
@@ -363,14 +361,14 @@ public final class SQLiteStore: Store {
 
     public func insert(_ session: ProviderBrowserSession) async throws {
         try await write { db in
-            try db.execute(sql: "INSERT INTO provider_session (digest, provider_id, user_id, expires_at) VALUES (?, ?, ?, ?)",
+            try db.run(sql: "INSERT INTO provider_session (digest, provider_id, user_id, expires_at) VALUES (?, ?, ?, ?)",
                            arguments: [session.digest.bytes, session.subject.providerID, session.subject.userID, session.expiresAt.epochMilliseconds])
         }
     }
 
     public func providerSession(digest: SecretDigest) async throws -> ProviderBrowserSession? {
         try await read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM provider_session WHERE digest = ?", arguments: [digest.bytes]).map { row in
+            try db.row(sql: "SELECT * FROM provider_session WHERE digest = ?", arguments: [digest.bytes]).map { row in
                 ProviderBrowserSession(digest: SecretDigest(bytes: row["digest"]),
                                        subject: Subject(userID: row["user_id"], providerID: row["provider_id"]),
                                        expiresAt: Date(epochMilliseconds: row["expires_at"]))
@@ -380,7 +378,7 @@ public final class SQLiteStore: Store {
 
     public func deleteProviderSession(digest: SecretDigest) async throws {
         try await write { db in
-            try db.execute(sql: "DELETE FROM provider_session WHERE digest = ?", arguments: [digest.bytes])
+            try db.run(sql: "DELETE FROM provider_session WHERE digest = ?", arguments: [digest.bytes])
         }
     }
 
@@ -389,27 +387,26 @@ public final class SQLiteStore: Store {
     public func temporaryAccess(tenantID: String, providerID: String, deviceID: String, identityDigest: SecretDigest?) async throws -> TemporaryAccess? {
         try await read { db in
             // Two indexed lookups: an OR of the two columns makes SQLite scan every trial of the provider.
-            if let row = try Row.fetchOne(db, sql: "SELECT * FROM temporary_access WHERE tenant_id = ? AND provider_id = ? AND device_id = ? LIMIT 1",
+            if let row = try db.row(sql: "SELECT * FROM temporary_access WHERE tenant_id = ? AND provider_id = ? AND device_id = ? LIMIT 1",
                                           arguments: [tenantID, providerID, deviceID]) {
                 return try Self.temporaryAccess(from: row)
             }
             guard let identityDigest else { return nil }
-            return try Row.fetchOne(db, sql: "SELECT * FROM temporary_access WHERE tenant_id = ? AND provider_id = ? AND identity_digest = ? LIMIT 1",
+            return try db.row(sql: "SELECT * FROM temporary_access WHERE tenant_id = ? AND provider_id = ? AND identity_digest = ? LIMIT 1",
                                     arguments: [tenantID, providerID, identityDigest.bytes]).map(Self.temporaryAccess(from:))
         }
     }
 
     public func temporaryAccess(id: UUID) async throws -> TemporaryAccess? {
         try await read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM temporary_access WHERE id = ?", arguments: [id.uuidString]).map(Self.temporaryAccess(from:))
+            try db.row(sql: "SELECT * FROM temporary_access WHERE id = ?", arguments: [id.uuidString]).map(Self.temporaryAccess(from:))
         }
     }
 
     public func insert(_ access: TemporaryAccess) async throws {
         let resources = String(decoding: try JSONEncoder().encode(access.resources), as: UTF8.self)
         try await write { db in
-            try db.execute(
-                sql: "INSERT INTO temporary_access (id, tenant_id, provider_id, device_id, identity_digest, started_at, resources) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            try db.run(sql: "INSERT INTO temporary_access (id, tenant_id, provider_id, device_id, identity_digest, started_at, resources) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 arguments: [access.id.uuidString, access.tenantID, access.providerID, access.deviceID, access.identityDigest?.bytes,
                             access.startedAt?.epochMilliseconds, resources])
         }
@@ -417,7 +414,7 @@ public final class SQLiteStore: Store {
 
     public func useTemporaryAccess(id: UUID, resource: String, now: Date, duration: TimeInterval, resourceLimit: Int?) async throws -> TemporaryAccessUse {
         try await write { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM temporary_access WHERE id = ?", arguments: [id.uuidString]) else { return .notFound }
+            guard let row = try db.row(sql: "SELECT * FROM temporary_access WHERE id = ?", arguments: [id.uuidString]) else { return .notFound }
             var access = try Self.temporaryAccess(from: row)
             let started = access.startedAt ?? now
             let until = started.addingTimeInterval(duration)
@@ -427,7 +424,7 @@ public final class SQLiteStore: Store {
                 access.resources.append(resource)
             }
             let resources = String(decoding: try JSONEncoder().encode(access.resources), as: UTF8.self)
-            try db.execute(sql: "UPDATE temporary_access SET started_at = ?, resources = ? WHERE id = ?",
+            try db.run(sql: "UPDATE temporary_access SET started_at = ?, resources = ? WHERE id = ?",
                            arguments: [started.epochMilliseconds, resources, id.uuidString])
             return .permitted(until: until)
         }
@@ -445,12 +442,12 @@ public final class SQLiteStore: Store {
 
     public func metadataUpdated(providerID: String, userID: String, digest: Data, now: Date) async throws -> Date {
         try await write { db in
-            if let row = try Row.fetchOne(db, sql: "SELECT digest, updated_at FROM metadata_version WHERE provider_id = ? AND user_id = ?",
+            if let row = try db.row(sql: "SELECT digest, updated_at FROM metadata_version WHERE provider_id = ? AND user_id = ?",
                                           arguments: [providerID, userID]),
                (row["digest"] as Data) == digest {
                 return Date(epochMilliseconds: row["updated_at"])
             }
-            try db.execute(sql: "INSERT OR REPLACE INTO metadata_version (provider_id, user_id, digest, updated_at) VALUES (?, ?, ?, ?)",
+            try db.run(sql: "INSERT OR REPLACE INTO metadata_version (provider_id, user_id, digest, updated_at) VALUES (?, ?, ?, ?)",
                            arguments: [providerID, userID, digest, now.epochMilliseconds])
             return now
         }
@@ -465,10 +462,35 @@ public final class SQLiteStore: Store {
             var removed = 0
             for (table, limit) in [("login_attempt", cutoff), ("pending_login", cutoff), ("nonce", cutoff),
                                    ("provider_session", cutoff), ("decision", sessionCutoff), ("session", sessionCutoff)] {
-                try db.execute(sql: "DELETE FROM \(table) WHERE expires_at <= ?", arguments: [limit])
+                try db.run(sql: "DELETE FROM \(table) WHERE expires_at <= ?", arguments: [limit])
                 removed += db.changesCount
             }
             return removed
         }
+    }
+}
+
+/// Statements run through the connection's cache of prepared statements: the hot paths run the
+/// same few statements thousands of times a second, and parsing (with GRDB's authorizer) each
+/// time cost more than executing them.
+extension Database {
+    func run(sql: String, arguments: StatementArguments = []) throws {
+        try cachedStatement(sql: sql).execute(arguments: arguments)
+    }
+
+    func row(sql: String, arguments: StatementArguments = []) throws -> Row? {
+        try Row.fetchOne(cachedStatement(sql: sql), arguments: arguments)
+    }
+
+    func rows(sql: String, arguments: StatementArguments = []) throws -> [Row] {
+        try Row.fetchAll(cachedStatement(sql: sql), arguments: arguments)
+    }
+
+    func int(sql: String, arguments: StatementArguments = []) throws -> Int? {
+        try Int.fetchOne(cachedStatement(sql: sql), arguments: arguments)
+    }
+
+    func bool(sql: String, arguments: StatementArguments = []) throws -> Bool? {
+        try Bool.fetchOne(cachedStatement(sql: sql), arguments: arguments)
     }
 }

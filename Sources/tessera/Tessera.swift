@@ -35,6 +35,7 @@ struct Serve: AsyncParsableCommand {
     }
 
     func run() async throws {
+        LoggingSystem.bootstrap(LineLogHandler.init)
         let yaml = try config.map { try String(contentsOfFile: $0, encoding: .utf8) } ?? TesseraConfiguration.demoYAML()
         var configuration = try TesseraConfiguration.load(yaml: yaml)
         if disableThrottling { configuration.throttling = false }

@@ -95,3 +95,22 @@ import TesseraCore
         }
     }
 }
+
+@Suite struct CheapParsingTests {
+    @Test func percentDecodingOnlyWhenNeeded() {
+        #expect(RequestParameters.percentDecoded("deviceId") == "deviceId")
+        #expect(RequestParameters.percentDecoded("device%49d") == "deviceId")
+        #expect(RequestParameters.percentDecoded("a+b", plusIsSpace: true) == "a b")
+        #expect(RequestParameters.percentDecoded("a+b") == "a+b")
+        #expect(RequestParameters.percentDecoded("bad%zz") == nil)
+        let form = RequestParameters(form: "device%49d=tv+1&resource=%3Crss%3E")
+        #expect(form["deviceId"] == "tv 1")
+        #expect(form["resource"] == "<rss>")
+    }
+
+    @Test func resourcesAreTrimmedOnlyWhenPadded() throws {
+        #expect(try ResourceRequest(parsing: "REF30").raw == "REF30")
+        #expect(try ResourceRequest(parsing: " REF30\n").raw == "REF30")
+        #expect(throws: TesseraError.self) { try ResourceRequest(parsing: "  ") }
+    }
+}

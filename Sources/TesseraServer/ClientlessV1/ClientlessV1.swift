@@ -56,8 +56,9 @@ struct ClientlessV1: Sendable {
         case "xml": return .xml
         default: break
         }
-        let accept = request.headers[.accept]?.lowercased() ?? ""
-        if accept.contains("application/json") && !accept.contains("xml") { return .json }
+        // Byte searches: Foundation's lowercased()/contains() cost more than the rest of the choice.
+        let accept = Array((request.headers[.accept] ?? "").utf8.lazy.map { $0 | 0x20 })
+        if accept.firstRange(of: "application/json".utf8) != nil && accept.firstRange(of: "xml".utf8) == nil { return .json }
         return .xml
     }
 

@@ -10,16 +10,21 @@ enum V1Rendering {
     /// Set in the JSON encoder's user info, so a body can tell JSON (explicit nulls) from XML.
     static let isJSON = CodingUserInfoKey(rawValue: "tessera.isJSON")!
 
+    /// One encoder for every JSON body (configured once, never changed: safe to share).
+    static let jsonEncoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes]
+        encoder.userInfo[isJSON] = true
+        return encoder
+    }()
+
     static func response(_ value: some Encodable, root: String, rootAttributes: [String: String]? = nil,
                          format: ResponseFormat, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) -> Response {
         var headers = headers
         let data: Data
         switch format {
         case .json:
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.withoutEscapingSlashes]
-            encoder.userInfo[Self.isJSON] = true
-            data = (try? encoder.encode(value)) ?? Data("{}".utf8)
+            data = (try? jsonEncoder.encode(value)) ?? Data("{}".utf8)
             headers[.contentType] = jsonContentType
         case .xml:
             let encoder = XMLEncoder()

@@ -10,7 +10,7 @@ struct RequestParameters: Sendable {
 
     init(_ request: Request) async throws(TesseraError) {
         for (key, value) in request.uri.queryParameters {
-            let name = String(key).removingPercentEncoding ?? String(key)
+            let name = Self.percentDecoded(key) ?? String(key)
             if values[name] == nil { values[name] = String(value) }
         }
         let contentType = request.headers[.contentType]?.lowercased() ?? ""
@@ -27,10 +27,19 @@ struct RequestParameters: Sendable {
     static func parseForm(_ text: String) -> [(String, String)] {
         text.split(separator: "&").compactMap { pair in
             let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            func decode(_ s: Substring) -> String? { s.replacingOccurrences(of: "+", with: " ").removingPercentEncoding }
+            func decode(_ s: Substring) -> String? { percentDecoded(s, plusIsSpace: true) }
             guard let name = decode(parts[0]), !name.isEmpty else { return nil }
             return (name, parts.count > 1 ? decode(parts[1]) ?? "" : "")
         }
+    }
+
+    /// Percent-decoding (and `+` as a space in forms). Most parameters have nothing to decode,
+    /// and Foundation's decoder is the costliest step of a cached read, so it runs only when needed.
+    static func percentDecoded(_ text: Substring, plusIsSpace: Bool = false) -> String? {
+        let needsDecoding = text.utf8.contains { $0 == UInt8(ascii: "%") || (plusIsSpace && $0 == UInt8(ascii: "+")) }
+        guard needsDecoding else { return String(text) }
+        let spaced = plusIsSpace ? text.replacingOccurrences(of: "+", with: " ") : String(text)
+        return spaced.removingPercentEncoding
     }
 
     subscript(_ name: String) -> String? { values[name] }
