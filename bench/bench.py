@@ -259,6 +259,10 @@ READ_PATHS = [
 MEDIA_PATH = ("mediatoken", f"/api/v1/mediatoken?requestor={TENANT}&resource={RESOURCE}&deviceId=")
 
 
+def wanted(args, name):
+    return not args.only or any(word in name for word in args.only.split(","))
+
+
 def run_tessera(args):
     tessera = Tessera(args)
     tessera.seed()
@@ -270,10 +274,10 @@ def run_tessera(args):
         url = tessera.base
         rows["baseline"] = measure(args, "baseline (GET /healthz)", url + "/healthz", "", pid, warmup="", warmup_seconds=3)
         paths = READ_PATHS if args.growth else READ_PATHS + [MEDIA_PATH]
-        for name, path in paths:
+        for name, path in [p for p in paths if wanted(args, p[0])]:
             rows[name] = measure(args, name, url, read_script(args, path, token), pid,
                                  warmup=read_script(args, path, token, sweep=True))
-        if not args.growth:
+        if not args.growth and wanted(args, "logout + login"):
             rows["logout + login"] = measure(args, "logout + login", url, write_cycle_script(args, token), pid)
         rss = peak_rss_mb(pid)
     finally:
@@ -520,6 +524,7 @@ def main():
     parser.add_argument("--no-peer", action="store_true", help="skip Glewlwyd")
     parser.add_argument("--growth", action="store_true",
                         help="cached reads at 100,000 and at 10,000,000 sessions: p50 ratio and RSS")
+    parser.add_argument("--only", default="", help="comma-separated words: run only the paths whose name has one (baseline always runs)")
     parser.add_argument("--label", default="", help="a word for the result file name")
     args = parser.parse_args()
     os.makedirs(RESULTS, exist_ok=True)

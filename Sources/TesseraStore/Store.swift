@@ -39,13 +39,18 @@ public protocol SessionStore: Sendable {
     /// In one transaction: consumes the attempt, marks its pending login completed, and replaces
     /// the device's session (with every decision under it) by `session`.
     func completeLogin(attemptDigest: SecretDigest, session: Session, now: Date) async throws -> LoginCompletion
-    /// Replaces the device's session (and every decision under it) without a pending login (TempPass).
-    func startSession(_ session: Session) async throws
+    /// Replaces the device's session (and every decision under it) without a pending login
+    /// (TempPass); in the same transaction, stores `trial` when it is a new one.
+    func startSession(_ session: Session, creating trial: TemporaryAccess?) async throws
     func session(device: DeviceKey) async throws -> Session?
     func session(id: UUID) async throws -> Session?
     /// Removes the device's sessions and every decision under them, durably, in one transaction.
     /// Returns how many sessions were removed.
     func revokeSessions(device: DeviceKey) async throws -> Int
+}
+
+extension SessionStore {
+    public func startSession(_ session: Session) async throws { try await startSession(session, creating: nil) }
 }
 
 /// Authorization decisions under a session.

@@ -7,6 +7,7 @@ import NIOCore
 import Testing
 import TesseraCore
 @testable import TesseraServer
+import TesseraStore
 
 /// The demo configuration plus a second tenant, for isolation tests. Loaded once: hashing the
 /// subscribers' passwords is deliberately slow.
@@ -68,7 +69,7 @@ struct Harness {
 
     /// Rows in a table of the database, read from a separate connection.
     func count(_ table: String, where condition: String = "1") throws -> Int {
-        try DatabaseQueue(path: databasePath).read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM \(table) WHERE \(condition)") ?? -1 }
+        try DatabaseQueue(path: databasePath, configuration: SQLiteStore.sideConfiguration).read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM \(table) WHERE \(condition)") ?? -1 }
     }
 }
 

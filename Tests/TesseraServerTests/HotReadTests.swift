@@ -114,3 +114,13 @@ import TesseraCore
         #expect(throws: TesseraError.self) { try ResourceRequest(parsing: "  ") }
     }
 }
+
+@Suite struct AcceptHeaderTests {
+    @Test func findsWordsIgnoringCase() {
+        #expect(ClientlessV1.contains("Application/JSON; q=1", "application/json"))
+        #expect(ClientlessV1.contains("text/html, application/xml", "xml"))
+        #expect(!ClientlessV1.contains("application/jso", "application/json"))
+        #expect(!ClientlessV1.contains("", "xml"))
+        #expect(ClientlessV1.contains("xml", "xml"))
+    }
+}

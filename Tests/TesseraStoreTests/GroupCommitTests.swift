@@ -29,7 +29,7 @@ import TesseraCore
             return await group.reduce(into: [Bool]()) { $0.append($1) }
         }
         #expect(outcomes.filter { !$0 }.count == 40)
-        let rows = try await DatabaseQueue(path: path).read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM registered_client") }
+        let rows = try await DatabaseQueue(path: path, configuration: SQLiteStore.sideConfiguration).read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM registered_client") }
         #expect(rows == 161)
         for i in 0..<200 where i % 5 != 0 { #expect(try await store.client(id: "c\(i)") != nil) }
     }
@@ -66,7 +66,7 @@ import TesseraCore
     @Test func aNewerSchemaIsRefusedAndMigratingAgainChangesNothing() throws {
         let (_, path) = try makeStore()
         _ = try SQLiteStore(path: path)  // idempotent
-        try DatabaseQueue(path: path).write { db in
+        try DatabaseQueue(path: path, configuration: SQLiteStore.sideConfiguration).write { db in
             try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v99: from the future')")
         }
         #expect(throws: StoreError.self) { try SQLiteStore(path: path) }

@@ -189,6 +189,17 @@ import TesseraCore
         #expect(try await store.decisions(sessionID: first.id).isEmpty)
     }
 
+    @Test func aTrialIsStoredWithItsSessionOrNotAtAll() async throws {
+        let (store, _) = try makeSQLite()
+        let trial = TemporaryAccess(id: UUID(), tenantID: "REF30", providerID: "TempPass_5mins", deviceID: device.deviceID, identityDigest: nil)
+        try await store.startSession(session(), creating: trial)
+        #expect(try await store.temporaryAccess(id: trial.id) == trial)
+        // The same trial again violates its key: the session that came with it is not stored either.
+        let other = session()
+        await #expect(throws: StoreError.self) { try await store.startSession(other, creating: trial) }
+        #expect(try await store.session(device: device)?.id != other.id)
+    }
+
     @Test func aStorageFailureIsAnError() async throws {
         let (store, _) = try makeSQLite()
         try await store.pool.write { db in try db.execute(sql: "DROP TABLE session") }

@@ -56,10 +56,25 @@ struct ClientlessV1: Sendable {
         case "xml": return .xml
         default: break
         }
-        // Byte searches: Foundation's lowercased()/contains() cost more than the rest of the choice.
-        let accept = Array((request.headers[.accept] ?? "").utf8.lazy.map { $0 | 0x20 })
-        if accept.firstRange(of: "application/json".utf8) != nil && accept.firstRange(of: "xml".utf8) == nil { return .json }
+        let accept = request.headers[.accept] ?? ""
+        if Self.contains(accept, "application/json") && !Self.contains(accept, "xml") { return .json }
         return .xml
+    }
+
+    /// Whether `text` contains the lowercase ASCII `word`, ignoring case. A plain byte loop: both
+    /// Foundation's and the generic collection search cost more than the rest of a cached read.
+    static func contains(_ text: String, _ word: StaticString) -> Bool {
+        let needle = UnsafeBufferPointer(start: word.utf8Start, count: word.utf8CodeUnitCount)
+        var haystack = text
+        return haystack.withUTF8 { bytes in
+            guard bytes.count >= needle.count, let first = needle.first else { return false }
+            for start in 0...(bytes.count - needle.count) where bytes[start] | 0x20 == first {
+                var offset = 1
+                while offset < needle.count, bytes[start + offset] | 0x20 == needle[offset] { offset += 1 }
+                if offset == needle.count { return true }
+            }
+            return false
+        }
     }
 
     func respond(

@@ -142,23 +142,22 @@ extension Services {
             identityDigest = SecretDigest(of: tenant.id + "\u{0}" + providerID + "\u{0}" + identity)
         }
         let now = clock.now()
-        var trial = try await stored {
+        let trial = try await stored {
             try await store.temporaryAccess(tenantID: tenant.id, providerID: providerID, deviceID: deviceID, identityDigest: identityDigest)
         }
         if let existing = trial, let started = existing.startedAt, now >= started.addingTimeInterval(tempPass.duration) {
             throw .temporaryAccessDurationExceeded
         }
-        if trial == nil {
-            let created = TemporaryAccess(id: UUID(), tenantID: tenant.id, providerID: providerID, deviceID: deviceID, identityDigest: identityDigest)
-            try await stored { try await store.insert(created) }
-            trial = created
-        }
-        guard let trial else { throw .storageFailure }
+        // A new trial is stored with the session, in one transaction.
+        let created = trial == nil
+            ? TemporaryAccess(id: UUID(), tenantID: tenant.id, providerID: providerID, deviceID: deviceID, identityDigest: identityDigest)
+            : nil
+        guard let trialID = trial?.id ?? created?.id else { throw .storageFailure }
         let session = Session(
             id: UUID(), device: DeviceKey(tenantID: tenant.id, deviceID: deviceID),
-            subject: Subject(userID: trial.id.uuidString, providerID: providerID), deviceUser: deviceUser,
+            subject: Subject(userID: trialID.uuidString, providerID: providerID), deviceUser: deviceUser,
             createdAt: now, expiresAt: now.addingTimeInterval(max(tempPass.duration, tenant.policies.authenticationTTL)))
-        try await changingSessions(of: session.device) { try await store.startSession(session) }
+        try await changingSessions(of: session.device) { try await store.startSession(session, creating: created) }
     }
 }
 
