@@ -180,3 +180,20 @@ public enum TemporaryAccessUse: Sendable, Equatable {
     case resourcesExceeded
     case notFound
 }
+
+extension TemporaryAccess {
+    /// One use of the trial for `resource`: starts its clock on the first use, refuses past
+    /// `duration`, and counts `resource` against `resourceLimit` (a resource already used does
+    /// not count again). Changes the trial only when the use is permitted.
+    public mutating func use(resource: String, now: Date, duration: TimeInterval, resourceLimit: Int?) -> TemporaryAccessUse {
+        let started = startedAt ?? now
+        let until = started.addingTimeInterval(duration)
+        guard now < until else { return .durationExceeded }
+        if !resources.contains(resource) {
+            if let resourceLimit, resources.count >= resourceLimit { return .resourcesExceeded }
+            resources.append(resource)
+        }
+        startedAt = started
+        return .permitted(until: until)
+    }
+}

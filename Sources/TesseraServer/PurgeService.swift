@@ -27,3 +27,13 @@ struct PurgeService: Service {
         }
     }
 }
+
+/// Closes the store's connections once the server has stopped taking requests.
+struct StoreCloser: Service {
+    let store: any Store
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        await store.close()
+    }
+}

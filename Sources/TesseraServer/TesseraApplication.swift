@@ -21,6 +21,16 @@ public struct ServerOptions: Sendable {
     }
 
     public var databasePath: String { (dataDirectory as NSString).appendingPathComponent("tessera.sqlite") }
+
+    /// The store the options name: PostgreSQL when the configuration gives a database URL, else
+    /// the SQLite file in the data directory. Migrates it.
+    public func openStore(logger: Logger) async throws -> any Store {
+        if let url = configuration.databaseURL {
+            return try await PostgresStore.open(PostgresLocation(url: url), logger: logger)
+        }
+        try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
+        return try SQLiteStore(path: databasePath)
+    }
 }
 
 public typealias TesseraHTTPApplication = Application<FormatSuffixResponder<RouterResponder<TesseraRequestContext>>>
@@ -36,8 +46,12 @@ public enum TesseraServerBuilder {
         var logger = Logger(label: "tessera")
         logger.logLevel = options.logLevel
         try FileManager.default.createDirectory(atPath: options.dataDirectory, withIntermediateDirectories: true)
-        let store = try SQLiteStore(path: options.databasePath)
-        let tokens = try await TokenAuthority.load(from: store, clock: options.clock)
+        let store = try await options.openStore(logger: logger)
+        let tokens: TokenAuthority
+        do { tokens = try await TokenAuthority.load(from: store, clock: options.clock) } catch {
+            await store.close()
+            throw error
+        }
         let services = Services(store: store, configuration: options.configuration, clock: options.clock, tokens: tokens, logger: logger)
         let pages = try await Pages.load()
 
@@ -54,7 +68,7 @@ public enum TesseraServerBuilder {
         let application = Application(
             responder: FormatSuffixResponder(inner: router.buildResponder()),
             configuration: .init(address: .hostname(options.host, port: options.port), serverName: "Tessera"),
-            services: [purge],
+            services: [purge, StoreCloser(store: store)],
             logger: logger)
         return (application, services)
     }

@@ -66,6 +66,8 @@ public final class SQLiteStore: Store {
 
     deinit { checkpoints.cancel() }
 
+    public func close() async { checkpoints.cancel() }
+
     /// For a connection beside the pool (checkpoints, tools, tests): waits for locks instead of failing.
     public static var sideConfiguration: Configuration {
         var configuration = Configuration()
@@ -382,10 +384,13 @@ public final class SQLiteStore: Store {
         }
     }
 
-    public func insert(_ key: StoredSigningKey) async throws {
+    public func insertUnlessAlgorithmHasKey(_ key: StoredSigningKey) async throws {
         try await write { db in
-            try db.run(sql: "INSERT OR IGNORE INTO signing_key (kid, algorithm, private_key_pem, created_at) VALUES (?, ?, ?, ?)",
-                           arguments: [key.kid, key.algorithm, key.privateKeyPEM, key.createdAt.epochMilliseconds])
+            try db.run(sql: """
+                    INSERT INTO signing_key (kid, algorithm, private_key_pem, created_at) SELECT ?, ?, ?, ?
+                    WHERE NOT EXISTS (SELECT 1 FROM signing_key WHERE algorithm = ? OR kid = ?)
+                    """,
+                arguments: [key.kid, key.algorithm, key.privateKeyPEM, key.createdAt.epochMilliseconds, key.algorithm, key.kid])
         }
     }
 
@@ -450,17 +455,12 @@ public final class SQLiteStore: Store {
         try await write { db in
             guard let row = try db.row(sql: "SELECT * FROM temporary_access WHERE id = ?", arguments: [id.uuidString]) else { return .notFound }
             var access = try Self.temporaryAccess(from: row)
-            let started = access.startedAt ?? now
-            let until = started.addingTimeInterval(duration)
-            guard now < until else { return .durationExceeded }
-            if !access.resources.contains(resource) {
-                if let resourceLimit, access.resources.count >= resourceLimit { return .resourcesExceeded }
-                access.resources.append(resource)
-            }
+            let outcome = access.use(resource: resource, now: now, duration: duration, resourceLimit: resourceLimit)
+            guard case .permitted = outcome else { return outcome }
             let resources = String(decoding: try JSONEncoder().encode(access.resources), as: UTF8.self)
             try db.run(sql: "UPDATE temporary_access SET started_at = ?, resources = ? WHERE id = ?",
-                           arguments: [started.epochMilliseconds, resources, id.uuidString])
-            return .permitted(until: until)
+                           arguments: [access.startedAt?.epochMilliseconds, resources, id.uuidString])
+            return outcome
         }
     }
 
@@ -486,6 +486,13 @@ public final class SQLiteStore: Store {
             return now
         }
     }
+
+    // MARK: Coherence
+
+    /// One process owns the file (the pool's single writer): nobody else changes it behind our back.
+    public var memoryIsCurrent: Bool { true }
+
+    public func onSessionsChanged(_ handler: @escaping @Sendable (DeviceKey?) -> Void) {}
 
     // MARK: Purge
 

@@ -83,8 +83,9 @@ public struct StoredSigningKey: Sendable, Equatable {
 
 public protocol SigningKeyStore: Sendable {
     func signingKeys() async throws -> [StoredSigningKey]
-    /// Stores a key unless one with the same kid exists.
-    func insert(_ key: StoredSigningKey) async throws
+    /// Stores `key` unless the store already holds a key of its algorithm (or its kid), atomically:
+    /// instances starting together on an empty database all end up signing with the same key.
+    func insertUnlessAlgorithmHasKey(_ key: StoredSigningKey) async throws
 }
 
 /// A provider's browser sessions (its cookie).
@@ -111,14 +112,27 @@ public protocol MetadataVersionStore: Sendable {
     func metadataUpdated(providerID: String, userID: String, digest: Data, now: Date) async throws -> Date
 }
 
+/// What an instance may keep in memory when other instances share its store.
+public protocol MemoryCoherence: Sendable {
+    /// Whether hot reads may be answered from memory right now. Always true for a store only
+    /// this process uses.
+    var memoryIsCurrent: Bool { get }
+    /// `handler(device)` runs when another instance changed that device's sessions (before the
+    /// change is answered there); `handler(nil)` when this instance may have missed changes and
+    /// must forget everything.
+    func onSessionsChanged(_ handler: @escaping @Sendable (DeviceKey?) -> Void)
+}
+
 /// Everything Tessera keeps. Each backend implements all of it; one conformance suite tests
 /// every backend.
 public protocol Store: ClientStore, PendingLoginStore, LoginAttemptStore, SessionStore, DecisionStore,
-    NonceStore, SigningKeyStore, ProviderSessionStore, TemporaryAccessStore, MetadataVersionStore
+    NonceStore, SigningKeyStore, ProviderSessionStore, TemporaryAccessStore, MetadataVersionStore, MemoryCoherence
 {
     /// Deletes codes, attempts, nonces and browser sessions past their expiry, and sessions and
     /// decisions more than `grace` past theirs (so that "expired" can still be told from "never").
     func purgeExpired(now: Date, grace: TimeInterval) async throws -> Int
+    /// Releases connections and background work; the store is unusable afterwards.
+    func close() async
 }
 
 /// A storage failure. Front doors answer it with a 5xx; it is never swallowed.

@@ -27,6 +27,8 @@ struct Serve: AsyncParsableCommand {
     var credentialsFile: String?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.") var logLevel = "info"
     @Flag(name: .customLong("disable-throttling"), help: "Turn request throttling off (benchmarks, load tests).") var disableThrottling = false
+    @Option(help: "postgres://user:password@host:port/database to share one PostgreSQL database between instances (default: TESSERA_DATABASE_URL, then the YAML's server.database, then SQLite in --data-dir).")
+    var database: String?
 
     func validate() throws {
         guard demo != (config != nil) else { throw ValidationError("give exactly one of --demo and --config FILE") }
@@ -39,6 +41,7 @@ struct Serve: AsyncParsableCommand {
         let yaml = try config.map { try String(contentsOfFile: $0, encoding: .utf8) } ?? TesseraConfiguration.demoYAML()
         var configuration = try TesseraConfiguration.load(yaml: yaml)
         if disableThrottling { configuration.throttling = false }
+        if let url = database ?? ProcessInfo.processInfo.environment["TESSERA_DATABASE_URL"] { configuration.databaseURL = url }
         var options = ServerOptions(dataDirectory: dataDir, configuration: configuration)
         options.host = host
         options.port = port
@@ -53,14 +56,22 @@ struct Serve: AsyncParsableCommand {
     }
 }
 
-struct Migrate: ParsableCommand {
+struct Migrate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Create or upgrade the database schema and exit.",
         discussion: "Idempotent. Refuses a database whose schema is newer than this Tessera knows. `serve` migrates at start as well.")
 
     @Option(name: .customLong("data-dir"), help: "Folder for the SQLite database.") var dataDir = "tessera-data"
+    @Option(help: "postgres://… to migrate a PostgreSQL database instead (default: TESSERA_DATABASE_URL).") var database: String?
 
-    func run() throws {
+    func run() async throws {
+        if let url = database ?? ProcessInfo.processInfo.environment["TESSERA_DATABASE_URL"] {
+            let location = try PostgresLocation(url: url)
+            let store = try await PostgresStore.open(location)
+            await store.close()
+            print("schema of \(location.redacted) is up to date")
+            return
+        }
         try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true)
         let path = (dataDir as NSString).appendingPathComponent("tessera.sqlite")
         _ = try SQLiteStore(path: path)

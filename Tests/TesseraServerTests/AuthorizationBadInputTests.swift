@@ -39,7 +39,7 @@ import TesseraMediaToken
             let unknownCode = try await wire.send(.get, "/api/v1/preauthorize/ZZZZZZZ?requestor=REF30&resource=CNN", headers: auth)
             #expect(unknownCode.status == .notFound)
         }
-        #expect(try harness.count("decision") == 0)
+        #expect(try await harness.count("decision") == 0)
     }
 
     @Test func anExpiredDecisionIs410() async throws {

@@ -107,7 +107,7 @@ import TesseraMediaToken
             // Issued before logout, the media token still verifies offline until its short expiry.
             if case .valid = await verifier.verify(token, resource: "CNN", now: wire.clock.now()) {} else { Issue.record("offline verification changed") }
         }
-        #expect(try harness.count("decision") == 0)
+        #expect(try await harness.count("decision") == 0)
     }
 
     @Test func basicTempPassRunsOutAfterItsDuration() async throws {
@@ -180,6 +180,6 @@ import TesseraMediaToken
             let wrong = try await wire.form(.post, "/api/v1/authenticate/freepreview", [("requestor_id", "REF30"), ("deviceId", "x"), ("mso_id", "Dish")], headers: auth)
             #expect(wrong.json["code"] as? String == "unknown_integration")
         }
-        #expect(try harness.count("temporary_access") == 1)
+        #expect(try await harness.count("temporary_access") == 1)
     }
 }

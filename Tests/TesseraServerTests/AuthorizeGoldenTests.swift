@@ -30,7 +30,7 @@ import TesseraCore
             #expect(reply.body == #"<?xml version="1.0" encoding="UTF-8" standalone="yes"?>"# + "\n"
                 + "<authorization><expires>\(expires)</expires><mvpd>Cablevision</mvpd><requestor>REF30</requestor><resource>REF30</resource></authorization>")
         }
-        #expect(try harness.count("decision") == 1)
+        #expect(try await harness.count("decision") == 1)
     }
 
     @Test func case1SuccessInJSON() async throws {
@@ -79,7 +79,7 @@ import TesseraCore
             #expect(again.json["message"] as? String == "User not authorized")
             #expect(again.json["details"] as? String == details)
         }
-        #expect(try harness.count("decision") == 0)
+        #expect(try await harness.count("decision") == 0)
     }
 
     @Test func aRatedItemAboveTheHouseholdLimitIsDeniedByParentalControls() async throws {

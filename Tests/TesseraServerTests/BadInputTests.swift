@@ -65,7 +65,7 @@ import TesseraCore
             expectError(expired, 401, "invalid_access_token_client_application")
             #expect(expired.json["details"] as? String == "the access token has expired")
         }
-        #expect(try harness.count("pending_login") == 0)
+        #expect(try await harness.count("pending_login") == 0)
     }
 
     @Test func codesThatAreUnknownDeletedExpiredOrForeign() async throws {
@@ -105,8 +105,8 @@ import TesseraCore
             expectError(again, 400, "invalid_parameter_code", "reused")
             #expect(again.json["message"] as? String == "The registration code has already been used.")
         }
-        #expect(try harness.count("login_attempt") == 0)
-        #expect(try harness.count("session") == 1)
+        #expect(try await harness.count("login_attempt") == 0)
+        #expect(try await harness.count("session") == 1)
     }
 
     @Test func authenticateParametersAndRedirectTricks() async throws {
@@ -149,8 +149,8 @@ import TesseraCore
             let bound = try await wire.registrationCode(auth, deviceID: "tv2", extra: [("mvpd", "Dish")])
             expectError(try await wire.send(.get, wire.authenticateURI(code: bound, provider: "Spectrum"), headers: [.accept: "application/json"]), 400, "unknown_integration")
         }
-        #expect(try harness.count("login_attempt") == 1) // only the one good start
-        #expect(try harness.count("session") == 0)
+        #expect(try await harness.count("login_attempt") == 1) // only the one good start
+        #expect(try await harness.count("session") == 0)
     }
 
     @Test func wrongPasswordsAndRateLimits() async throws {
@@ -166,7 +166,7 @@ import TesseraCore
             // A subscriber of another provider is not a subscriber here.
             let elsewhere = try await wire.browserLogin(code: code, provider: "Comcast_SSO", username: "cv-full", password: "cv-full-demo")
             #expect(elsewhere.status == .unauthorized)
-            #expect(try harness.count("session") == 0)
+            #expect(try await harness.count("session") == 0)
             // Five wrong passwords void the attempt.
             let start = try await wire.send(.get, wire.authenticateURI(code: code, provider: "Comcast_SSO"))
             let location = try #require(start.header("Location"))
@@ -178,7 +178,7 @@ import TesseraCore
             #expect(last.body.contains("Too many wrong passwords"))
             let after = try await wire.form(.post, "/idp/Comcast_SSO/login", [("state", state), ("username", "comcast-full"), ("password", "comcast-full-demo")])
             #expect(after.status == .badRequest)
-            #expect(try harness.count("session") == 0)
+            #expect(try await harness.count("session") == 0)
             // The client has now made 8 wrong entries; two more and it is locked out for a while.
             _ = try await wire.send(.get, wire.authenticateURI(code: "AAAAAAA", provider: "Dish"))
             _ = try await wire.send(.get, wire.authenticateURI(code: "AAAAAAB", provider: "Dish"))
@@ -215,7 +215,7 @@ import TesseraCore
             var badInfo: HTTPFields = [.contentType: "application/json"]
             badInfo[HTTPField.Name("X-Device-Info")!] = "!!"
             expectOAuth(try await wire.send(.post, "/o/client/register", headers: badInfo, body: #"{"software_statement":"\#(statement)"}"#), "invalid_request")
-            #expect(try harness.count("registered_client") == 0)
+            #expect(try await harness.count("registered_client") == 0)
 
             let good = try await register(#"{"software_statement":"\#(statement)","redirect_uri":"adobepass://com.example.ref30"}"#)
             #expect(good.status == .created)
@@ -232,9 +232,9 @@ import TesseraCore
             #expect(viaQuery.json["expires_in"] as? Int == 21600)
             #expect(viaQuery.json["token_type"] as? String == "bearer")
         }
-        #expect(try harness.count("registered_client") == 1)
+        #expect(try await harness.count("registered_client") == 1)
         // Only the digest of the secret is stored.
-        #expect(try harness.count("registered_client", where: "length(secret_digest) = 32") == 1)
+        #expect(try await harness.count("registered_client", where: "length(secret_digest) = 32") == 1)
     }
 
     @Test func formatNegotiation() async throws {

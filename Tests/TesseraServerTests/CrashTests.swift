@@ -20,9 +20,11 @@ final class TesseraProcess: @unchecked Sendable {
             .appendingPathComponent(".build/debug/tessera")
     }
 
-    init(dataDirectory: String) throws {
+    /// `database`: a PostgreSQL URL to share; nil for the SQLite file in `dataDirectory`.
+    init(dataDirectory: String, database: String? = nil) throws {
         process.executableURL = Self.executable
         process.arguments = ["serve", "--demo", "--port", "0", "--data-dir", dataDirectory, "--log-level", "info", "--disable-throttling"]
+            + (database.map { ["--database", $0] } ?? [])
         process.standardOutput = output
         process.standardError = output
         try process.run()

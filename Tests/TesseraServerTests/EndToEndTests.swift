@@ -61,8 +61,8 @@ import TesseraCore
             try await expectSignedOut(wire, auth: auth, deviceID: "roku-1", code: code)
             try await expectSignedOut(wire, auth: auth, deviceID: "never-signed-in", code: nil)
         }
-        #expect(try harness.count("session") == 0)
-        #expect(try harness.count("decision") == 0)
+        #expect(try await harness.count("session") == 0)
+        #expect(try await harness.count("decision") == 0)
     }
 
     /// What a device that never signed in gets, in both formats.

@@ -3,11 +3,13 @@ import GRDB
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
+import Logging
 import NIOCore
+import PostgresNIO
 import Testing
 import TesseraCore
 @testable import TesseraServer
-import TesseraStore
+@testable import TesseraStore
 
 /// The demo configuration plus a second tenant, for isolation tests. Loaded once: hashing the
 /// subscribers' passwords is deliberately slow.
@@ -39,7 +41,24 @@ enum Fixture {
     static let deviceInfo = Data(#"{"model":"Roku Ultra","osName":"Roku OS","primaryHardwareType":"SetTopBox"}"#.utf8).base64EncodedString()
 }
 
-/// A Tessera on a loopback port over a fresh data folder, with a clock the test moves.
+/// Which store the end-to-end tests run on: SQLite, or PostgreSQL when TESSERA_TEST_STORE is
+/// `postgres` (`.ci/run` runs the tests once each way).
+enum TestStore {
+    static var postgresURL: String? {
+        let environment = ProcessInfo.processInfo.environment
+        guard environment["TESSERA_TEST_STORE"] == "postgres" else { return nil }
+        return environment["TESSERA_TEST_DATABASE_URL"]
+    }
+
+    /// The test database in a schema of its own.
+    static func freshPostgresURL() -> String? {
+        guard let url = postgresURL else { return nil }
+        let schema = "e_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(20)
+        return url + (url.contains("?") ? "&" : "?") + "schema=\(schema)&pool_size=4"
+    }
+}
+
+/// A Tessera on a loopback port over a fresh data folder (or PostgreSQL schema), with a clock the test moves.
 struct Harness {
     let dataDirectory: String
     let clock = ManualClock(Fixture.start)
@@ -48,6 +67,8 @@ struct Harness {
 
     init(configuration: TesseraConfiguration = Fixture.configuration, purgeInterval: Duration = .seconds(60)) throws {
         dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-test-\(UUID())").path
+        var configuration = configuration
+        configuration.databaseURL = TestStore.freshPostgresURL()
         self.configuration = configuration
         self.purgeInterval = purgeInterval
     }
@@ -68,8 +89,18 @@ struct Harness {
     }
 
     /// Rows in a table of the database, read from a separate connection.
-    func count(_ table: String, where condition: String = "1") throws -> Int {
-        try DatabaseQueue(path: databasePath, configuration: SQLiteStore.sideConfiguration).read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM \(table) WHERE \(condition)") ?? -1 }
+    func count(_ table: String, where condition: String = "1=1") async throws -> Int {
+        let sql = "SELECT COUNT(*) FROM \(table) WHERE \(condition)"
+        guard let url = configuration.databaseURL else {
+            return try await DatabaseQueue(path: databasePath, configuration: SQLiteStore.sideConfiguration).read { db in try Int.fetchOne(db, sql: sql) ?? -1 }
+        }
+        let location = try PostgresLocation(url: url)
+        let connection = try await PostgresConnection.connect(configuration: try location.connectionConfiguration(), id: 9, logger: Logger(label: "test"))
+        defer { Task { try? await connection.close() } }
+        for try await count in try await connection.query(PostgresQuery(unsafeSQL: sql), logger: Logger(label: "test")).decode(Int.self) {
+            return count
+        }
+        return -1
     }
 }
 

@@ -90,7 +90,7 @@ import TesseraCore
                 try await racing
                 // Whatever the readers saw, nothing brought the session back.
                 #expect(try await wire.send(.get, "/api/v1/tokens/authn" + wire.deviceQuery(device), headers: auth).status == .notFound)
-                #expect(try harness.count("session", where: "device_id = '\(device)'") == 0)
+                #expect(try await harness.count("session", where: "device_id = '\(device)'") == 0)
             }
         }
     }

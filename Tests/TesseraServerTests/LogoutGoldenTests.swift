@@ -32,8 +32,8 @@ import TesseraCore
         let harness = try Harness()
         try await harness.run { wire in
             let auth = try await signedIn(wire, deviceID: "seed-000-device")
-            #expect(try harness.count("session") == 1)
-            #expect(try harness.count("decision") == 1)
+            #expect(try await harness.count("session") == 1)
+            #expect(try await harness.count("decision") == 1)
             var headers = auth
             headers[HTTPField.Name("X-Device-Info")!] = Fixture.deviceInfo
             for (k, v) in extra { headers[HTTPField.Name(k)!] = v }
@@ -45,8 +45,8 @@ import TesseraCore
             #expect(reply.header("Content-Type") == nil)
             #expect(reply.header("Content-Length") == nil || reply.header("Content-Length") == "0")
         }
-        #expect(try harness.count("session") == 0)
-        #expect(try harness.count("decision") == 0)
+        #expect(try await harness.count("session") == 0)
+        #expect(try await harness.count("decision") == 0)
     }
 
     @Test func logoutAlsoAnswersGETAndDeviceInfoAsAParameter() async throws {
@@ -58,7 +58,7 @@ import TesseraCore
             #expect(reply.status == .noContent)
             #expect(reply.body.isEmpty)
         }
-        #expect(try harness.count("session") == 0)
+        #expect(try await harness.count("session") == 0)
     }
 
     @Test func afterLogoutTheTokensAnswerInXMLExactly() async throws {
@@ -128,6 +128,6 @@ import TesseraCore
             let check = try await wire.send(.get, "/api/v1/checkauthn" + wire.deviceQuery("kept-device"), headers: wire.deviceHeaders(auth))
             #expect(check.status == .ok)
         }
-        #expect(try harness.count("session") == 1)
+        #expect(try await harness.count("session") == 1)
     }
 }

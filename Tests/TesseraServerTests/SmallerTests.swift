@@ -68,10 +68,10 @@ import TesseraCore
             let auth = wire.deviceHeaders(try await wire.bearer())
             _ = try await wire.registrationCode(auth, deviceID: "tv", extra: [("ttl", "5")])
             _ = try await wire.registrationCode(auth, deviceID: "tv2")
-            #expect(try harness.count("pending_login") == 2)
+            #expect(try await harness.count("pending_login") == 2)
             wire.clock.advance(by: 6)
-            for _ in 0..<100 where try harness.count("pending_login") != 1 { try await Task.sleep(for: .milliseconds(20)) }
-            #expect(try harness.count("pending_login") == 1)
+            for _ in 0..<100 where try await harness.count("pending_login") != 1 { try await Task.sleep(for: .milliseconds(20)) }
+            #expect(try await harness.count("pending_login") == 1)
         }
     }
 

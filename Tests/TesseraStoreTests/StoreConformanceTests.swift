@@ -4,17 +4,11 @@ import Testing
 import TesseraCore
 @testable import TesseraStore
 
-/// Every store operation, run against each backend. PostgreSQL joins with its own issue.
+/// Every store operation, run against each backend: SQLite always, PostgreSQL when
+/// TESSERA_TEST_DATABASE_URL names a database (each test gets a schema of its own).
 @Suite struct StoreConformanceTests {
     let now = Date(epochMilliseconds: 1_800_000_000_000)
     let device = DeviceKey(tenantID: "REF30", deviceID: "dev-1")
-
-    func makeSQLite() throws -> (SQLiteStore, String) {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-store-\(UUID())").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        let path = dir + "/t.sqlite"
-        return (try SQLiteStore(path: path), path)
-    }
 
     func pending(code: String = "ABCDEFG", expiresIn: TimeInterval = 1800) -> PendingLogin {
         PendingLogin(id: UUID(), codeDigest: RegistrationCode.digest(code, tenant: "REF30"), device: device, providerID: nil,
@@ -31,178 +25,198 @@ import TesseraCore
                      returnURL: "https://adobe.com/", expiresAt: now.addingTimeInterval(900))
     }
 
-    @Test func pendingLoginsAreUniqueWhileLiveAndDeletable() async throws {
-        let (store, _) = try makeSQLite()
-        let login = pending()
-        #expect(try await store.insert(login))
-        #expect(try await store.insert(pending()) == false)
-        #expect(try await store.pendingLogin(codeDigest: login.codeDigest) == login)
-        #expect(try await store.pendingLogin(id: login.id) == login)
-        #expect(try await store.deletePendingLogin(codeDigest: login.codeDigest))
-        #expect(try await store.deletePendingLogin(codeDigest: login.codeDigest) == false)
-        #expect(try await store.pendingLogin(codeDigest: login.codeDigest) == nil)
-    }
-
-    @Test func anExpiredCodeMayBeIssuedAgain() async throws {
-        let (store, _) = try makeSQLite()
-        var old = pending(expiresIn: 1)
-        old.createdAt = now.addingTimeInterval(-10)
-        old.expiresAt = now.addingTimeInterval(-1)
-        #expect(try await store.insert(old))
-        #expect(try await store.insert(pending()))
-    }
-
-    @Test func completingALoginIsAtomicAndSingleUse() async throws {
-        let (store, _) = try makeSQLite()
-        let login = pending()
-        _ = try await store.insert(login)
-        try await store.insert(attempt(for: login))
-        try await store.insert(attempt(for: login, state: "state-2"))
-        let first = session()
-        guard case .completed(let completed) = try await store.completeLogin(attemptDigest: SecretDigest(of: "state-1"), session: first, now: now) else {
-            Issue.record("expected completion"); return
+    @Test(arguments: Backend.available) func pendingLoginsAreUniqueWhileLiveAndDeletable(backend: Backend) async throws {
+        try await backend.withStore { (store, _) async throws in
+            let login = pending()
+            #expect(try await store.insert(login))
+            #expect(try await store.insert(pending()) == false)
+            #expect(try await store.pendingLogin(codeDigest: login.codeDigest) == login)
+            #expect(try await store.pendingLogin(id: login.id) == login)
+            #expect(try await store.deletePendingLogin(codeDigest: login.codeDigest))
+            #expect(try await store.deletePendingLogin(codeDigest: login.codeDigest) == false)
+            #expect(try await store.pendingLogin(codeDigest: login.codeDigest) == nil)
         }
-        #expect(completed.completedSessionID == first.id)
-        #expect(try await store.session(device: device) == first)
-        // The other attempt of the same code went with it: the code is spent.
-        #expect(try await store.loginAttempt(stateDigest: SecretDigest(of: "state-2")) == nil)
-        #expect(try await store.completeLogin(attemptDigest: SecretDigest(of: "state-1"), session: session(), now: now) == .attemptNotFound)
-        try await store.insert(attempt(for: login, state: "state-3"))
-        #expect(try await store.completeLogin(attemptDigest: SecretDigest(of: "state-3"), session: session(), now: now) == .codeAlreadyUsed)
-        #expect(try await store.session(device: device) == first)
     }
 
-    @Test func expiredCodesAndAttemptsDoNotComplete() async throws {
-        let (store, _) = try makeSQLite()
-        let login = pending(expiresIn: 60)
-        _ = try await store.insert(login)
-        try await store.insert(attempt(for: login))
-        #expect(try await store.completeLogin(attemptDigest: SecretDigest(of: "state-1"), session: session(), now: now.addingTimeInterval(61)) == .codeExpired)
-        #expect(try await store.completeLogin(attemptDigest: SecretDigest(of: "state-1"), session: session(), now: now.addingTimeInterval(901)) == .attemptNotFound)
-        #expect(try await store.completeLogin(attemptDigest: SecretDigest(of: "no-such"), session: session(), now: now) == .attemptNotFound)
-        #expect(try await store.session(device: device) == nil)
-        #expect(try await store.pendingLogin(id: login.id)?.completedSessionID == nil)
+    @Test(arguments: Backend.available) func anExpiredCodeMayBeIssuedAgain(backend: Backend) async throws {
+        try await backend.withStore { (store, _) async throws in
+            var old = pending(expiresIn: 1)
+            old.createdAt = now.addingTimeInterval(-10)
+            old.expiresAt = now.addingTimeInterval(-1)
+            #expect(try await store.insert(old))
+            #expect(try await store.insert(pending()))
+        }
     }
 
-    @Test func revokingRemovesSessionsAndTheirDecisionsDurably() async throws {
-        let (store, path) = try makeSQLite()
-        let login = pending()
-        _ = try await store.insert(login)
-        try await store.insert(attempt(for: login))
-        let s = session()
-        _ = try await store.completeLogin(attemptDigest: SecretDigest(of: "state-1"), session: s, now: now)
-        try await store.upsert(Decision(sessionID: s.id, resource: "CNN", providerID: "Dish", expiresAt: now.addingTimeInterval(60)))
-        #expect(try await store.decisions(sessionID: s.id).count == 1)
-        let other = DeviceKey(tenantID: "OTHER", deviceID: "dev-1")
-        #expect(try await store.revokeSessions(device: other) == 0)
-        #expect(try await store.session(device: device) != nil)
-        #expect(try await store.revokeSessions(device: device) == 1)
-        #expect(try await store.session(device: device) == nil)
-        #expect(try await store.decision(sessionID: s.id, resource: "CNN") == nil)
-        // A second connection to the same file sees the same state.
-        let reopened = try SQLiteStore(path: path)
-        #expect(try await reopened.session(id: s.id) == nil)
-        #expect(try await reopened.pendingLogin(id: login.id)?.completedSessionID == s.id)
+    @Test(arguments: Backend.available) func completingALoginIsAtomicAndSingleUse(backend: Backend) async throws {
+        try await backend.withStore { (store, _) async throws in
+            let login = pending()
+            _ = try await store.insert(login)
+            try await store.insert(attempt(for: login))
+            try await store.insert(attempt(for: login, state: "state-2"))
+            let first = session()
+            guard case .completed(let completed) = try await store.completeLogin(attemptDigest: SecretDigest(of: "state-1"), session: first, now: now) else {
+                Issue.record("expected completion"); return
+            }
+            #expect(completed.completedSessionID == first.id)
+            #expect(try await store.session(device: device) == first)
+            // The other attempt of the same code went with it: the code is spent.
+            #expect(try await store.loginAttempt(stateDigest: SecretDigest(of: "state-2")) == nil)
+            #expect(try await store.completeLogin(attemptDigest: SecretDigest(of: "state-1"), session: session(), now: now) == .attemptNotFound)
+            try await store.insert(attempt(for: login, state: "state-3"))
+            #expect(try await store.completeLogin(attemptDigest: SecretDigest(of: "state-3"), session: session(), now: now) == .codeAlreadyUsed)
+            #expect(try await store.session(device: device) == first)
+        }
     }
 
-    @Test func noncesAreSingleUse() async throws {
-        let (store, _) = try makeSQLite()
-        #expect(try await store.claimNonce(tenantID: "REF30", nonce: "n1", expiresAt: now))
-        #expect(try await store.claimNonce(tenantID: "REF30", nonce: "n1", expiresAt: now) == false)
-        #expect(try await store.claimNonce(tenantID: "OTHER", nonce: "n1", expiresAt: now))
+    @Test(arguments: Backend.available) func expiredCodesAndAttemptsDoNotComplete(backend: Backend) async throws {
+        try await backend.withStore { (store, _) async throws in
+            let login = pending(expiresIn: 60)
+            _ = try await store.insert(login)
+            try await store.insert(attempt(for: login))
+            #expect(try await store.completeLogin(attemptDigest: SecretDigest(of: "state-1"), session: session(), now: now.addingTimeInterval(61)) == .codeExpired)
+            #expect(try await store.completeLogin(attemptDigest: SecretDigest(of: "state-1"), session: session(), now: now.addingTimeInterval(901)) == .attemptNotFound)
+            #expect(try await store.completeLogin(attemptDigest: SecretDigest(of: "no-such"), session: session(), now: now) == .attemptNotFound)
+            #expect(try await store.session(device: device) == nil)
+            #expect(try await store.pendingLogin(id: login.id)?.completedSessionID == nil)
+        }
     }
 
-    @Test func wrongPasswordsVoidAnAttemptAtTheLimit() async throws {
-        let (store, _) = try makeSQLite()
-        let login = pending()
-        _ = try await store.insert(login)
-        try await store.insert(attempt(for: login))
-        let digest = SecretDigest(of: "state-1")
-        #expect(try await store.recordFailedPassword(stateDigest: digest, limit: 3) == 1)
-        #expect(try await store.recordFailedPassword(stateDigest: digest, limit: 3) == 2)
-        #expect(try await store.recordFailedPassword(stateDigest: digest, limit: 3) == 3)
-        #expect(try await store.loginAttempt(stateDigest: digest) == nil)
+    @Test(arguments: Backend.available) func revokingRemovesSessionsAndTheirDecisionsDurably(backend: Backend) async throws {
+        try await backend.withStore { (store, reopen) async throws in
+            let login = pending()
+            _ = try await store.insert(login)
+            try await store.insert(attempt(for: login))
+            let s = session()
+            _ = try await store.completeLogin(attemptDigest: SecretDigest(of: "state-1"), session: s, now: now)
+            try await store.upsert(Decision(sessionID: s.id, resource: "CNN", providerID: "Dish", expiresAt: now.addingTimeInterval(60)))
+            #expect(try await store.decisions(sessionID: s.id).count == 1)
+            let other = DeviceKey(tenantID: "OTHER", deviceID: "dev-1")
+            #expect(try await store.revokeSessions(device: other) == 0)
+            #expect(try await store.session(device: device) != nil)
+            #expect(try await store.revokeSessions(device: device) == 1)
+            #expect(try await store.session(device: device) == nil)
+            #expect(try await store.decision(sessionID: s.id, resource: "CNN") == nil)
+            // A second store on the same database sees the same state.
+            try await reopen { (reopened) async throws in
+                #expect(try await reopened.session(id: s.id) == nil)
+                #expect(try await reopened.pendingLogin(id: login.id)?.completedSessionID == s.id)
+            }
+        }
     }
 
-    @Test func clientsKeysAndBrowserSessionsRoundTrip() async throws {
-        let (store, _) = try makeSQLite()
-        let client = RegisteredClient(id: "c1", tenantID: "REF30", softwareID: "s", secretDigest: SecretDigest(of: "x"),
-                                      redirectURIs: ["app://x"], issuedAt: now)
-        try await store.insert(client)
-        #expect(try await store.client(id: "c1") == client)
-        #expect(try await store.client(id: "c2") == nil)
-        let key = StoredSigningKey(kid: "k1", algorithm: "RS256", privateKeyPEM: "pem", createdAt: now)
-        try await store.insert(key)
-        try await store.insert(StoredSigningKey(kid: "k1", algorithm: "RS256", privateKeyPEM: "other", createdAt: now))
-        #expect(try await store.signingKeys() == [key])
-        let browser = ProviderBrowserSession(digest: SecretDigest(of: "cookie"), subject: Subject(userID: "u", providerID: "P"), expiresAt: now)
-        try await store.insert(browser)
-        #expect(try await store.providerSession(digest: browser.digest) == browser)
-        try await store.deleteProviderSession(digest: browser.digest)
-        #expect(try await store.providerSession(digest: browser.digest) == nil)
+    @Test(arguments: Backend.available) func noncesAreSingleUse(backend: Backend) async throws {
+        try await backend.withStore { (store, _) async throws in
+            #expect(try await store.claimNonce(tenantID: "REF30", nonce: "n1", expiresAt: now))
+            #expect(try await store.claimNonce(tenantID: "REF30", nonce: "n1", expiresAt: now) == false)
+            #expect(try await store.claimNonce(tenantID: "OTHER", nonce: "n1", expiresAt: now))
+        }
     }
 
-    @Test func purgeRemovesOnlyWhatIsPastItsTime() async throws {
-        let (store, _) = try makeSQLite()
-        let dead = pending(code: "AAAAAAA", expiresIn: 10)
-        let live = pending(code: "BBBBBBB", expiresIn: 3600)
-        _ = try await store.insert(dead)
-        _ = try await store.insert(live)
-        _ = try await store.claimNonce(tenantID: "REF30", nonce: "n", expiresAt: now.addingTimeInterval(5))
-        let removed = try await store.purgeExpired(now: now.addingTimeInterval(20), grace: 3600)
-        #expect(removed == 2)
-        #expect(try await store.pendingLogin(id: dead.id) == nil)
-        #expect(try await store.pendingLogin(id: live.id) != nil)
+    @Test(arguments: Backend.available) func wrongPasswordsVoidAnAttemptAtTheLimit(backend: Backend) async throws {
+        try await backend.withStore { (store, _) async throws in
+            let login = pending()
+            _ = try await store.insert(login)
+            try await store.insert(attempt(for: login))
+            let digest = SecretDigest(of: "state-1")
+            #expect(try await store.recordFailedPassword(stateDigest: digest, limit: 3) == 1)
+            #expect(try await store.recordFailedPassword(stateDigest: digest, limit: 3) == 2)
+            #expect(try await store.recordFailedPassword(stateDigest: digest, limit: 3) == 3)
+            #expect(try await store.loginAttempt(stateDigest: digest) == nil)
+        }
     }
 
-    @Test func temporaryAccessTrials() async throws {
-        let (store, _) = try makeSQLite()
-        let identity = SecretDigest(of: "viewer")
-        let trial = TemporaryAccess(id: UUID(), tenantID: "REF30", providerID: "TP", deviceID: "d1", identityDigest: identity)
-        try await store.insert(trial)
-        #expect(try await store.temporaryAccess(id: trial.id) == trial)
-        #expect(try await store.temporaryAccess(tenantID: "REF30", providerID: "TP", deviceID: "d2", identityDigest: identity)?.id == trial.id)
-        #expect(try await store.temporaryAccess(tenantID: "REF30", providerID: "TP", deviceID: "d2", identityDigest: nil) == nil)
-        #expect(try await store.temporaryAccess(tenantID: "OTHER", providerID: "TP", deviceID: "d1", identityDigest: identity) == nil)
-        #expect(try await store.useTemporaryAccess(id: trial.id, resource: "A", now: now, duration: 60, resourceLimit: 2) == .permitted(until: now.addingTimeInterval(60)))
-        #expect(try await store.useTemporaryAccess(id: trial.id, resource: "B", now: now.addingTimeInterval(10), duration: 60, resourceLimit: 2) == .permitted(until: now.addingTimeInterval(60)))
-        #expect(try await store.useTemporaryAccess(id: trial.id, resource: "C", now: now.addingTimeInterval(10), duration: 60, resourceLimit: 2) == .resourcesExceeded)
-        #expect(try await store.useTemporaryAccess(id: trial.id, resource: "A", now: now.addingTimeInterval(60), duration: 60, resourceLimit: 2) == .durationExceeded)
-        #expect(try await store.useTemporaryAccess(id: UUID(), resource: "A", now: now, duration: 60, resourceLimit: nil) == .notFound)
+    @Test(arguments: Backend.available) func clientsKeysAndBrowserSessionsRoundTrip(backend: Backend) async throws {
+        try await backend.withStore { (store, _) async throws in
+            let client = RegisteredClient(id: "c1", tenantID: "REF30", softwareID: "s", secretDigest: SecretDigest(of: "x"),
+                                          redirectURIs: ["app://x"], issuedAt: now)
+            try await store.insert(client)
+            #expect(try await store.client(id: "c1") == client)
+            #expect(try await store.client(id: "c2") == nil)
+            let key = StoredSigningKey(kid: "k1", algorithm: "RS256", privateKeyPEM: "pem", createdAt: now)
+            try await store.insertUnlessAlgorithmHasKey(key)
+            try await store.insertUnlessAlgorithmHasKey(StoredSigningKey(kid: "k1", algorithm: "ES256", privateKeyPEM: "other", createdAt: now))
+            try await store.insertUnlessAlgorithmHasKey(StoredSigningKey(kid: "k2", algorithm: "RS256", privateKeyPEM: "other", createdAt: now))
+            #expect(try await store.signingKeys() == [key])
+            let ec = StoredSigningKey(kid: "k3", algorithm: "ES256", privateKeyPEM: "ec", createdAt: now)
+            try await store.insertUnlessAlgorithmHasKey(ec)
+            #expect(try await store.signingKeys() == [key, ec])
+            let browser = ProviderBrowserSession(digest: SecretDigest(of: "cookie"), subject: Subject(userID: "u", providerID: "P"), expiresAt: now)
+            try await store.insert(browser)
+            #expect(try await store.providerSession(digest: browser.digest) == browser)
+            try await store.deleteProviderSession(digest: browser.digest)
+            #expect(try await store.providerSession(digest: browser.digest) == nil)
+        }
     }
 
-    @Test func metadataVersionsMoveOnlyWhenValuesChange() async throws {
-        let (store, _) = try makeSQLite()
-        #expect(try await store.metadataUpdated(providerID: "P", userID: "u", digest: Data([1]), now: now) == now)
-        #expect(try await store.metadataUpdated(providerID: "P", userID: "u", digest: Data([1]), now: now.addingTimeInterval(5)) == now)
-        #expect(try await store.metadataUpdated(providerID: "P", userID: "u", digest: Data([2]), now: now.addingTimeInterval(9)) == now.addingTimeInterval(9))
+    @Test(arguments: Backend.available) func purgeRemovesOnlyWhatIsPastItsTime(backend: Backend) async throws {
+        try await backend.withStore { (store, _) async throws in
+            let dead = pending(code: "AAAAAAA", expiresIn: 10)
+            let live = pending(code: "BBBBBBB", expiresIn: 3600)
+            _ = try await store.insert(dead)
+            _ = try await store.insert(live)
+            _ = try await store.claimNonce(tenantID: "REF30", nonce: "n", expiresAt: now.addingTimeInterval(5))
+            let removed = try await store.purgeExpired(now: now.addingTimeInterval(20), grace: 3600)
+            #expect(removed == 2)
+            #expect(try await store.pendingLogin(id: dead.id) == nil)
+            #expect(try await store.pendingLogin(id: live.id) != nil)
+        }
     }
 
-    @Test func startingASessionReplacesTheDevicesOne() async throws {
-        let (store, _) = try makeSQLite()
-        let first = session()
-        try await store.startSession(first)
-        try await store.upsert(Decision(sessionID: first.id, resource: "CNN", providerID: "Dish", expiresAt: now.addingTimeInterval(60)))
-        let second = session()
-        try await store.startSession(second)
-        #expect(try await store.session(device: device) == second)
-        #expect(try await store.decisions(sessionID: first.id).isEmpty)
+    @Test(arguments: Backend.available) func temporaryAccessTrials(backend: Backend) async throws {
+        try await backend.withStore { (store, _) async throws in
+            let identity = SecretDigest(of: "viewer")
+            let trial = TemporaryAccess(id: UUID(), tenantID: "REF30", providerID: "TP", deviceID: "d1", identityDigest: identity)
+            try await store.insert(trial)
+            #expect(try await store.temporaryAccess(id: trial.id) == trial)
+            #expect(try await store.temporaryAccess(tenantID: "REF30", providerID: "TP", deviceID: "d2", identityDigest: identity)?.id == trial.id)
+            #expect(try await store.temporaryAccess(tenantID: "REF30", providerID: "TP", deviceID: "d2", identityDigest: nil) == nil)
+            #expect(try await store.temporaryAccess(tenantID: "OTHER", providerID: "TP", deviceID: "d1", identityDigest: identity) == nil)
+            #expect(try await store.useTemporaryAccess(id: trial.id, resource: "A", now: now, duration: 60, resourceLimit: 2) == .permitted(until: now.addingTimeInterval(60)))
+            #expect(try await store.useTemporaryAccess(id: trial.id, resource: "B", now: now.addingTimeInterval(10), duration: 60, resourceLimit: 2) == .permitted(until: now.addingTimeInterval(60)))
+            #expect(try await store.useTemporaryAccess(id: trial.id, resource: "C", now: now.addingTimeInterval(10), duration: 60, resourceLimit: 2) == .resourcesExceeded)
+            #expect(try await store.useTemporaryAccess(id: trial.id, resource: "A", now: now.addingTimeInterval(60), duration: 60, resourceLimit: 2) == .durationExceeded)
+            #expect(try await store.useTemporaryAccess(id: UUID(), resource: "A", now: now, duration: 60, resourceLimit: nil) == .notFound)
+        }
     }
 
-    @Test func aTrialIsStoredWithItsSessionOrNotAtAll() async throws {
-        let (store, _) = try makeSQLite()
-        let trial = TemporaryAccess(id: UUID(), tenantID: "REF30", providerID: "TempPass_5mins", deviceID: device.deviceID, identityDigest: nil)
-        try await store.startSession(session(), creating: trial)
-        #expect(try await store.temporaryAccess(id: trial.id) == trial)
-        // The same trial again violates its key: the session that came with it is not stored either.
-        let other = session()
-        await #expect(throws: StoreError.self) { try await store.startSession(other, creating: trial) }
-        #expect(try await store.session(device: device)?.id != other.id)
+    @Test(arguments: Backend.available) func metadataVersionsMoveOnlyWhenValuesChange(backend: Backend) async throws {
+        try await backend.withStore { (store, _) async throws in
+            #expect(try await store.metadataUpdated(providerID: "P", userID: "u", digest: Data([1]), now: now) == now)
+            #expect(try await store.metadataUpdated(providerID: "P", userID: "u", digest: Data([1]), now: now.addingTimeInterval(5)) == now)
+            #expect(try await store.metadataUpdated(providerID: "P", userID: "u", digest: Data([2]), now: now.addingTimeInterval(9)) == now.addingTimeInterval(9))
+        }
     }
 
-    @Test func aStorageFailureIsAnError() async throws {
-        let (store, _) = try makeSQLite()
-        try await store.pool.write { db in try db.execute(sql: "DROP TABLE session") }
-        await #expect(throws: StoreError.self) { try await store.revokeSessions(device: device) }
+    @Test(arguments: Backend.available) func startingASessionReplacesTheDevicesOne(backend: Backend) async throws {
+        try await backend.withStore { (store, _) async throws in
+            let first = session()
+            try await store.startSession(first)
+            try await store.upsert(Decision(sessionID: first.id, resource: "CNN", providerID: "Dish", expiresAt: now.addingTimeInterval(60)))
+            let second = session()
+            try await store.startSession(second)
+            #expect(try await store.session(device: device) == second)
+            #expect(try await store.decisions(sessionID: first.id).isEmpty)
+        }
+    }
+
+    @Test(arguments: Backend.available) func aTrialIsStoredWithItsSessionOrNotAtAll(backend: Backend) async throws {
+        try await backend.withStore { (store, _) async throws in
+            let trial = TemporaryAccess(id: UUID(), tenantID: "REF30", providerID: "TempPass_5mins", deviceID: device.deviceID, identityDigest: nil)
+            try await store.startSession(session(), creating: trial)
+            #expect(try await store.temporaryAccess(id: trial.id) == trial)
+            // The same trial again violates its key: the session that came with it is not stored either.
+            let other = session()
+            await #expect(throws: StoreError.self) { try await store.startSession(other, creating: trial) }
+            #expect(try await store.session(device: device)?.id != other.id)
+        }
+    }
+
+    @Test(arguments: Backend.available) func aStorageFailureIsAnError(backend: Backend) async throws {
+        try await backend.withStore { (store, _) async throws in
+            try await backend.dropSessionTable(of: store)
+            await #expect(throws: StoreError.self) { try await store.revokeSessions(device: device) }
+            await #expect(throws: StoreError.self) { try await store.session(device: device) }
+        }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import TesseraStore
 import TesseraCore
 import Yams
 
@@ -15,9 +16,10 @@ struct ConfigurationFile: Decodable {
         var throttling: Bool?
         var cacheSessions: Int?
         var cacheDecisions: Int?
+        var database: String?
         enum CodingKeys: String, CodingKey {
             case publicBaseURL = "public_base_url", trustedProxies = "trusted_proxies", helpURL = "help_url", throttling
-            case cacheSessions = "cache_sessions", cacheDecisions = "cache_decisions"
+            case cacheSessions = "cache_sessions", cacheDecisions = "cache_decisions", database
         }
     }
 
@@ -123,6 +125,8 @@ public struct TesseraConfiguration: Sendable {
     public var throttling: Bool
     /// How many device sessions and decisions are kept in memory (0 turns a cache off).
     public var cacheCapacity: CacheCapacity = .standard
+    /// `postgres://…` to share one PostgreSQL database between instances; nil for the embedded SQLite file.
+    public var databaseURL: String?
     /// Plain-text passwords as the YAML gave them, for the credentials file (provider → username → password).
     let knownPasswords: [String: [String: String]]
 
@@ -201,11 +205,12 @@ public struct TesseraConfiguration: Sendable {
         let capacity = CacheCapacity(sessions: file.server?.cacheSessions ?? CacheCapacity.standard.sessions,
                                      decisions: file.server?.cacheDecisions ?? CacheCapacity.standard.decisions)
         guard capacity.sessions >= 0, capacity.decisions >= 0 else { throw ConfigurationError("cache sizes cannot be negative") }
+        if let database = file.server?.database { _ = try PostgresLocation(url: database) }
         return TesseraConfiguration(
             directory: try Directory(tenants: tenants, providers: providers),
             publicBaseURL: file.server?.publicBaseURL, trustedProxies: proxies,
             helpURL: file.server?.helpURL ?? defaultHelpURL, throttling: file.server?.throttling ?? true,
-            cacheCapacity: capacity, knownPasswords: passwords)
+            cacheCapacity: capacity, databaseURL: file.server?.database, knownPasswords: passwords)
     }
 
     /// The demo configuration shipped with the program.

@@ -7,6 +7,8 @@ import TesseraCore
 /// Every change to a device's sessions (login, TempPass, logout) goes through ``Services``,
 /// which invalidates the device here after the store has committed and before it answers; see
 /// ``BoundedCache`` for why a read racing with that change cannot put the old session back.
+/// With several instances on one PostgreSQL database, the store also reports other instances'
+/// changes, and memory answers only while the store says it is current (``MemoryCoherence``).
 /// Decisions need no invalidation: they are only consulted under a session just found live,
 /// and a new session has a new id.
 final class HotReads: Sendable {
@@ -26,5 +28,10 @@ final class HotReads: Sendable {
     init(capacity: CacheCapacity) {
         sessions = BoundedCache(capacity: capacity.sessions)
         decisions = BoundedCache(capacity: capacity.decisions)
+    }
+
+    func forgetEverything() {
+        sessions.invalidateAll()
+        decisions.invalidateAll()
     }
 }

@@ -32,6 +32,7 @@ extension Services {
     /// the store. Expired sessions are never kept in memory, so "expired" and "purged" answer as
     /// the store says.
     private func session(device: DeviceKey) async throws(TesseraError) -> Session? {
+        guard store.memoryIsCurrent else { return try await stored { try await store.session(device: device) } }
         let now = clock.now()
         if let entry = hot.sessions.value(for: device) {
             guard let session = entry.session else { return nil }
@@ -55,6 +56,7 @@ extension Services {
     /// The decision stored for `resource` under `session` (live or not), from memory when it
     /// is there and live.
     func storedDecision(session: Session, resource: String) async throws(TesseraError) -> Decision? {
+        guard store.memoryIsCurrent else { return try await stored { try await store.decision(sessionID: session.id, resource: resource) } }
         let key = HotReads.DecisionKey(sessionID: session.id, resource: resource)
         let now = clock.now()
         if let decision = hot.decisions.value(for: key), decision.expiresAt > now { return decision }
@@ -67,6 +69,7 @@ extension Services {
     /// Stores a new decision and keeps it in memory.
     func record(_ decision: Decision) async throws(TesseraError) {
         try await stored { try await store.upsert(decision) }
+        guard store.memoryIsCurrent else { return }
         hot.decisions.set(.init(sessionID: decision.sessionID, resource: decision.resource), decision)
     }
 

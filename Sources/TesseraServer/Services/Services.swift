@@ -30,7 +30,12 @@ public struct Services: Sendable {
         self.tokens = tokens
         self.logger = logger
         self.loginLimiter = AttemptLimiter(limit: 10, window: 600, clock: clock)
-        self.hot = HotReads(capacity: configuration.cacheCapacity)
+        let hot = HotReads(capacity: configuration.cacheCapacity)
+        self.hot = hot
+        // Another instance changed a device's sessions (or we may have missed some): forget it.
+        store.onSessionsChanged { device in
+            if let device { hot.sessions.invalidate(device) } else { hot.forgetEverything() }
+        }
     }
 
     func tenant(_ id: String?) throws(TesseraError) -> Tenant {

@@ -59,11 +59,11 @@ public struct TokenAuthority: Sendable {
         var stored = try await store.signingKeys()
         if !stored.contains(where: { $0.algorithm == "RS256" }) {
             let key = try _RSA.Signing.PrivateKey(keySize: .bits2048)
-            try await store.insert(StoredSigningKey(kid: "rs-" + Secret.generate(byteCount: 9), algorithm: "RS256",
+            try await store.insertUnlessAlgorithmHasKey(StoredSigningKey(kid: "rs-" + Secret.generate(byteCount: 9), algorithm: "RS256",
                                                     privateKeyPEM: key.pemRepresentation, createdAt: clock.now()))
         }
         if !stored.contains(where: { $0.algorithm == "ES256" }) {
-            try await store.insert(StoredSigningKey(kid: "es-" + Secret.generate(byteCount: 9), algorithm: "ES256",
+            try await store.insertUnlessAlgorithmHasKey(StoredSigningKey(kid: "es-" + Secret.generate(byteCount: 9), algorithm: "ES256",
                                                     privateKeyPEM: ES256PrivateKey().pemRepresentation, createdAt: clock.now()))
         }
         // Another instance may have raced us; everyone uses what the store holds.

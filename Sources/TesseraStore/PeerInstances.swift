@@ -1,0 +1,303 @@
+import Foundation
+import Logging
+import PostgresNIO
+import Synchronization
+import TesseraCore
+
+/// The other Tessera instances on the same PostgreSQL database, and what this one may keep in
+/// memory because of them.
+///
+/// The guarantee: once a change of a device's sessions has been answered (a logout's 204), no
+/// instance answers from memory as if it had not happened. Three parts make it:
+///
+/// - **Announce.** The change carries a notification in its own transaction
+///   (`pg_notify` on the schema's channel), so PostgreSQL delivers it exactly when it commits.
+///   Every instance listens on one dedicated connection, drops the device from memory, and
+///   acknowledges with a notification addressed to the origin.
+/// - **Lease.** Each instance renews a lease row (`tessera_instance.lease_until`, on PostgreSQL's
+///   clock) every second, through that same connection, together with a notification to itself.
+///   It trusts its memory only until `lease` after it *sent* the last renewal it has *received*
+///   back (less a margin). Notifications arrive in commit order, so receiving its own renewal
+///   proves it has processed every change committed before it. If the connection drops, or the
+///   instance stops draining notifications, its memory stops being trusted before its lease
+///   row runs out; on reconnection it forgets everything before trusting memory again.
+/// - **Wait.** After committing, the origin reads which instances hold a live lease and waits
+///   until each has acknowledged or its lease has run out. Only then does the change return.
+///   An instance killed without leaving therefore delays changes by at most `lease`.
+final class PeerInstances: Sendable {
+    let id = UUID()
+    let channel: String
+    static let lease: Int64 = 5_000
+    static let margin: Duration = .seconds(1)
+    static let beatInterval: Duration = .seconds(1)
+
+    private let client: PostgresClient
+    private let location: PostgresLocation
+    private let logger: Logger
+    private let state = Mutex(State())
+    /// Nanoseconds after `origin` until which memory may answer; 0 when it may not.
+    private let trustedUntil = Atomic<Int64>(0)
+    private let origin = ContinuousClock.now
+
+    private struct State {
+        var beatsSent: [Int64: Int64] = [:]
+        var nextBeat: Int64 = 0
+        var nextChange: Int64 = 0
+        var waits: [Int64: AckWait] = [:]
+        var handler: (@Sendable (DeviceKey?) -> Void)?
+        var leaving = false
+    }
+
+    init(location: PostgresLocation, client: PostgresClient, logger: Logger) {
+        self.location = location
+        self.client = client
+        self.logger = logger
+        channel = "tessera_" + location.schema
+    }
+
+    private var elapsed: Int64 {
+        let (seconds, attoseconds) = origin.duration(to: .now).components
+        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+    }
+
+    var memoryIsCurrent: Bool { elapsed < trustedUntil.load(ordering: .acquiring) }
+
+    func onSessionsChanged(_ handler: @escaping @Sendable (DeviceKey?) -> Void) {
+        state.withLock { $0.handler = handler }
+    }
+
+    /// Stops trusting memory and tells the owner to forget everything.
+    private func distrust() {
+        trustedUntil.store(0, ordering: .releasing)
+        state.withLock { $0.handler }?(nil)
+    }
+
+    // MARK: Joining and leaving
+
+    /// Waits (a few seconds at most) until memory can be trusted, so that the first requests are
+    /// already answered from memory; correctness does not depend on it.
+    func join() async throws {
+        for _ in 0..<50 where !memoryIsCurrent { try await Task.sleep(for: .milliseconds(100)) }
+    }
+
+    /// Stops answering from memory and removes the lease, so that nobody waits for this instance.
+    func leave() async {
+        state.withLock { $0.leaving = true }
+        distrust()
+        _ = try? await client.query("DELETE FROM tessera_instance WHERE id = \(id)", logger: logger)
+    }
+
+    // MARK: Changes
+
+    struct Message: Codable {
+        /// c: sessions of a device changed; a: acknowledgement; b: lease renewal.
+        var k: String
+        var from: UUID
+        var to: UUID?
+        var n: Int64
+        var t: String?
+        var d: String?
+    }
+
+    /// A change about to be committed. Register first, so that no acknowledgement can arrive
+    /// before anyone waits for it.
+    func prepareChange(of device: DeviceKey) -> PreparedChange {
+        let wait = AckWait()
+        let number = state.withLock { state in
+            state.nextChange += 1
+            state.waits[state.nextChange] = wait
+            return state.nextChange
+        }
+        return PreparedChange(peers: self, number: number, device: device, wait: wait)
+    }
+
+    final class PreparedChange: Sendable {
+        let peers: PeerInstances
+        let number: Int64
+        let device: DeviceKey
+        let wait: AckWait
+
+        init(peers: PeerInstances, number: Int64, device: DeviceKey, wait: AckWait) {
+            self.peers = peers
+            self.number = number
+            self.device = device
+            self.wait = wait
+        }
+
+        /// Inside the change's transaction: delivered to every instance if and when it commits.
+        func announce(on db: PostgresConnection) async throws {
+            let message = Message(k: "c", from: peers.id, n: number, t: device.tenantID, d: device.deviceID)
+            let payload = String(decoding: try JSONEncoder().encode(message), as: UTF8.self)
+            try await db.query("SELECT pg_notify(\(peers.channel), \(payload))", logger: peers.logger)
+        }
+
+        /// After the commit: returns once every other live instance has acknowledged, or its
+        /// lease (as PostgreSQL read it after our commit) has run out.
+        func awaitPeers() async throws {
+            var deadlines: [UUID: ContinuousClock.Instant] = [:]
+            do {
+                let rows = try await peers.client.query("""
+                    SELECT id, lease_until - (extract(epoch FROM clock_timestamp()) * 1000)::bigint FROM tessera_instance
+                    WHERE id <> \(peers.id) AND lease_until > (extract(epoch FROM clock_timestamp()) * 1000)::bigint
+                    """, logger: peers.logger)
+                // Counted from now, after PostgreSQL read its clock: a little longer than the lease.
+                let now = ContinuousClock.now
+                for try await (instance, remaining) in rows.decode((UUID, Int64).self) {
+                    deadlines[instance] = now + .milliseconds(remaining + 20)
+                }
+            } catch {
+                throw PostgresStore.storeError(error, doing: "read of the live instances")
+            }
+            while true {
+                let acknowledged = wait.acknowledged
+                let now = ContinuousClock.now
+                guard let next = deadlines.filter({ !acknowledged.contains($0.key) && $0.value > now }).values.min() else { return }
+                await wait.nextAcknowledgement(orUntil: next)
+            }
+        }
+
+        func abandon() {
+            _ = peers.state.withLock { $0.waits.removeValue(forKey: number) }
+        }
+    }
+
+    // MARK: Listening
+
+    /// Keeps the listening connection up, renewing the lease through it; reconnects when it drops.
+    func run() async {
+        while !Task.isCancelled, !state.withLock({ $0.leaving }) {
+            do {
+                let connection = try await PostgresConnection.connect(
+                    configuration: try location.connectionConfiguration(), id: 1, logger: logger)
+                do {
+                    try await connection.listen(on: channel) { notifications in
+                        // Changes committed before LISTEN took effect were never heard: forget all.
+                        distrust()
+                        let renewals = Task { await self.renewLeases(on: connection) }
+                        defer { renewals.cancel() }
+                        for try await notification in notifications {
+                            try await handle(notification.payload, on: connection)
+                        }
+                    }
+                } catch {
+                    if !Task.isCancelled { logger.warning("lost the PostgreSQL notification connection: \(PostgresStore.describe(error))") }
+                }
+                try? await connection.close()
+            } catch {
+                if !Task.isCancelled { logger.warning("cannot open the PostgreSQL notification connection: \(PostgresStore.describe(error))") }
+            }
+            distrust()
+            try? await Task.sleep(for: .milliseconds(500))
+        }
+        distrust()
+    }
+
+    /// A renewal that fails is not retried: memory simply stops being trusted when the last one runs out.
+    private func renewLeases(on connection: PostgresConnection) async {
+        while !Task.isCancelled {
+            let sent = elapsed
+            let number = state.withLock { state in
+                state.nextBeat += 1
+                state.beatsSent[state.nextBeat] = sent
+                return state.nextBeat
+            }
+            let payload = String(decoding: (try? JSONEncoder().encode(Message(k: "b", from: id, n: number))) ?? Data(), as: UTF8.self)
+            do {
+                try await connection.query("""
+                WITH lease AS (
+                    INSERT INTO tessera_instance (id, lease_until) VALUES (\(id), (extract(epoch FROM clock_timestamp()) * 1000)::bigint + \(Self.lease))
+                    ON CONFLICT (id) DO UPDATE SET lease_until = EXCLUDED.lease_until RETURNING id)
+                SELECT pg_notify(\(channel), \(payload)) FROM lease
+                """, logger: logger)
+            } catch {
+                logger.warning("cannot renew this instance's lease: \(PostgresStore.describe(error))")
+            }
+            try? await Task.sleep(for: Self.beatInterval)
+        }
+    }
+
+    private func handle(_ payload: String, on connection: PostgresConnection) async throws {
+        guard let message = try? JSONDecoder().decode(Message.self, from: Data(payload.utf8)) else {
+            logger.warning("ignored a malformed notification on \(channel)")
+            return
+        }
+        switch message.k {
+        case "c" where message.from != id:
+            guard let tenant = message.t, let device = message.d else { return }
+            state.withLock { $0.handler }?(DeviceKey(tenantID: tenant, deviceID: device))
+            let ack = Message(k: "a", from: id, to: message.from, n: message.n)
+            let ackPayload = String(decoding: try JSONEncoder().encode(ack), as: UTF8.self)
+            try await connection.query("SELECT pg_notify(\(channel), \(ackPayload))", logger: logger)
+        case "a" where message.to == id:
+            state.withLock { $0.waits[message.n] }?.acknowledge(by: message.from)
+        case "b" where message.from == id:
+            let sent: Int64? = state.withLock { state in
+                let sent = state.beatsSent[message.n]
+                state.beatsSent = state.beatsSent.filter { $0.key > message.n }
+                return state.leaving ? nil : sent
+            }
+            guard let sent else { return }
+            let (marginSeconds, marginAtto) = Self.margin.components
+            let until = sent + Self.lease * 1_000_000 - (marginSeconds * 1_000_000_000 + marginAtto / 1_000_000_000)
+            var current = trustedUntil.load(ordering: .relaxed)
+            while current < until {
+                let (exchanged, original) = trustedUntil.compareExchange(expected: current, desired: until, ordering: .acquiringAndReleasing)
+                if exchanged { break }
+                current = original
+            }
+        default:
+            break
+        }
+    }
+}
+
+/// The acknowledgements of one change, and the task waiting for them.
+final class AckWait: Sendable {
+    private struct State {
+        var acknowledged = Set<UUID>()
+        var continuation: CheckedContinuation<Void, Never>?
+    }
+
+    private let state = Mutex(State())
+
+    var acknowledged: Set<UUID> { state.withLock { $0.acknowledged } }
+
+    func acknowledge(by instance: UUID) {
+        let waiting = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            state.acknowledged.insert(instance)
+            defer { state.continuation = nil }
+            return state.continuation
+        }
+        waiting?.resume()
+    }
+
+    /// Returns at the next acknowledgement, or at `deadline`.
+    func nextAcknowledgement(orUntil deadline: ContinuousClock.Instant) async {
+        let seen = acknowledged.count
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.next(after: seen) }
+            group.addTask { try? await Task.sleep(until: deadline, clock: .continuous) }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+
+    private func next(after seen: Int) async {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let done = state.withLock { state -> Bool in
+                    if state.acknowledged.count > seen || Task.isCancelled { return true }
+                    state.continuation = continuation
+                    return false
+                }
+                if done { continuation.resume() }
+            }
+        } onCancel: {
+            let waiting = state.withLock { state -> CheckedContinuation<Void, Never>? in
+                defer { state.continuation = nil }
+                return state.continuation
+            }
+            waiting?.resume()
+        }
+    }
+}

@@ -1,0 +1,111 @@
+import Foundation
+import Logging
+import PostgresNIO
+
+/// PostgreSQL's own schema versions. Each runs once, in its own transaction, recorded in
+/// `tessera_migration`; instances starting together take turns on an advisory lock.
+enum PostgresMigrations {
+    static let all: [(id: String, sql: [String])] = [
+        ("v1: clients, logins, sessions, decisions, nonces, keys, trials, metadata, instances", [
+            """
+            CREATE TABLE registered_client (
+                id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, software_id TEXT NOT NULL,
+                secret_digest BYTEA NOT NULL, redirect_uris TEXT NOT NULL, issued_at BIGINT NOT NULL)
+            """,
+            """
+            CREATE TABLE pending_login (
+                id UUID PRIMARY KEY, tenant_id TEXT NOT NULL, code_digest BYTEA NOT NULL UNIQUE,
+                device_id TEXT NOT NULL, provider_id TEXT, description TEXT NOT NULL,
+                created_at BIGINT NOT NULL, expires_at BIGINT NOT NULL, completed_session_id UUID)
+            """,
+            "CREATE INDEX pending_login_expiry ON pending_login(expires_at)",
+            """
+            CREATE TABLE login_attempt (
+                state_digest BYTEA PRIMARY KEY, tenant_id TEXT NOT NULL,
+                pending_login_id UUID NOT NULL REFERENCES pending_login(id) ON DELETE CASCADE,
+                provider_id TEXT NOT NULL, return_url TEXT NOT NULL, expires_at BIGINT NOT NULL,
+                failed_passwords INTEGER NOT NULL DEFAULT 0)
+            """,
+            "CREATE INDEX login_attempt_pending ON login_attempt(pending_login_id)",
+            "CREATE INDEX login_attempt_expiry ON login_attempt(expires_at)",
+            """
+            CREATE TABLE session (
+                id UUID PRIMARY KEY, tenant_id TEXT NOT NULL, device_id TEXT NOT NULL,
+                provider_id TEXT NOT NULL, user_id TEXT NOT NULL, device_user TEXT,
+                created_at BIGINT NOT NULL, expires_at BIGINT NOT NULL,
+                UNIQUE (tenant_id, device_id))
+            """,
+            "CREATE INDEX session_expiry ON session(expires_at)",
+            """
+            CREATE TABLE decision (
+                session_id UUID NOT NULL REFERENCES session(id) ON DELETE CASCADE,
+                resource TEXT NOT NULL, provider_id TEXT NOT NULL, expires_at BIGINT NOT NULL,
+                PRIMARY KEY (session_id, resource))
+            """,
+            "CREATE INDEX decision_expiry ON decision(expires_at)",
+            """
+            CREATE TABLE nonce (
+                tenant_id TEXT NOT NULL, nonce TEXT NOT NULL, expires_at BIGINT NOT NULL,
+                PRIMARY KEY (tenant_id, nonce))
+            """,
+            "CREATE INDEX nonce_expiry ON nonce(expires_at)",
+            """
+            CREATE TABLE signing_key (
+                kid TEXT PRIMARY KEY, algorithm TEXT NOT NULL, private_key_pem TEXT NOT NULL, created_at BIGINT NOT NULL)
+            """,
+            """
+            CREATE TABLE provider_session (
+                digest BYTEA PRIMARY KEY, provider_id TEXT NOT NULL, user_id TEXT NOT NULL, expires_at BIGINT NOT NULL)
+            """,
+            "CREATE INDEX provider_session_expiry ON provider_session(expires_at)",
+            """
+            CREATE TABLE temporary_access (
+                id UUID PRIMARY KEY, tenant_id TEXT NOT NULL, provider_id TEXT NOT NULL, device_id TEXT NOT NULL,
+                identity_digest BYTEA, started_at BIGINT, resources TEXT NOT NULL)
+            """,
+            "CREATE INDEX temporary_access_device ON temporary_access(tenant_id, provider_id, device_id)",
+            "CREATE INDEX temporary_access_identity ON temporary_access(tenant_id, provider_id, identity_digest)",
+            """
+            CREATE TABLE metadata_version (
+                provider_id TEXT NOT NULL, user_id TEXT NOT NULL, digest BYTEA NOT NULL, updated_at BIGINT NOT NULL,
+                PRIMARY KEY (provider_id, user_id))
+            """,
+            // The instances sharing this database, each with the time (PostgreSQL's clock, Unix ms)
+            // until which it may answer from memory: see PeerInstances.
+            "CREATE TABLE tessera_instance (id UUID PRIMARY KEY, lease_until BIGINT NOT NULL)",
+        ]),
+    ]
+
+    /// An arbitrary key for `pg_advisory_xact_lock`, the same in every Tessera.
+    static let lockKey: Int64 = 0x7E55_E7A0_0000_0001
+
+    /// Applies what is missing; refuses a schema that a newer Tessera migrated.
+    static func apply(on client: PostgresClient, schema: String, logger: Logger) async throws {
+        do {
+            try await client.withTransaction(logger: logger) { db in
+                try await db.query("SELECT pg_advisory_xact_lock(\(lockKey))", logger: logger)
+                try await db.query("CREATE SCHEMA IF NOT EXISTS \(unescaped: schema)", logger: logger)
+                try await db.query("""
+                    CREATE TABLE IF NOT EXISTS tessera_migration (id TEXT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())
+                    """, logger: logger)
+                var applied = Set<String>()
+                for try await id in try await db.query("SELECT id FROM tessera_migration", logger: logger).decode(String.self) {
+                    applied.insert(id)
+                }
+                // A newer Tessera migrated this database: running an older one on it could corrupt it.
+                let unknown = applied.subtracting(all.map(\.id)).sorted()
+                guard unknown.isEmpty else {
+                    throw StoreError("the PostgreSQL database has a newer schema than this Tessera knows (\(unknown.joined(separator: ", "))); upgrade Tessera")
+                }
+                for migration in all where !applied.contains(migration.id) {
+                    for statement in migration.sql {
+                        try await db.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                    }
+                    try await db.query("INSERT INTO tessera_migration (id) VALUES (\(migration.id))", logger: logger)
+                }
+            }
+        } catch {
+            throw PostgresStore.storeError(error, doing: "migration")
+        }
+    }
+}

@@ -1,0 +1,556 @@
+import Foundation
+import Logging
+import PostgresNIO
+import Synchronization
+import TesseraCore
+
+/// The shared store: one PostgreSQL database for every instance, through PostgresNIO's
+/// `PostgresClient` (a bounded pool of connections).
+///
+/// Every operation that changes a device's sessions also notifies the other instances, inside
+/// its own transaction, and returns only once each live instance has dropped what it held of
+/// that device in memory (see ``PeerInstances``). Times are stored as Unix milliseconds, as in
+/// the SQLite store.
+public final class PostgresStore: Store {
+    let client: PostgresClient
+    let location: PostgresLocation
+    let peers: PeerInstances
+    private let logger: Logger
+    private let running: Task<Void, Never>
+    private let listening = Mutex<Task<Void, Never>?>(nil)
+
+    /// Connects, applies the migrations (refusing a newer schema) and joins the other instances.
+    public static func open(_ location: PostgresLocation, logger: Logger = Logger(label: "tessera.postgres")) async throws -> PostgresStore {
+        let store = PostgresStore(location: location, logger: logger)
+        do {
+            // The pool serves nobody until its run() has started.
+            try await Task.sleep(for: .milliseconds(20))
+            try await PostgresMigrations.apply(on: store.client, schema: location.schema, logger: logger)
+            store.listening.withLock { listening in
+                let peers = store.peers
+                listening = Task { await peers.run() }
+            }
+            try await store.peers.join()
+        } catch {
+            await store.close()
+            throw error as? StoreError ?? StoreError("PostgreSQL at \(location.redacted): \(String(reflecting: error))")
+        }
+        return store
+    }
+
+    private init(location: PostgresLocation, logger: Logger) {
+        self.location = location
+        self.logger = logger
+        let client = PostgresClient(configuration: location.clientConfiguration, backgroundLogger: logger)
+        self.client = client
+        peers = PeerInstances(location: location, client: client, logger: logger)
+        running = Task { await client.run() }
+    }
+
+    /// Leaves the other instances and closes every connection.
+    public func close() async {
+        await peers.leave()
+        let listener = listening.withLock { $0 }
+        listener?.cancel()
+        _ = await listener?.value
+        running.cancel()
+        _ = await running.value
+    }
+
+    deinit {
+        running.cancel()
+        listening.withLock { $0?.cancel() }
+    }
+
+    // MARK: Running statements
+
+    private func read<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+        do { return try await client.withConnection { connection in try await body(connection) } } catch {
+            throw Self.storeError(error, doing: "read")
+        }
+    }
+
+    @discardableResult
+    private func write<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+        do { return try await client.withTransaction(logger: logger) { connection in try await body(connection) } } catch {
+            throw Self.storeError(error, doing: "write")
+        }
+    }
+
+    static func storeError(_ error: any Error, doing what: String) -> StoreError {
+        if let error = error as? StoreError { return error }
+        if let error = error as? PostgresTransactionError {
+            if let inner = error.closureError as? StoreError { return inner }
+            return StoreError("PostgreSQL \(what) failed: \(Self.describe(error.closureError ?? error.commitError ?? error.beginError ?? error))")
+        }
+        return StoreError("PostgreSQL \(what) failed: \(Self.describe(error))")
+    }
+
+    /// The server's message and SQLSTATE, without the bound values (they may be secrets).
+    static func describe(_ error: any Error) -> String {
+        guard let error = error as? PSQLError else { return "\(error)" }
+        if let message = error.serverInfo?[.message] {
+            return "\(message) (SQLSTATE \(error.serverInfo?[.sqlState] ?? "?"))"
+        }
+        return "\(error.code)"
+    }
+
+    // MARK: Clients
+
+    public func insert(_ client: RegisteredClient) async throws {
+        let uris = String(decoding: try JSONEncoder().encode(client.redirectURIs), as: UTF8.self)
+        try await write { db in
+            try await db.query("""
+                INSERT INTO registered_client (id, tenant_id, software_id, secret_digest, redirect_uris, issued_at)
+                VALUES (\(client.id), \(client.tenantID), \(client.softwareID), \(client.secretDigest.bytes), \(uris), \(client.issuedAt.epochMilliseconds))
+                """, logger: logger)
+        }
+    }
+
+    public func client(id: String) async throws -> RegisteredClient? {
+        try await read { db in
+            let rows = try await db.query("""
+                SELECT id, tenant_id, software_id, secret_digest, redirect_uris, issued_at FROM registered_client WHERE id = \(id)
+                """, logger: logger)
+            for try await (id, tenant, software, digest, uris, issued) in rows.decode((String, String, String, Data, String, Int64).self) {
+                return RegisteredClient(
+                    id: id, tenantID: tenant, softwareID: software, secretDigest: SecretDigest(bytes: digest),
+                    redirectURIs: try JSONDecoder().decode([String].self, from: Data(uris.utf8)),
+                    issuedAt: Date(epochMilliseconds: issued))
+            }
+            return nil
+        }
+    }
+
+    // MARK: Pending logins
+
+    public func insert(_ login: PendingLogin) async throws -> Bool {
+        let description = String(decoding: try JSONEncoder().encode(login.description), as: UTF8.self)
+        return try await write { db in
+            // An expired code with the same digest may still wait for the purge: it is dead, replace it.
+            try await db.query("DELETE FROM pending_login WHERE code_digest = \(login.codeDigest.bytes) AND expires_at <= \(login.createdAt.epochMilliseconds)", logger: logger)
+            let inserted = try await db.query("""
+                INSERT INTO pending_login (id, tenant_id, code_digest, device_id, provider_id, description, created_at, expires_at, completed_session_id)
+                VALUES (\(login.id), \(login.device.tenantID), \(login.codeDigest.bytes), \(login.device.deviceID), \(login.providerID),
+                        \(description), \(login.createdAt.epochMilliseconds), \(login.expiresAt.epochMilliseconds), \(login.completedSessionID))
+                ON CONFLICT (code_digest) DO NOTHING RETURNING 1
+                """, logger: logger)
+            return try await Self.count(inserted) == 1
+        }
+    }
+
+    private static let pendingLoginColumns = "id, tenant_id, code_digest, device_id, provider_id, description, created_at, expires_at, completed_session_id"
+    private typealias PendingLoginRow = (UUID, String, Data, String, String?, String, Int64, Int64, UUID?)
+
+    private static func pendingLogin(_ row: PendingLoginRow) throws -> PendingLogin {
+        PendingLogin(
+            id: row.0, codeDigest: SecretDigest(bytes: row.2), device: DeviceKey(tenantID: row.1, deviceID: row.3),
+            providerID: row.4, description: try JSONDecoder().decode(DeviceDescription.self, from: Data(row.5.utf8)),
+            createdAt: Date(epochMilliseconds: row.6), expiresAt: Date(epochMilliseconds: row.7), completedSessionID: row.8)
+    }
+
+    private func pendingLogin(where query: PostgresQuery, on db: PostgresConnection) async throws -> PendingLogin? {
+        for try await row in try await db.query(query, logger: logger).decode(PendingLoginRow.self) {
+            return try Self.pendingLogin(row)
+        }
+        return nil
+    }
+
+    public func pendingLogin(codeDigest: SecretDigest) async throws -> PendingLogin? {
+        try await read { db in
+            try await pendingLogin(where: "SELECT \(unescaped: Self.pendingLoginColumns) FROM pending_login WHERE code_digest = \(codeDigest.bytes)", on: db)
+        }
+    }
+
+    public func pendingLogin(id: UUID) async throws -> PendingLogin? {
+        try await read { db in
+            try await pendingLogin(where: "SELECT \(unescaped: Self.pendingLoginColumns) FROM pending_login WHERE id = \(id)", on: db)
+        }
+    }
+
+    public func deletePendingLogin(codeDigest: SecretDigest) async throws -> Bool {
+        try await write { db in
+            // Its browser attempts go with it (ON DELETE CASCADE).
+            try await Self.count(db.query("DELETE FROM pending_login WHERE code_digest = \(codeDigest.bytes) RETURNING 1", logger: logger)) > 0
+        }
+    }
+
+    static func count(_ rows: PostgresRowSequence) async throws -> Int {
+        var count = 0
+        for try await _ in rows { count += 1 }
+        return count
+    }
+
+    // MARK: Login attempts
+
+    public func insert(_ attempt: LoginAttempt) async throws {
+        try await write { db in
+            try await db.query("""
+                INSERT INTO login_attempt (state_digest, tenant_id, pending_login_id, provider_id, return_url, expires_at, failed_passwords)
+                VALUES (\(attempt.stateDigest.bytes), \(attempt.tenantID), \(attempt.pendingLoginID), \(attempt.providerID),
+                        \(attempt.returnURL), \(attempt.expiresAt.epochMilliseconds), \(attempt.failedPasswords))
+                """, logger: logger)
+        }
+    }
+
+    public func loginAttempt(stateDigest: SecretDigest) async throws -> LoginAttempt? {
+        try await read { db in
+            let rows = try await db.query("""
+                SELECT state_digest, tenant_id, pending_login_id, provider_id, return_url, expires_at, failed_passwords
+                FROM login_attempt WHERE state_digest = \(stateDigest.bytes)
+                """, logger: logger)
+            for try await (digest, tenant, pending, provider, url, expires, failed) in rows.decode((Data, String, UUID, String, String, Int64, Int).self) {
+                return LoginAttempt(stateDigest: SecretDigest(bytes: digest), tenantID: tenant, pendingLoginID: pending, providerID: provider,
+                                    returnURL: url, expiresAt: Date(epochMilliseconds: expires), failedPasswords: failed)
+            }
+            return nil
+        }
+    }
+
+    public func recordFailedPassword(stateDigest: SecretDigest, limit: Int) async throws -> Int {
+        try await write { db in
+            var count = limit
+            let rows = try await db.query("""
+                UPDATE login_attempt SET failed_passwords = failed_passwords + 1 WHERE state_digest = \(stateDigest.bytes) RETURNING failed_passwords
+                """, logger: logger)
+            for try await value in rows.decode(Int.self) { count = value }
+            if count >= limit {
+                try await db.query("DELETE FROM login_attempt WHERE state_digest = \(stateDigest.bytes)", logger: logger)
+            }
+            return count
+        }
+    }
+
+    // MARK: Sessions
+
+    public func completeLogin(attemptDigest: SecretDigest, session: Session, now: Date) async throws -> LoginCompletion {
+        let change = peers.prepareChange(of: session.device)
+        defer { change.abandon() }
+        let completion: LoginCompletion = try await write { db in
+            // FOR UPDATE: two browsers completing the same code queue here; the second sees it used.
+            var pendingID: UUID?
+            let attempts = try await db.query("""
+                SELECT pending_login_id FROM login_attempt WHERE state_digest = \(attemptDigest.bytes) AND expires_at > \(now.epochMilliseconds)
+                """, logger: logger)
+            for try await id in attempts.decode(UUID.self) { pendingID = id }
+            guard let pendingID else { return .attemptNotFound }
+            guard let pending = try await pendingLogin(
+                where: "SELECT \(unescaped: Self.pendingLoginColumns) FROM pending_login WHERE id = \(pendingID) FOR UPDATE", on: db)
+            else { return .codeNotFound }
+            if pending.completedSessionID != nil { return .codeAlreadyUsed }
+            if pending.isExpired(at: now) { return .codeExpired }
+            try await db.query("DELETE FROM login_attempt WHERE pending_login_id = \(pendingID)", logger: logger)
+            try await db.query("UPDATE pending_login SET completed_session_id = \(session.id) WHERE id = \(pendingID)", logger: logger)
+            try await replaceSession(session, on: db)
+            try await change.announce(on: db)
+            var completed = pending
+            completed.completedSessionID = session.id
+            return .completed(completed)
+        }
+        if case .completed = completion { try await change.awaitPeers() }
+        return completion
+    }
+
+    public func startSession(_ session: Session, creating trial: TemporaryAccess?) async throws {
+        let change = peers.prepareChange(of: session.device)
+        defer { change.abandon() }
+        try await write { db in
+            if let trial { try await insert(trial, on: db) }
+            try await replaceSession(session, on: db)
+            try await change.announce(on: db)
+        }
+        try await change.awaitPeers()
+    }
+
+    /// The device's previous session goes, with its decisions (ON DELETE CASCADE).
+    private func replaceSession(_ session: Session, on db: PostgresConnection) async throws {
+        try await db.query("DELETE FROM session WHERE tenant_id = \(session.device.tenantID) AND device_id = \(session.device.deviceID)", logger: logger)
+        try await db.query("""
+            INSERT INTO session (id, tenant_id, device_id, provider_id, user_id, device_user, created_at, expires_at)
+            VALUES (\(session.id), \(session.device.tenantID), \(session.device.deviceID), \(session.subject.providerID),
+                    \(session.subject.userID), \(session.deviceUser), \(session.createdAt.epochMilliseconds), \(session.expiresAt.epochMilliseconds))
+            """, logger: logger)
+    }
+
+    public func session(device: DeviceKey) async throws -> Session? {
+        try await read { db in
+            for try await row in try await db.execute(SessionByDevice(tenantID: device.tenantID, deviceID: device.deviceID), logger: logger) {
+                return SessionByDevice.session(row)
+            }
+            return nil
+        }
+    }
+
+    public func session(id: UUID) async throws -> Session? {
+        try await read { db in
+            for try await row in try await db.execute(SessionByID(id: id), logger: logger) { return SessionByDevice.session(row) }
+            return nil
+        }
+    }
+
+    public func revokeSessions(device: DeviceKey) async throws -> Int {
+        let change = peers.prepareChange(of: device)
+        defer { change.abandon() }
+        let removed = try await write { db in
+            // Decisions go with their session (ON DELETE CASCADE).
+            let removed = try await Self.count(db.query(
+                "DELETE FROM session WHERE tenant_id = \(device.tenantID) AND device_id = \(device.deviceID) RETURNING 1", logger: logger))
+            if removed > 0 { try await change.announce(on: db) }
+            return removed
+        }
+        if removed > 0 { try await change.awaitPeers() }
+        return removed
+    }
+
+    // MARK: Decisions
+
+    public func upsert(_ decision: Decision) async throws {
+        try await write { db in
+            try await db.query("""
+                INSERT INTO decision (session_id, resource, provider_id, expires_at)
+                VALUES (\(decision.sessionID), \(decision.resource), \(decision.providerID), \(decision.expiresAt.epochMilliseconds))
+                ON CONFLICT (session_id, resource) DO UPDATE SET provider_id = EXCLUDED.provider_id, expires_at = EXCLUDED.expires_at
+                """, logger: logger)
+        }
+    }
+
+    public func decision(sessionID: UUID, resource: String) async throws -> Decision? {
+        try await read { db in
+            for try await (provider, expires) in try await db.execute(DecisionLookup(sessionID: sessionID, resource: resource), logger: logger) {
+                return Decision(sessionID: sessionID, resource: resource, providerID: provider, expiresAt: Date(epochMilliseconds: expires))
+            }
+            return nil
+        }
+    }
+
+    public func decisions(sessionID: UUID) async throws -> [Decision] {
+        try await read { db in
+            var decisions: [Decision] = []
+            let rows = try await db.query("SELECT resource, provider_id, expires_at FROM decision WHERE session_id = \(sessionID) ORDER BY resource", logger: logger)
+            for try await (resource, provider, expires) in rows.decode((String, String, Int64).self) {
+                decisions.append(Decision(sessionID: sessionID, resource: resource, providerID: provider, expiresAt: Date(epochMilliseconds: expires)))
+            }
+            return decisions
+        }
+    }
+
+    // MARK: Nonces
+
+    public func claimNonce(tenantID: String, nonce: String, expiresAt: Date) async throws -> Bool {
+        try await write { db in
+            try await Self.count(db.query("""
+                INSERT INTO nonce (tenant_id, nonce, expires_at) VALUES (\(tenantID), \(nonce), \(expiresAt.epochMilliseconds))
+                ON CONFLICT DO NOTHING RETURNING 1
+                """, logger: logger)) == 1
+        }
+    }
+
+    // MARK: Signing keys
+
+    public func signingKeys() async throws -> [StoredSigningKey] {
+        try await read { db in
+            var keys: [StoredSigningKey] = []
+            let rows = try await db.query("SELECT kid, algorithm, private_key_pem, created_at FROM signing_key ORDER BY created_at, kid", logger: logger)
+            for try await (kid, algorithm, pem, created) in rows.decode((String, String, String, Int64).self) {
+                keys.append(StoredSigningKey(kid: kid, algorithm: algorithm, privateKeyPEM: pem, createdAt: Date(epochMilliseconds: created)))
+            }
+            return keys
+        }
+    }
+
+    public func insertUnlessAlgorithmHasKey(_ key: StoredSigningKey) async throws {
+        try await write { db in
+            // Instances starting together on an empty database queue here: the first one's key wins.
+            try await db.query("LOCK TABLE signing_key IN SHARE ROW EXCLUSIVE MODE", logger: logger)
+            try await db.query("""
+                INSERT INTO signing_key (kid, algorithm, private_key_pem, created_at)
+                SELECT \(key.kid), \(key.algorithm), \(key.privateKeyPEM), \(key.createdAt.epochMilliseconds)
+                WHERE NOT EXISTS (SELECT 1 FROM signing_key WHERE algorithm = \(key.algorithm) OR kid = \(key.kid))
+                """, logger: logger)
+        }
+    }
+
+    // MARK: Provider browser sessions
+
+    public func insert(_ session: ProviderBrowserSession) async throws {
+        try await write { db in
+            try await db.query("""
+                INSERT INTO provider_session (digest, provider_id, user_id, expires_at)
+                VALUES (\(session.digest.bytes), \(session.subject.providerID), \(session.subject.userID), \(session.expiresAt.epochMilliseconds))
+                """, logger: logger)
+        }
+    }
+
+    public func providerSession(digest: SecretDigest) async throws -> ProviderBrowserSession? {
+        try await read { db in
+            let rows = try await db.query("SELECT provider_id, user_id, expires_at FROM provider_session WHERE digest = \(digest.bytes)", logger: logger)
+            for try await (provider, user, expires) in rows.decode((String, String, Int64).self) {
+                return ProviderBrowserSession(digest: digest, subject: Subject(userID: user, providerID: provider), expiresAt: Date(epochMilliseconds: expires))
+            }
+            return nil
+        }
+    }
+
+    public func deleteProviderSession(digest: SecretDigest) async throws {
+        try await write { db in try await db.query("DELETE FROM provider_session WHERE digest = \(digest.bytes)", logger: logger) }
+    }
+
+    // MARK: TempPass
+
+    private static let trialColumns = "id, tenant_id, provider_id, device_id, identity_digest, started_at, resources"
+
+    private func trial(where query: PostgresQuery, on db: PostgresConnection) async throws -> TemporaryAccess? {
+        let rows = try await db.query(query, logger: logger)
+        for try await (id, tenant, provider, device, identity, started, resources) in rows.decode((UUID, String, String, String, Data?, Int64?, String).self) {
+            return TemporaryAccess(
+                id: id, tenantID: tenant, providerID: provider, deviceID: device, identityDigest: identity.map(SecretDigest.init(bytes:)),
+                startedAt: started.map(Date.init(epochMilliseconds:)), resources: try JSONDecoder().decode([String].self, from: Data(resources.utf8)))
+        }
+        return nil
+    }
+
+    public func temporaryAccess(tenantID: String, providerID: String, deviceID: String, identityDigest: SecretDigest?) async throws -> TemporaryAccess? {
+        try await read { db in
+            if let trial = try await trial(where: """
+                SELECT \(unescaped: Self.trialColumns) FROM temporary_access
+                WHERE tenant_id = \(tenantID) AND provider_id = \(providerID) AND device_id = \(deviceID) LIMIT 1
+                """, on: db) {
+                return trial
+            }
+            guard let identityDigest else { return nil }
+            return try await trial(where: """
+                SELECT \(unescaped: Self.trialColumns) FROM temporary_access
+                WHERE tenant_id = \(tenantID) AND provider_id = \(providerID) AND identity_digest = \(identityDigest.bytes) LIMIT 1
+                """, on: db)
+        }
+    }
+
+    public func temporaryAccess(id: UUID) async throws -> TemporaryAccess? {
+        try await read { db in
+            try await trial(where: "SELECT \(unescaped: Self.trialColumns) FROM temporary_access WHERE id = \(id)", on: db)
+        }
+    }
+
+    public func insert(_ access: TemporaryAccess) async throws {
+        try await write { db in try await insert(access, on: db) }
+    }
+
+    private func insert(_ access: TemporaryAccess, on db: PostgresConnection) async throws {
+        let resources = String(decoding: try JSONEncoder().encode(access.resources), as: UTF8.self)
+        try await db.query("""
+            INSERT INTO temporary_access (id, tenant_id, provider_id, device_id, identity_digest, started_at, resources)
+            VALUES (\(access.id), \(access.tenantID), \(access.providerID), \(access.deviceID), \(access.identityDigest?.bytes),
+                    \(access.startedAt?.epochMilliseconds), \(resources))
+            """, logger: logger)
+    }
+
+    public func useTemporaryAccess(id: UUID, resource: String, now: Date, duration: TimeInterval, resourceLimit: Int?) async throws -> TemporaryAccessUse {
+        try await write { db in
+            // FOR UPDATE: two first uses at once must not both start the clock or both take the last resource.
+            guard var access = try await trial(where: "SELECT \(unescaped: Self.trialColumns) FROM temporary_access WHERE id = \(id) FOR UPDATE", on: db)
+            else { return .notFound }
+            let outcome = access.use(resource: resource, now: now, duration: duration, resourceLimit: resourceLimit)
+            guard case .permitted = outcome else { return outcome }
+            let resources = String(decoding: try JSONEncoder().encode(access.resources), as: UTF8.self)
+            try await db.query("UPDATE temporary_access SET started_at = \(access.startedAt?.epochMilliseconds), resources = \(resources) WHERE id = \(id)", logger: logger)
+            return outcome
+        }
+    }
+
+    // MARK: Metadata versions
+
+    public func metadataUpdated(providerID: String, userID: String, digest: Data, now: Date) async throws -> Date {
+        try await write { db in
+            let rows = try await db.query("""
+                SELECT digest, updated_at FROM metadata_version WHERE provider_id = \(providerID) AND user_id = \(userID) FOR UPDATE
+                """, logger: logger)
+            for try await (stored, updated) in rows.decode((Data, Int64).self) where stored == digest {
+                return Date(epochMilliseconds: updated)
+            }
+            try await db.query("""
+                INSERT INTO metadata_version (provider_id, user_id, digest, updated_at) VALUES (\(providerID), \(userID), \(digest), \(now.epochMilliseconds))
+                ON CONFLICT (provider_id, user_id) DO UPDATE SET digest = EXCLUDED.digest, updated_at = EXCLUDED.updated_at
+                """, logger: logger)
+            return now
+        }
+    }
+
+    // MARK: Purge
+
+    public func purgeExpired(now: Date, grace: TimeInterval) async throws -> Int {
+        let cutoff = now.epochMilliseconds
+        let sessionCutoff = now.addingTimeInterval(-grace).epochMilliseconds
+        return try await write { db in
+            var removed = 0
+            for (table, limit) in [("login_attempt", cutoff), ("pending_login", cutoff), ("nonce", cutoff),
+                                   ("provider_session", cutoff), ("decision", sessionCutoff), ("session", sessionCutoff)] {
+                removed += try await Self.count(db.query("DELETE FROM \(unescaped: table) WHERE expires_at <= \(limit) RETURNING 1", logger: logger))
+            }
+            // Instances gone for a day.
+            try await db.query("DELETE FROM tessera_instance WHERE lease_until < \(cutoff - 86_400_000)", logger: logger)
+            return removed
+        }
+    }
+
+    // MARK: Coherence
+
+    public var memoryIsCurrent: Bool { peers.memoryIsCurrent }
+
+    public func onSessionsChanged(_ handler: @escaping @Sendable (DeviceKey?) -> Void) {
+        peers.onSessionsChanged(handler)
+    }
+}
+
+// MARK: Prepared statements of the hot reads
+
+/// A device's session: parsed and planned once per connection.
+struct SessionByDevice: PostgresPreparedStatement {
+    static let sql = "SELECT id, tenant_id, device_id, provider_id, user_id, device_user, created_at, expires_at FROM session WHERE tenant_id = $1 AND device_id = $2"
+    typealias Row = (UUID, String, String, String, String, String?, Int64, Int64)
+    var tenantID: String
+    var deviceID: String
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 2)
+        bindings.append(tenantID)
+        bindings.append(deviceID)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
+
+    static func session(_ row: Row) -> Session {
+        Session(id: row.0, device: DeviceKey(tenantID: row.1, deviceID: row.2), subject: Subject(userID: row.4, providerID: row.3),
+                deviceUser: row.5, createdAt: Date(epochMilliseconds: row.6), expiresAt: Date(epochMilliseconds: row.7))
+    }
+}
+
+struct SessionByID: PostgresPreparedStatement {
+    static let sql = "SELECT id, tenant_id, device_id, provider_id, user_id, device_user, created_at, expires_at FROM session WHERE id = $1"
+    typealias Row = SessionByDevice.Row
+    var id: UUID
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 1)
+        bindings.append(id)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
+}
+
+struct DecisionLookup: PostgresPreparedStatement {
+    static let sql = "SELECT provider_id, expires_at FROM decision WHERE session_id = $1 AND resource = $2"
+    typealias Row = (String, Int64)
+    var sessionID: UUID
+    var resource: String
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 2)
+        bindings.append(sessionID)
+        bindings.append(resource)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
+}

@@ -1,0 +1,173 @@
+import Foundation
+import HTTPTypes
+import HummingbirdTesting
+import NIOCore
+import Synchronization
+import Testing
+import TesseraCore
+
+/// Two (or one, restarted) real `tessera` processes, talked to over loopback HTTP.
+struct Instances {
+    static func call(_ client: TestClient, _ method: HTTPRequest.Method, _ uri: String, headers: HTTPFields = [:], body: String? = nil) async throws -> TestClient.Response {
+        try await client.execute(.init(uri, method: method, headers: headers, body: body.map { ByteBuffer(string: $0) }))
+    }
+
+    static func json(_ response: TestClient.Response) -> [String: Any] {
+        guard let body = response.body else { return [:] }
+        return ((try? JSONSerialization.jsonObject(with: Data(buffer: body))) as? [String: Any]) ?? [:]
+    }
+
+    /// Registers through DCR with the software statement the program wrote; returns JSON headers with the bearer.
+    static func bearer(_ client: TestClient, dataDirectory: String) async throws -> HTTPFields {
+        let credentials = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dataDirectory + "/demo-credentials.json"))) as? [String: Any]
+        let statement = try #require(((credentials?["tenants"] as? [[String: Any]])?.first?["software_statements"] as? [[String: Any]])?.first?["software_statement"] as? String)
+        let registered = json(try await call(client, .post, "/o/client/register", headers: [.contentType: "application/json"], body: #"{"software_statement":"\#(statement)"}"#))
+        let token = try await call(client, .post, "/o/client/token", headers: [.contentType: "application/x-www-form-urlencoded"],
+                                   body: "client_id=\(registered["client_id"] as? String ?? "")&client_secret=\(registered["client_secret"] as? String ?? "")&grant_type=client_credentials")
+        let access = try #require(json(token)["access_token"] as? String)
+        return [.authorization: "Bearer \(access)", .accept: "application/json"]
+    }
+
+    static func freshDirectory(_ name: String) -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("tessera-\(name)-\(UUID())").path
+    }
+}
+
+/// Several instances on one PostgreSQL database: a logout answered by one is refused by the
+/// other on the very next request, whatever either held in memory.
+@Suite(.serialized, .enabled(if: TestStore.postgresURL != nil, "needs TESSERA_TEST_STORE=postgres and TESSERA_TEST_DATABASE_URL"))
+struct MultiInstanceTests {
+    @Test(.timeLimit(.minutes(5))) func aLogoutOnOneInstanceIsRefusedAtOnceByTheOther() async throws {
+        let database = try #require(TestStore.freshPostgresURL())
+        let (dirA, dirB) = (Instances.freshDirectory("a"), Instances.freshDirectory("b"))
+        let a = try TesseraProcess(dataDirectory: dirA, database: database)
+        defer { a.kill9() }
+        let b = try TesseraProcess(dataDirectory: dirB, database: database)
+        defer { b.kill9() }
+        let clientA = TestClient(host: "127.0.0.1", port: a.port)
+        let clientB = TestClient(host: "127.0.0.1", port: b.port)
+        let readerA = TestClient(host: "127.0.0.1", port: a.port)
+        let readerB = TestClient(host: "127.0.0.1", port: b.port)
+        for client in [clientA, clientB, readerA, readerB] { client.connect() }
+        // A bearer issued by A verifies on B: the signing keys are shared through the database.
+        let auth = try await Instances.bearer(clientA, dataDirectory: dirA)
+        var form = auth
+        form[.contentType] = "application/x-www-form-urlencoded"
+        #expect(try await Instances.call(clientB, .get, "/api/v1/config/REF30", headers: auth).status == .ok)
+
+        let stale = Findings()
+        let rounds = 1_000
+        for round in 0..<rounds {
+            // Even rounds: sign in and log out on B while A serves; odd rounds the other way round.
+            let (signer, other, reader) = round % 2 == 0 ? (clientA, clientB, readerA) : (clientB, clientA, readerB)
+            let (reading, readingName) = round % 2 == 0 ? (clientA, "A") : (clientB, "B")
+            let device = "multi-\(round)"
+            let query = "?requestor=REF30&deviceId=\(device)"
+            let login = try await Instances.call(signer, .post, "/api/v1/authenticate/freepreview",
+                                                 headers: form,
+                                                 body: "requestor=REF30&mso_id=TempPass_5mins&deviceId=\(device)")
+            try #require(login.status == .noContent, "round \(round): freepreview \(login.status)")
+            // Authorized through the other instance; both instances now hold the session in memory.
+            try #require(try await Instances.call(other, .get, "/api/v1/authorize\(query)&resource=REF30", headers: auth).status == .ok)
+            try #require(try await Instances.call(reading, .get, "/api/v1/checkauthn\(query)", headers: auth).status == .ok)
+            try #require(try await Instances.call(reading, .get, "/api/v1/authorize\(query)&resource=REF30", headers: auth).status == .ok)
+
+            // Interleaved: reads of the same device on the reading instance while the logout runs.
+            // A read sent after the logout's 204 arrived must be refused.
+            let answered = Findings()
+            let readers = Task { [reader] in
+                for _ in 0..<20 {
+                    let after = !answered.all.isEmpty
+                    let reply = try await Instances.call(reader, .get, "/api/v1/checkauthn\(query)", headers: auth)
+                    if after, reply.status == .ok { stale.add("round \(round): concurrent checkauthn on \(readingName)") }
+                }
+            }
+            let logoutOn = round % 2 == 0 ? clientB : clientA
+            let logout = try await Instances.call(logoutOn, .delete, "/api/v1/logout\(query)", headers: auth)
+            answered.add("204")
+            try #require(logout.status == .noContent, "round \(round): logout \(logout.status)")
+            let check = try await Instances.call(reading, .get, "/api/v1/checkauthn\(query)", headers: auth)
+            if check.status != .forbidden { stale.add("round \(round): checkauthn on \(readingName) answered \(check.status)") }
+            let authorize = try await Instances.call(reading, .get, "/api/v1/authorize\(query)&resource=REF30", headers: auth)
+            if authorize.status == .ok { stale.add("round \(round): authorize on \(readingName) answered 200") }
+            let tokens = try await Instances.call(reading, .get, "/api/v1/tokens/authn\(query)", headers: auth)
+            if tokens.status == .ok { stale.add("round \(round): tokens/authn on \(readingName) answered 200") }
+            try await readers.value
+        }
+        #expect(stale.all == [], "stale acceptances")
+        for client in [clientA, clientB, readerA, readerB] { try? await client.shutdown() }
+    }
+}
+
+/// kill -9 while logouts are in flight: every logout that was answered 204 is in force after the
+/// restart (on the store the tests run on: SQLite, or PostgreSQL with TESSERA_TEST_STORE=postgres).
+@Suite(.serialized) struct LogoutBurstCrashTests {
+    @Test(.timeLimit(.minutes(3))) func everyAnsweredLogoutSurvivesAKillInTheMiddleOfABurst() async throws {
+        let directory = Instances.freshDirectory("burst")
+        let database = TestStore.freshPostgresURL()
+        var server = try TesseraProcess(dataDirectory: directory, database: database)
+        var client = TestClient(host: "127.0.0.1", port: server.port)
+        client.connect()
+        let auth = try await Instances.bearer(client, dataDirectory: directory)
+        var form = auth
+        form[.contentType] = "application/x-www-form-urlencoded"
+        let devices = 200
+        for device in 0..<devices {
+            let login = try await Instances.call(client, .post, "/api/v1/authenticate/freepreview",
+                                                 headers: form,
+                                                 body: "requestor=REF30&mso_id=TempPass_5mins&deviceId=burst-\(device)")
+            try #require(login.status == .noContent)
+        }
+        // 200 logouts on 8 connections; the process dies after the first 60 have been answered.
+        let answered = Findings()
+        let port = server.port
+        let victim = server
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for lane in 0..<8 {
+                group.addTask {
+                    let lanes = TestClient(host: "127.0.0.1", port: port)
+                    lanes.connect()
+                    for device in stride(from: lane, to: devices, by: 8) {
+                        guard let reply = try? await Instances.call(lanes, .delete, "/api/v1/logout?requestor=REF30&deviceId=burst-\(device)", headers: auth)
+                        else { break }
+                        if reply.status == .noContent {
+                            if answered.add("\(device)") == 60 { victim.kill9() }
+                        }
+                    }
+                    try? await lanes.shutdown()
+                }
+            }
+            try await group.waitForAll()
+        }
+        let gone = Set(answered.all.compactMap(Int.init))
+        #expect(gone.count >= 60)
+        #expect(gone.count < devices, "the kill came after every logout: nothing was in flight")
+
+        server = try TesseraProcess(dataDirectory: directory, database: database)
+        defer { server.kill9() }
+        client = TestClient(host: "127.0.0.1", port: server.port)
+        client.connect()
+        var stillSignedIn = 0
+        for device in 0..<devices {
+            let check = try await Instances.call(client, .get, "/api/v1/checkauthn?requestor=REF30&deviceId=burst-\(device)", headers: auth)
+            if gone.contains(device) {
+                #expect(check.status == .forbidden, "device \(device) was logged out (204) before the kill")
+            } else if check.status == .ok {
+                stillSignedIn += 1
+            }
+        }
+        // Logouts that never got their answer may or may not have committed; most never started.
+        #expect(stillSignedIn > 0)
+        try? await client.shutdown()
+    }
+}
+
+/// Lines collected from concurrent tasks.
+final class Findings: Sendable {
+    private let lines = Mutex<[String]>([])
+
+    @discardableResult
+    func add(_ line: String) -> Int { lines.withLock { $0.append(line); return $0.count } }
+
+    var all: [String] { lines.withLock { $0 } }
+}

@@ -1,0 +1,149 @@
+import Foundation
+import PostgresNIO
+import Synchronization
+import Testing
+import TesseraCore
+@testable import TesseraStore
+
+@Suite struct PostgresLocationTests {
+    @Test func parsesWhatOperatorsWrite() throws {
+        let location = try PostgresLocation(url: "postgres://app:p%40ss@db.internal:6543/tessera?sslmode=disable&pool_size=8&schema=tenant_a")
+        #expect(location.host == "db.internal")
+        #expect(location.port == 6543)
+        #expect(location.username == "app")
+        #expect(location.password == "p@ss")
+        #expect(location.database == "tessera")
+        #expect(location.tls == .disable)
+        #expect(location.poolSize == 8)
+        #expect(location.schema == "tenant_a")
+        #expect(location.redacted == "postgres://app@db.internal:6543/tessera")
+        let defaults = try PostgresLocation(url: "postgresql://app@localhost/tessera")
+        #expect(defaults.port == 5432 && defaults.tls == .prefer && defaults.poolSize == 16 && defaults.schema == "public")
+    }
+
+    @Test(arguments: [
+        "mysql://app@h/db", "postgres://h/db", "postgres://app@h/", "postgres://app@/db",
+        "postgres://app@h/db?sslmode=maybe", "postgres://app@h/db?pool_size=0", "postgres://app@h/db?schema=Robert');DROP",
+        "postgres://app@h/db?colour=blue",
+    ])
+    func refusesWhatItCannotUse(url: String) {
+        #expect(throws: StoreError.self) { try PostgresLocation(url: url) }
+    }
+}
+
+/// What only the shared store does: schema versions, and instances that keep each other current.
+@Suite(.enabled(if: Backend.postgresURL != nil, "needs TESSERA_TEST_DATABASE_URL"))
+struct PostgresTests {
+    let device = DeviceKey(tenantID: "REF30", deviceID: "dev-1")
+    let now = Date(epochMilliseconds: 1_800_000_000_000)
+
+    func session(_ device: DeviceKey) -> Session {
+        Session(id: UUID(), device: device, subject: Subject(userID: "u1", providerID: "Dish"), deviceUser: nil,
+                createdAt: now, expiresAt: now.addingTimeInterval(3600))
+    }
+
+    func withTwoInstances(_ body: (PostgresStore, PostgresStore) async throws -> Void) async throws {
+        let location = try Backend.freshPostgresLocation()
+        let a = try await PostgresStore.open(location)
+        let b: PostgresStore
+        do { b = try await PostgresStore.open(location) } catch { await Backend.drop(location.schema, with: a); throw error }
+        do { try await body(a, b) } catch {
+            await b.close()
+            await Backend.drop(location.schema, with: a)
+            throw error
+        }
+        await b.close()
+        await Backend.drop(location.schema, with: a)
+    }
+
+    @Test func migratingIsIdempotentAndANewerSchemaIsRefused() async throws {
+        let location = try Backend.freshPostgresLocation()
+        let first = try await PostgresStore.open(location)
+        let second = try await PostgresStore.open(location)
+        await second.close()
+        let applied = try await first.client.query("SELECT count(*) FROM tessera_migration")
+        for try await count in applied.decode(Int.self) { #expect(count == PostgresMigrations.all.count) }
+        try await first.client.query("INSERT INTO tessera_migration (id) VALUES ('v99: from the future')")
+        await #expect(throws: StoreError.self) { _ = try await PostgresStore.open(location) }
+        await Backend.drop(location.schema, with: first)
+    }
+
+    @Test func bothInstancesTrustTheirMemoryOnceJoined() async throws {
+        try await withTwoInstances { a, b in
+            #expect(a.memoryIsCurrent)
+            #expect(b.memoryIsCurrent)
+            let live = try await a.client.query("SELECT count(*) FROM tessera_instance")
+            for try await count in live.decode(Int.self) { #expect(count == 2) }
+        }
+    }
+
+    @Test func aChangeReturnsOnlyAfterTheOtherInstanceForgotTheDevice() async throws {
+        try await withTwoInstances { a, b in
+            let heard = Mutex<[DeviceKey?]>([])
+            b.onSessionsChanged { device in heard.withLock { $0.append(device) } }
+            let mine = Mutex<[DeviceKey?]>([])
+            a.onSessionsChanged { device in mine.withLock { $0.append(device) } }
+            for round in 0..<50 {
+                let device = DeviceKey(tenantID: "REF30", deviceID: "dev-\(round)")
+                try await a.startSession(session(device))
+                #expect(heard.withLock { $0.last } == device)
+                #expect(try await a.revokeSessions(device: device) == 1)
+                #expect(heard.withLock { $0.last } == device)
+                #expect(heard.withLock { $0.count } == 2 * (round + 1))
+            }
+            // Nothing changed: nobody is told. And an instance is never told of its own changes.
+            #expect(try await a.revokeSessions(device: device) == 0)
+            #expect(heard.withLock { $0.count } == 100)
+            #expect(mine.withLock { $0.isEmpty })
+        }
+    }
+
+    @Test func anInstanceThatDoesNotAnswerIsWaitedForUntilItsLeaseRunsOut() async throws {
+        try await withTwoInstances { a, _ in
+            try await a.startSession(session(device))
+            // A lease held by nobody listening, 1.5 s from now on the database's clock.
+            try await a.client.query("""
+                INSERT INTO tessera_instance (id, lease_until) VALUES (\(UUID()), (extract(epoch FROM clock_timestamp()) * 1000)::bigint + 1500)
+                """)
+            let started = ContinuousClock.now
+            #expect(try await a.revokeSessions(device: device) == 1)
+            let waited = ContinuousClock.now - started
+            #expect(waited > .milliseconds(700))
+            #expect(waited < .seconds(4))
+            // Once that lease has run out, nobody waits for it.
+            try await a.startSession(session(device))
+            let again = ContinuousClock.now
+            #expect(try await a.revokeSessions(device: device) == 1)
+            #expect(ContinuousClock.now - again < .milliseconds(500))
+        }
+    }
+
+    @Test func instancesStartingTogetherSignWithTheSameKeys() async throws {
+        try await withTwoInstances { a, b in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for i in 0..<10 {
+                    let store = i % 2 == 0 ? a : b
+                    group.addTask {
+                        try await store.insertUnlessAlgorithmHasKey(StoredSigningKey(kid: "rs-\(i)", algorithm: "RS256", privateKeyPEM: "pem-\(i)", createdAt: now))
+                    }
+                }
+                try await group.waitForAll()
+            }
+            let keysA = try await a.signingKeys()
+            #expect(keysA.count == 1)
+            #expect(try await b.signingKeys() == keysA)
+        }
+    }
+
+    @Test func aClosedInstanceIsNotWaitedFor() async throws {
+        let location = try Backend.freshPostgresLocation()
+        let a = try await PostgresStore.open(location)
+        let b = try await PostgresStore.open(location)
+        await b.close()
+        try await a.startSession(session(device))
+        let started = ContinuousClock.now
+        #expect(try await a.revokeSessions(device: device) == 1)
+        #expect(ContinuousClock.now - started < .milliseconds(500))
+        await Backend.drop(location.schema, with: a)
+    }
+}
