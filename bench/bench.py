@@ -203,29 +203,82 @@ COMMIT;
 PRAGMA wal_checkpoint(TRUNCATE);
 """
 
+PG_SEED_SQL = """
+SET synchronous_commit = off;
+BEGIN;
+INSERT INTO session (id, tenant_id, device_id, provider_id, user_id, device_user, created_at, expires_at)
+SELECT (lpad(to_hex(i), 8, '0') || '-0000-4000-8000-' || lpad(to_hex(i), 12, '0'))::uuid, '{tenant}',
+       'bench-' || lpad(i::text, 8, '0'), '{provider}', 'cv-user-full', NULL, {now}, {session_expiry}
+FROM generate_series(1, {devices}) AS i;
+INSERT INTO decision (session_id, resource, provider_id, expires_at)
+SELECT id, '{resource}', provider_id, {decision_expiry} FROM session WHERE device_id LIKE 'bench-%';
+COMMIT;
+VACUUM ANALYZE session;
+VACUUM ANALYZE decision;
+CHECKPOINT;
+"""
 
-class Tessera:
+
+class Postgres:
+    """A private PostgreSQL cluster on loopback (started by .ci/postgres), one schema per run.
+
+    The cluster lives under /tmp: when the harness runs as root, the server runs as the
+    postgres user, which may not reach folders under the checkout."""
+
     def __init__(self, args):
         self.args = args
-        self.data = os.path.join(DATA, f"tessera-{args.devices}")
+        self.dir = os.path.join(tempfile.gettempdir(), "tessera-bench-pg")
+        self.port = args.postgres_port
+        env = dict(os.environ, TESSERA_PG_OPTIONS="-c shared_buffers=1GB -c max_wal_size=4GB -c checkpoint_timeout=15min")
+        base = subprocess.run([os.path.join(ROOT, ".ci", "postgres"), self.dir, str(self.port)], env=env,
+                              capture_output=True, text=True, check=True).stdout.strip()
+        self.schema = f"bench_{args.devices}"
+        self.url = f"{base}?sslmode=disable&schema={self.schema}&pool_size={args.pool_size}"
+        self.psql_url = base
+
+    def psql(self, sql):
+        subprocess.run(["psql", "-q", "-v", "ON_ERROR_STOP=1", self.psql_url], input=sql, text=True, check=True,
+                       stdout=subprocess.DEVNULL)
+
+    def reset(self):
+        self.psql(f"DROP SCHEMA IF EXISTS {self.schema} CASCADE;")
+
+    def seed(self, sql):
+        self.psql(f"SET search_path = {self.schema};\n" + sql)
+
+
+class Tessera:
+    def __init__(self, args, postgres=None):
+        self.args = args
+        self.postgres = postgres
+        self.data = os.path.join(DATA, f"tessera-{args.devices}" + ("-pg" if postgres else ""))
         self.base = f"http://127.0.0.1:{args.port}"
         self.process = None
+
+    def database_arguments(self):
+        return ["--database", self.postgres.url] if self.postgres else []
 
     def seed(self):
         shutil.rmtree(self.data, ignore_errors=True)
         os.makedirs(self.data)
-        subprocess.run([self.args.binary, "migrate", "--data-dir", self.data], check=True, stdout=subprocess.DEVNULL)
+        if self.postgres:
+            self.postgres.reset()
+        subprocess.run([self.args.binary, "migrate", "--data-dir", self.data] + self.database_arguments(),
+                       check=True, stdout=subprocess.DEVNULL)
         now = int(time.time() * 1000)
-        sql = SEED_SQL.format(devices=self.args.devices, tenant=TENANT, provider=PROVIDER, resource=RESOURCE, now=now,
-                              session_expiry=now + 30 * 86400 * 1000, decision_expiry=now + 86400 * 1000)
+        values = dict(devices=self.args.devices, tenant=TENANT, provider=PROVIDER, resource=RESOURCE, now=now,
+                      session_expiry=now + 30 * 86400 * 1000, decision_expiry=now + 86400 * 1000)
         started = time.time()
-        subprocess.run(["sqlite3", os.path.join(self.data, "tessera.sqlite")], input=sql, text=True, check=True,
-                       stdout=subprocess.DEVNULL)
+        if self.postgres:
+            self.postgres.seed(PG_SEED_SQL.format(**values))
+        else:
+            subprocess.run(["sqlite3", os.path.join(self.data, "tessera.sqlite")], input=SEED_SQL.format(**values), text=True,
+                           check=True, stdout=subprocess.DEVNULL)
         log(f"seeded {self.args.devices:,} devices with a session and a decision each in {time.time() - started:.1f} s")
 
     def start(self):
         command = [self.args.binary, "serve", "--demo", "--data-dir", self.data, "--port", str(self.args.port),
-                   "--disable-throttling", "--log-level", "warning"]
+                   "--disable-throttling", "--log-level", "warning"] + self.database_arguments()
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=open(os.path.join(self.data, "stderr.log"), "w"))
         wait_http(self.base + "/healthz")
         return self.process.pid
@@ -271,7 +324,7 @@ def wanted(args, name):
 
 
 def run_tessera(args):
-    tessera = Tessera(args)
+    tessera = Tessera(args, Postgres(args) if args.postgres else None)
     tessera.seed()
     pid = tessera.start()
     rows = {}
@@ -467,7 +520,7 @@ def fmt(value, digits=1):
     return "-" if value is None else f"{value:,.{digits}f}"
 
 
-def budget_rows(tessera, peer):
+def budget_rows(args, tessera, peer):
     """(name, figures, ratio to baseline, budget text, holds)"""
     out = []
     for name, figures in tessera.items():
@@ -480,6 +533,8 @@ def budget_rows(tessera, peer):
             budget, holds = ">= 0.6, p99 < 8 ms", ratio >= 0.6 and (figures["p99_ms"] or 1e9) < 8
         elif name == "mediatoken":
             budget, holds = ">= 0.4", ratio >= 0.4
+        elif args.postgres:
+            budget, holds = ">= 0.1 (PostgreSQL)", ratio >= 0.1
         else:
             budget, holds = ">= 0.25", ratio >= 0.25
         if failed:
@@ -489,12 +544,13 @@ def budget_rows(tessera, peer):
 
 
 def table(args, tessera, rss, peer, peer_rss):
-    lines = [f"Tessera {args.devices:,} devices with a session and a decision each, working set "
+    store = f"PostgreSQL (pool {args.pool_size})" if args.postgres else "SQLite"
+    lines = [f"Tessera on {store}, {args.devices:,} devices with a session and a decision each, working set "
              f"{min(args.working_set, args.devices):,}; wrk -t{args.threads} -c{args.connections} -d{args.duration}s",
              "",
              "| path | req/s | p50 ms | p99 ms | baseline req/s just before | × baseline | CPU µs/req | budget | holds |",
              "|---|---:|---:|---:|---:|---:|---:|---|---|"]
-    for name, f, ratio, budget, holds in budget_rows(tessera, peer):
+    for name, f, ratio, budget, holds in budget_rows(args, tessera, peer):
         mark = "" if holds is None else ("yes" if holds else "**no**")
         failed = f["non2xx"] + f["socket_errors"]
         label = name + (f" ({failed} failed)" if failed else "")
@@ -535,6 +591,10 @@ def main():
                         help="cached reads at 100,000 and at 10,000,000 sessions: p50 ratio and RSS")
     parser.add_argument("--only", default="", help="comma-separated words: run only the paths whose name has one (baseline always runs)")
     parser.add_argument("--label", default="", help="a word for the result file name")
+    parser.add_argument("--postgres", action="store_true",
+                        help="run Tessera on PostgreSQL (a private cluster in /tmp/tessera-bench-pg) instead of SQLite")
+    parser.add_argument("--postgres-port", type=int, default=55434)
+    parser.add_argument("--pool-size", type=int, default=16, help="Tessera's PostgreSQL connections")
     args = parser.parse_args()
     os.makedirs(RESULTS, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -556,7 +616,7 @@ def main():
         tessera, rss = run_tessera(args)
         peer, peer_rss = ({}, 0.0) if args.no_peer else run_peer(args)
         print(table(args, tessera, rss, peer, peer_rss))
-        result = {"kind": "paths", "devices": args.devices, "tessera": strip(tessera), "tessera_peak_rss_mb": rss,
+        result = {"kind": "paths", "store": "postgres" if args.postgres else "sqlite", "devices": args.devices, "tessera": strip(tessera), "tessera_peak_rss_mb": rss,
                   "peer": strip(peer), "peer_peak_rss_mb": peer_rss}
     result.update({"date": stamp, "wrk": {"threads": args.threads, "connections": args.connections, "duration": args.duration},
                    "working_set": args.working_set, "commit": git_commit()})

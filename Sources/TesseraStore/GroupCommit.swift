@@ -19,19 +19,13 @@ final class GroupCommit: Sendable {
         let finish: @Sendable ((any Error)?) -> Void
     }
 
-    private struct Queue {
-        var jobs: [Job] = []
-        var draining = false
-    }
-
     private let pool: DatabasePool
-    private let queue = Mutex(Queue())
-    /// At most this many writes share a transaction (bounds how long one COMMIT holds the rest).
-    private let batchLimit: Int
+    /// At most 256 writes share a transaction (bounds how long one COMMIT holds the rest).
+    private let queue: BatchQueue<Job>
 
     init(pool: DatabasePool, batchLimit: Int = 256) {
         self.pool = pool
-        self.batchLimit = batchLimit
+        queue = BatchQueue(limit: batchLimit)
     }
 
     func write<T: Sendable>(_ body: @Sendable @escaping (Database) throws -> T) async throws -> T {
@@ -57,27 +51,14 @@ final class GroupCommit: Sendable {
                         continuation.resume(with: outcome.get() ?? .failure(StoreError("the write did not run")))
                     }
                 })
-            let startDrain = queue.withLock { queue in
-                queue.jobs.append(job)
-                defer { queue.draining = true }
-                return !queue.draining
-            }
-            if startDrain { Task { await self.drain() } }
+            if queue.add(job) { Task { await self.drain() } }
         }
     }
 
     /// Runs batches until the queue is empty.
     private func drain() async {
         while true {
-            let batch: [Job] = queue.withLock { queue in
-                guard !queue.jobs.isEmpty else {
-                    queue.draining = false
-                    return []
-                }
-                let taken = Array(queue.jobs.prefix(batchLimit))
-                queue.jobs.removeFirst(taken.count)
-                return taken
-            }
+            let batch = queue.next()
             if batch.isEmpty { return }
             do {
                 try await pool.write { db in
@@ -91,8 +72,43 @@ final class GroupCommit: Sendable {
     }
 }
 
+/// Jobs that queue while a batch runs, taken together by one drainer at a time.
+final class BatchQueue<Job: Sendable>: Sendable {
+    private struct State {
+        var jobs: [Job] = []
+        var draining = false
+    }
+
+    private let state = Mutex(State())
+    private let limit: Int
+
+    init(limit: Int) { self.limit = limit }
+
+    /// Queues `job`; `true` when nobody drains yet and the caller must start.
+    func add(_ job: Job) -> Bool {
+        state.withLock { state in
+            state.jobs.append(job)
+            defer { state.draining = true }
+            return !state.draining
+        }
+    }
+
+    /// The next batch (at most `limit` jobs, in arrival order); empty, and draining stops, when none wait.
+    func next() -> [Job] {
+        state.withLock { state in
+            guard !state.jobs.isEmpty else {
+                state.draining = false
+                return []
+            }
+            let taken = Array(state.jobs.prefix(limit))
+            state.jobs.removeFirst(taken.count)
+            return taken
+        }
+    }
+}
+
 /// The result of one write, handed from the writer's thread to the caller's continuation.
-private final class Outcome<T: Sendable>: Sendable {
+final class Outcome<T: Sendable>: Sendable {
     private let result = Mutex<Result<T, any Error>?>(nil)
     func set(_ value: Result<T, any Error>) { result.withLock { $0 = value } }
     func get() -> Result<T, any Error>? { result.withLock { $0 } }

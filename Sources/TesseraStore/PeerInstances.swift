@@ -90,45 +90,56 @@ final class PeerInstances: Sendable {
     // MARK: Changes
 
     struct Message: Codable {
-        /// c: sessions of a device changed; a: acknowledgement; b: lease renewal.
+        /// c: sessions of devices changed; a: acknowledgement; b: lease renewal.
         var k: String
         var from: UUID
         var to: UUID?
         var n: Int64
-        var t: String?
-        var d: String?
+        /// For c: [tenant, device] pairs.
+        var d: [[String]]?
+        /// For c: the change's last notification (only that one is acknowledged).
+        var e: Bool?
     }
 
     /// A change about to be committed. Register first, so that no acknowledgement can arrive
     /// before anyone waits for it.
-    func prepareChange(of device: DeviceKey) -> PreparedChange {
+    func prepareChange() -> PreparedChange {
         let wait = AckWait()
         let number = state.withLock { state in
             state.nextChange += 1
             state.waits[state.nextChange] = wait
             return state.nextChange
         }
-        return PreparedChange(peers: self, number: number, device: device, wait: wait)
+        return PreparedChange(peers: self, number: number, wait: wait)
     }
 
     final class PreparedChange: Sendable {
         let peers: PeerInstances
         let number: Int64
-        let device: DeviceKey
         let wait: AckWait
 
-        init(peers: PeerInstances, number: Int64, device: DeviceKey, wait: AckWait) {
+        init(peers: PeerInstances, number: Int64, wait: AckWait) {
             self.peers = peers
             self.number = number
-            self.device = device
             self.wait = wait
         }
 
         /// Inside the change's transaction: delivered to every instance if and when it commits.
-        func announce(on db: PostgresConnection) async throws {
-            let message = Message(k: "c", from: peers.id, n: number, t: device.tenantID, d: device.deviceID)
-            let payload = String(decoding: try JSONEncoder().encode(message), as: UTF8.self)
-            try await db.query("SELECT pg_notify(\(peers.channel), \(payload))", logger: peers.logger)
+        /// PostgreSQL takes payloads under 8,000 bytes: many devices go in several notifications,
+        /// each acknowledged (the last one's acknowledgement implies the earlier ones').
+        func announce(_ devices: [DeviceKey], on db: PostgresConnection) async throws {
+            var chunk: [[String]] = []
+            var size = 0
+            for (index, device) in devices.enumerated() {
+                chunk.append([device.tenantID, device.deviceID])
+                size += device.tenantID.utf8.count + device.deviceID.utf8.count + 8
+                if size > 6_000 || index == devices.count - 1 {
+                    let payload = String(decoding: try JSONEncoder().encode(Message(k: "c", from: peers.id, n: number, d: chunk, e: index == devices.count - 1)), as: UTF8.self)
+                    try await db.query("SELECT pg_notify(\(peers.channel), \(payload))", logger: peers.logger)
+                    chunk = []
+                    size = 0
+                }
+            }
         }
 
         /// After the commit: returns once every other live instance has acknowledged, or its
@@ -223,8 +234,11 @@ final class PeerInstances: Sendable {
         }
         switch message.k {
         case "c" where message.from != id:
-            guard let tenant = message.t, let device = message.d else { return }
-            state.withLock { $0.handler }?(DeviceKey(tenantID: tenant, deviceID: device))
+            let handler = state.withLock { $0.handler }
+            for pair in message.d ?? [] where pair.count == 2 {
+                handler?(DeviceKey(tenantID: pair[0], deviceID: pair[1]))
+            }
+            guard message.e ?? true else { return }
             let ack = Message(k: "a", from: id, to: message.from, n: message.n)
             let ackPayload = String(decoding: try JSONEncoder().encode(ack), as: UTF8.self)
             try await connection.query("SELECT pg_notify(\(channel), \(ackPayload))", logger: logger)

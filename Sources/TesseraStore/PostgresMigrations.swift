@@ -76,14 +76,13 @@ enum PostgresMigrations {
         ]),
     ]
 
-    /// An arbitrary key for `pg_advisory_xact_lock`, the same in every Tessera.
-    static let lockKey: Int64 = 0x7E55_E7A0_0000_0001
 
     /// Applies what is missing; refuses a schema that a newer Tessera migrated.
     static func apply(on client: PostgresClient, schema: String, logger: Logger) async throws {
         do {
             try await client.withTransaction(logger: logger) { db in
-                try await db.query("SELECT pg_advisory_xact_lock(\(lockKey))", logger: logger)
+                // One lock per schema: instances migrating other schemas of the database do not wait.
+                try await db.query("SELECT pg_advisory_xact_lock(hashtextextended(\("tessera migration " + schema), 0))", logger: logger)
                 try await db.query("CREATE SCHEMA IF NOT EXISTS \(unescaped: schema)", logger: logger)
                 try await db.query("""
                     CREATE TABLE IF NOT EXISTS tessera_migration (id TEXT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())

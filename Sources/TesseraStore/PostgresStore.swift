@@ -8,13 +8,16 @@ import TesseraCore
 /// `PostgresClient` (a bounded pool of connections).
 ///
 /// Every operation that changes a device's sessions also notifies the other instances, inside
-/// its own transaction, and returns only once each live instance has dropped what it held of
-/// that device in memory (see ``PeerInstances``). Times are stored as Unix milliseconds, as in
+/// its own transaction (shared with the changes that queued meanwhile: ``SessionChangeBatches``),
+/// and returns only once each live instance has dropped what it held of that device in memory
+/// (see ``PeerInstances``). Times are stored as Unix milliseconds, as in
 /// the SQLite store.
 public final class PostgresStore: Store {
     let client: PostgresClient
     let location: PostgresLocation
     let peers: PeerInstances
+    /// Logins, TempPass starts and logouts: batched, each batch notifying the other instances.
+    private let sessionChanges: SessionChangeBatches
     private let logger: Logger
     private let running: Task<Void, Never>
     private let listening = Mutex<Task<Void, Never>?>(nil)
@@ -44,6 +47,7 @@ public final class PostgresStore: Store {
         let client = PostgresClient(configuration: location.clientConfiguration, backgroundLogger: logger)
         self.client = client
         peers = PeerInstances(location: location, client: client, logger: logger)
+        sessionChanges = SessionChangeBatches(client: client, peers: peers, logger: logger)
         running = Task { await client.run() }
     }
 
@@ -224,42 +228,34 @@ public final class PostgresStore: Store {
     // MARK: Sessions
 
     public func completeLogin(attemptDigest: SecretDigest, session: Session, now: Date) async throws -> LoginCompletion {
-        let change = peers.prepareChange(of: session.device)
-        defer { change.abandon() }
-        let completion: LoginCompletion = try await write { db in
+        try await sessionChanges.write(device: session.device) { [self] db in
             // FOR UPDATE: two browsers completing the same code queue here; the second sees it used.
             var pendingID: UUID?
             let attempts = try await db.query("""
                 SELECT pending_login_id FROM login_attempt WHERE state_digest = \(attemptDigest.bytes) AND expires_at > \(now.epochMilliseconds)
                 """, logger: logger)
             for try await id in attempts.decode(UUID.self) { pendingID = id }
-            guard let pendingID else { return .attemptNotFound }
+            guard let pendingID else { return (.attemptNotFound, changed: false) }
             guard let pending = try await pendingLogin(
                 where: "SELECT \(unescaped: Self.pendingLoginColumns) FROM pending_login WHERE id = \(pendingID) FOR UPDATE", on: db)
-            else { return .codeNotFound }
-            if pending.completedSessionID != nil { return .codeAlreadyUsed }
-            if pending.isExpired(at: now) { return .codeExpired }
+            else { return (.codeNotFound, changed: false) }
+            if pending.completedSessionID != nil { return (.codeAlreadyUsed, changed: false) }
+            if pending.isExpired(at: now) { return (.codeExpired, changed: false) }
             try await db.query("DELETE FROM login_attempt WHERE pending_login_id = \(pendingID)", logger: logger)
             try await db.query("UPDATE pending_login SET completed_session_id = \(session.id) WHERE id = \(pendingID)", logger: logger)
             try await replaceSession(session, on: db)
-            try await change.announce(on: db)
             var completed = pending
             completed.completedSessionID = session.id
-            return .completed(completed)
+            return (.completed(completed), changed: true)
         }
-        if case .completed = completion { try await change.awaitPeers() }
-        return completion
     }
 
     public func startSession(_ session: Session, creating trial: TemporaryAccess?) async throws {
-        let change = peers.prepareChange(of: session.device)
-        defer { change.abandon() }
-        try await write { db in
+        try await sessionChanges.write(device: session.device) { [self] db in
             if let trial { try await insert(trial, on: db) }
             try await replaceSession(session, on: db)
-            try await change.announce(on: db)
+            return ((), changed: true)
         }
-        try await change.awaitPeers()
     }
 
     /// The device's previous session goes, with its decisions (ON DELETE CASCADE).
@@ -289,17 +285,12 @@ public final class PostgresStore: Store {
     }
 
     public func revokeSessions(device: DeviceKey) async throws -> Int {
-        let change = peers.prepareChange(of: device)
-        defer { change.abandon() }
-        let removed = try await write { db in
+        try await sessionChanges.write(device: device) { [self] db in
             // Decisions go with their session (ON DELETE CASCADE).
             let removed = try await Self.count(db.query(
                 "DELETE FROM session WHERE tenant_id = \(device.tenantID) AND device_id = \(device.deviceID) RETURNING 1", logger: logger))
-            if removed > 0 { try await change.announce(on: db) }
-            return removed
+            return (removed, changed: removed > 0)
         }
-        if removed > 0 { try await change.awaitPeers() }
-        return removed
     }
 
     // MARK: Decisions

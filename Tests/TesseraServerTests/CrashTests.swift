@@ -44,6 +44,16 @@ final class TesseraProcess: @unchecked Sendable {
         throw TesseraProcessError(output: seen)
     }
 
+    /// Starts the program without holding a thread of the cooperative pool while it comes up
+    /// (a blocked pool thread would stall every other test of the run).
+    static func launch(dataDirectory: String, database: String? = nil) async throws -> TesseraProcess {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async {
+                continuation.resume(with: Result { try TesseraProcess(dataDirectory: dataDirectory, database: database) })
+            }
+        }
+    }
+
     func kill9() {
         Foundation.kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
@@ -64,7 +74,7 @@ struct TesseraProcessError: Error { let output: String }
 
     @Test(.timeLimit(.minutes(3))) func aLogoutThatAnswered204SurvivesKill9() async throws {
         let dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-crash-\(UUID())").path
-        var server = try TesseraProcess(dataDirectory: dataDirectory)
+        var server = try await TesseraProcess.launch(dataDirectory: dataDirectory)
         var client = TestClient(host: "127.0.0.1", port: server.port)
         client.connect()
         // Register through DCR with the software statement the program wrote.
@@ -95,7 +105,7 @@ struct TesseraProcessError: Error { let output: String }
         try? await client.shutdown()
         server.kill9()
 
-        server = try TesseraProcess(dataDirectory: dataDirectory)
+        server = try await TesseraProcess.launch(dataDirectory: dataDirectory)
         defer { server.kill9() }
         client = TestClient(host: "127.0.0.1", port: server.port)
         client.connect()

@@ -40,9 +40,9 @@ struct MultiInstanceTests {
     @Test(.timeLimit(.minutes(5))) func aLogoutOnOneInstanceIsRefusedAtOnceByTheOther() async throws {
         let database = try #require(TestStore.freshPostgresURL())
         let (dirA, dirB) = (Instances.freshDirectory("a"), Instances.freshDirectory("b"))
-        let a = try TesseraProcess(dataDirectory: dirA, database: database)
+        let a = try await TesseraProcess.launch(dataDirectory: dirA, database: database)
         defer { a.kill9() }
-        let b = try TesseraProcess(dataDirectory: dirB, database: database)
+        let b = try await TesseraProcess.launch(dataDirectory: dirB, database: database)
         defer { b.kill9() }
         let clientA = TestClient(host: "127.0.0.1", port: a.port)
         let clientB = TestClient(host: "127.0.0.1", port: b.port)
@@ -105,7 +105,7 @@ struct MultiInstanceTests {
     @Test(.timeLimit(.minutes(3))) func everyAnsweredLogoutSurvivesAKillInTheMiddleOfABurst() async throws {
         let directory = Instances.freshDirectory("burst")
         let database = TestStore.freshPostgresURL()
-        var server = try TesseraProcess(dataDirectory: directory, database: database)
+        var server = try await TesseraProcess.launch(dataDirectory: directory, database: database)
         var client = TestClient(host: "127.0.0.1", port: server.port)
         client.connect()
         let auth = try await Instances.bearer(client, dataDirectory: directory)
@@ -143,7 +143,7 @@ struct MultiInstanceTests {
         #expect(gone.count >= 60)
         #expect(gone.count < devices, "the kill came after every logout: nothing was in flight")
 
-        server = try TesseraProcess(dataDirectory: directory, database: database)
+        server = try await TesseraProcess.launch(dataDirectory: directory, database: database)
         defer { server.kill9() }
         client = TestClient(host: "127.0.0.1", port: server.port)
         client.connect()
