@@ -72,32 +72,37 @@ final class GroupCommit: Sendable {
     }
 }
 
-/// Jobs that queue while a batch runs, taken together by one drainer at a time.
+/// Jobs that queue while a batch runs, taken together by at most `drainers` drainers at a time.
 final class BatchQueue<Job: Sendable>: Sendable {
     private struct State {
         var jobs: [Job] = []
-        var draining = false
+        var drainers = 0
     }
 
     private let state = Mutex(State())
     private let limit: Int
+    private let maximumDrainers: Int
 
-    init(limit: Int) { self.limit = limit }
+    init(limit: Int, drainers: Int = 1) {
+        self.limit = limit
+        maximumDrainers = drainers
+    }
 
-    /// Queues `job`; `true` when nobody drains yet and the caller must start.
+    /// Queues `job`; `true` when the caller must start one more drainer.
     func add(_ job: Job) -> Bool {
         state.withLock { state in
             state.jobs.append(job)
-            defer { state.draining = true }
-            return !state.draining
+            guard state.drainers < maximumDrainers else { return false }
+            state.drainers += 1
+            return true
         }
     }
 
-    /// The next batch (at most `limit` jobs, in arrival order); empty, and draining stops, when none wait.
+    /// The next batch (at most `limit` jobs, in arrival order); empty, and this drainer stops, when none wait.
     func next() -> [Job] {
         state.withLock { state in
             guard !state.jobs.isEmpty else {
-                state.draining = false
+                state.drainers -= 1
                 return []
             }
             let taken = Array(state.jobs.prefix(limit))

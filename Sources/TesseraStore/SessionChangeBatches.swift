@@ -17,8 +17,8 @@ import TesseraCore
 /// - a write that throws rolls back its own savepoint only; the others are unaffected;
 /// - if the COMMIT fails, every write of the batch fails with it.
 ///
-/// Writes run in the order of their devices, so that two instances' batches take row locks in the
-/// same order. A write that meets a unique violation or a deadlock (another instance changed the
+/// Writes run in the order of their devices, so that two batches (of this instance or another)
+/// take row locks in the same order. A write that meets a unique violation or a deadlock (another instance changed the
 /// same device at the same moment) runs once more in a fresh savepoint, and then sees that change.
 final class SessionChangeBatches: Sendable {
     private struct Job: Sendable {
@@ -34,11 +34,13 @@ final class SessionChangeBatches: Sendable {
     private let logger: Logger
     private let queue: BatchQueue<Job>
 
-    init(client: PostgresClient, peers: PeerInstances, logger: Logger, batchLimit: Int = 128) {
+    /// `drainers` transactions run at once (each on its own connection): their statements
+    /// overlap, and only their COMMITs take turns on the notification lock.
+    init(client: PostgresClient, peers: PeerInstances, logger: Logger, batchLimit: Int = 64, drainers: Int = 4) {
         self.client = client
         self.peers = peers
         self.logger = logger
-        queue = BatchQueue(limit: batchLimit)
+        queue = BatchQueue(limit: batchLimit, drainers: drainers)
     }
 
     /// Runs `body` in the next shared transaction. `body` returns its value and whether it
@@ -96,18 +98,16 @@ final class SessionChangeBatches: Sendable {
         }
     }
 
-    /// One write in its own savepoint; a conflict with another instance's write gets one retry.
+    /// One write in its own savepoint; a conflict with another write of the same device gets one retry.
+    /// Savepoints are not released (a round trip each): the batch's COMMIT ends them all.
     private func run(_ job: Job, on db: PostgresConnection) async throws -> Bool {
         var attempt = 0
         while true {
             try await db.query("SAVEPOINT write", logger: logger)
             do {
-                let changed = try await job.run(db)
-                try await db.query("RELEASE SAVEPOINT write", logger: logger)
-                return changed
+                return try await job.run(db)
             } catch {
                 try await db.query("ROLLBACK TO SAVEPOINT write", logger: logger)
-                try await db.query("RELEASE SAVEPOINT write", logger: logger)
                 let state = (error as? PSQLError)?.serverInfo?[.sqlState]
                 if attempt == 0, state == "23505" || state == "40P01" {
                     attempt += 1
