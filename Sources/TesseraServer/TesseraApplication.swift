@@ -68,7 +68,9 @@ public enum TesseraServerBuilder {
         let application = Application(
             responder: FormatSuffixResponder(inner: router.buildResponder()),
             configuration: .init(address: .hostname(options.host, port: options.port), serverName: "Tessera"),
-            services: [purge, StoreCloser(store: store)],
+            // The service group stops its services last to first: the purge must have stopped
+            // before the store closes under it.
+            services: [StoreCloser(store: store), purge],
             logger: logger)
         return (application, services)
     }

@@ -21,6 +21,7 @@ public final class PostgresStore: Store {
     private let logger: Logger
     private let running: Task<Void, Never>
     private let listening = Mutex<Task<Void, Never>?>(nil)
+    private let gate = OperationGate()
 
     /// Connects, applies the migrations (refusing a newer schema) and joins the other instances.
     public static func open(_ location: PostgresLocation, logger: Logger = Logger(label: "tessera.postgres")) async throws -> PostgresStore {
@@ -53,6 +54,7 @@ public final class PostgresStore: Store {
 
     /// Leaves the other instances and closes every connection.
     public func close() async {
+        await gate.close(waitingAtMost: .seconds(10))
         await peers.leave()
         let listener = listening.withLock { $0 }
         listener?.cancel()
@@ -69,16 +71,25 @@ public final class PostgresStore: Store {
     // MARK: Running statements
 
     private func read<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
-        do { return try await client.withConnection { connection in try await body(connection) } } catch {
-            throw Self.storeError(error, doing: "read")
+        try await gate.run {
+            do { return try await client.withConnection { connection in try await body(connection) } } catch {
+                throw Self.storeError(error, doing: "read")
+            }
         }
     }
 
     @discardableResult
     private func write<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
-        do { return try await client.withTransaction(logger: logger) { connection in try await body(connection) } } catch {
-            throw Self.storeError(error, doing: "write")
+        try await gate.run {
+            do { return try await client.withTransaction(logger: logger) { connection in try await body(connection) } } catch {
+                throw Self.storeError(error, doing: "write")
+            }
         }
+    }
+
+    /// A login, TempPass start or logout: shares a transaction with others and tells the other instances.
+    private func changeSessions<T: Sendable>(of device: DeviceKey, _ body: @Sendable @escaping (PostgresConnection) async throws -> (T, changed: Bool)) async throws -> T {
+        try await gate.run { try await sessionChanges.write(device: device, body) }
     }
 
     static func storeError(_ error: any Error, doing what: String) -> StoreError {
@@ -228,7 +239,7 @@ public final class PostgresStore: Store {
     // MARK: Sessions
 
     public func completeLogin(attemptDigest: SecretDigest, session: Session, now: Date) async throws -> LoginCompletion {
-        try await sessionChanges.write(device: session.device) { [self] db in
+        try await changeSessions(of: session.device) { [self] db in
             // FOR UPDATE: two browsers completing the same code queue here; the second sees it used.
             var pendingID: UUID?
             let attempts = try await db.query("""
@@ -251,21 +262,19 @@ public final class PostgresStore: Store {
     }
 
     public func startSession(_ session: Session, creating trial: TemporaryAccess?) async throws {
-        try await sessionChanges.write(device: session.device) { [self] db in
-            if let trial { try await insert(trial, on: db) }
-            try await replaceSession(session, on: db)
+        try await changeSessions(of: session.device) { [self] db in
+            if let trial {
+                _ = try await db.execute(ReplaceSessionCreatingTrial(session: session, trial: trial), logger: logger)
+            } else {
+                try await replaceSession(session, on: db)
+            }
             return ((), changed: true)
         }
     }
 
     /// The device's previous session goes, with its decisions (ON DELETE CASCADE).
     private func replaceSession(_ session: Session, on db: PostgresConnection) async throws {
-        try await db.query("DELETE FROM session WHERE tenant_id = \(session.device.tenantID) AND device_id = \(session.device.deviceID)", logger: logger)
-        try await db.query("""
-            INSERT INTO session (id, tenant_id, device_id, provider_id, user_id, device_user, created_at, expires_at)
-            VALUES (\(session.id), \(session.device.tenantID), \(session.device.deviceID), \(session.subject.providerID),
-                    \(session.subject.userID), \(session.deviceUser), \(session.createdAt.epochMilliseconds), \(session.expiresAt.epochMilliseconds))
-            """, logger: logger)
+        _ = try await db.execute(ReplaceSession(session: session), logger: logger)
     }
 
     public func session(device: DeviceKey) async throws -> Session? {
@@ -285,10 +294,10 @@ public final class PostgresStore: Store {
     }
 
     public func revokeSessions(device: DeviceKey) async throws -> Int {
-        try await sessionChanges.write(device: device) { [self] db in
+        try await changeSessions(of: device) { [self] db in
             // Decisions go with their session (ON DELETE CASCADE).
-            let removed = try await Self.count(db.query(
-                "DELETE FROM session WHERE tenant_id = \(device.tenantID) AND device_id = \(device.deviceID) RETURNING 1", logger: logger))
+            var removed = 0
+            for try await _ in try await db.execute(RevokeDevice(device: device), logger: logger) { removed += 1 }
             return (removed, changed: removed > 0)
         }
     }
@@ -392,21 +401,14 @@ public final class PostgresStore: Store {
 
     private func trial(where query: PostgresQuery, on db: PostgresConnection) async throws -> TemporaryAccess? {
         let rows = try await db.query(query, logger: logger)
-        for try await (id, tenant, provider, device, identity, started, resources) in rows.decode((UUID, String, String, String, Data?, Int64?, String).self) {
-            return TemporaryAccess(
-                id: id, tenantID: tenant, providerID: provider, deviceID: device, identityDigest: identity.map(SecretDigest.init(bytes:)),
-                startedAt: started.map(Date.init(epochMilliseconds:)), resources: try JSONDecoder().decode([String].self, from: Data(resources.utf8)))
-        }
+        for try await row in rows.decode(TrialOfDevice.Row.self) { return try TrialOfDevice.trial(row) }
         return nil
     }
 
     public func temporaryAccess(tenantID: String, providerID: String, deviceID: String, identityDigest: SecretDigest?) async throws -> TemporaryAccess? {
         try await read { db in
-            if let trial = try await trial(where: """
-                SELECT \(unescaped: Self.trialColumns) FROM temporary_access
-                WHERE tenant_id = \(tenantID) AND provider_id = \(providerID) AND device_id = \(deviceID) LIMIT 1
-                """, on: db) {
-                return trial
+            for try await row in try await db.execute(TrialOfDevice(tenantID: tenantID, providerID: providerID, deviceID: deviceID), logger: logger) {
+                return try TrialOfDevice.trial(row)
             }
             guard let identityDigest else { return nil }
             return try await trial(where: """

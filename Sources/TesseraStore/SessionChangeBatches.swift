@@ -74,11 +74,12 @@ final class SessionChangeBatches: Sendable {
             let ordered = batch.sorted { ($0.device.tenantID, $0.device.deviceID) < ($1.device.tenantID, $1.device.deviceID) }
             let change = peers.prepareChange()
             do {
-                let changed = try await client.withTransaction(logger: logger) { db -> [DeviceKey] in
-                    var changed: [DeviceKey] = []
-                    for job in ordered where try await run(job, on: db) { changed.append(job.device) }
-                    if !changed.isEmpty { try await change.announce(changed, on: db) }
-                    return changed
+                let changed: [DeviceKey]
+                do {
+                    changed = try await runAll(ordered, announcing: change, inSavepoints: false)
+                } catch let error as PostgresTransactionError where error.closureError is WriteFailed {
+                    // A write failed and took the transaction with it: again, each write in its savepoint.
+                    changed = try await runAll(ordered, announcing: change, inSavepoints: true)
                 }
                 // The next batch may commit while this one waits for the other instances.
                 Task {
@@ -98,9 +99,34 @@ final class SessionChangeBatches: Sendable {
         }
     }
 
+    /// A write failed in a batch that ran without savepoints.
+    private struct WriteFailed: Error {}
+
+    /// The batch in one transaction, with one notification for the devices whose sessions changed.
+    ///
+    /// First without savepoints (most writes are one statement; a savepoint would double their
+    /// round trips): if any write throws, the transaction is rolled back and the batch runs again
+    /// with each write in its own savepoint, where a failure costs only that write.
+    private func runAll(_ jobs: [Job], announcing change: PeerInstances.PreparedChange, inSavepoints: Bool) async throws -> [DeviceKey] {
+        try await client.withTransaction(logger: logger) { db -> [DeviceKey] in
+            var changed: [DeviceKey] = []
+            for job in jobs {
+                let changedThis: Bool
+                if inSavepoints {
+                    changedThis = try await run(job, inSavepointOn: db)
+                } else {
+                    do { changedThis = try await job.run(db) } catch { throw WriteFailed() }
+                }
+                if changedThis { changed.append(job.device) }
+            }
+            if !changed.isEmpty { try await change.announce(changed, on: db) }
+            return changed
+        }
+    }
+
     /// One write in its own savepoint; a conflict with another write of the same device gets one retry.
     /// Savepoints are not released (a round trip each): the batch's COMMIT ends them all.
-    private func run(_ job: Job, on db: PostgresConnection) async throws -> Bool {
+    private func run(_ job: Job, inSavepointOn db: PostgresConnection) async throws -> Bool {
         var attempt = 0
         while true {
             try await db.query("SAVEPOINT write", logger: logger)

@@ -6,10 +6,11 @@ import Testing
 import TesseraCore
 
 /// Runs the real `tessera` program as a child process, so it can be killed with SIGKILL.
-final class TesseraProcess: @unchecked Sendable {
-    let process = Process()
-    let output = Pipe()
+/// Its output goes to a file beside its data (a pipe nobody drains would stall it once full).
+final class TesseraProcess: Sendable {
+    let process: Process
     let port: Int
+    let logPath: String
 
     /// The `tessera` executable next to the test bundle (SwiftPM builds it with the tests).
     static var executable: URL {
@@ -20,39 +21,44 @@ final class TesseraProcess: @unchecked Sendable {
             .appendingPathComponent(".build/debug/tessera")
     }
 
-    /// `database`: a PostgreSQL URL to share; nil for the SQLite file in `dataDirectory`.
-    init(dataDirectory: String, database: String? = nil) throws {
-        process.executableURL = Self.executable
-        process.arguments = ["serve", "--demo", "--port", "0", "--data-dir", dataDirectory, "--log-level", "info", "--disable-throttling"]
-            + (database.map { ["--database", $0] } ?? [])
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        // Hummingbird logs the port it bound; wait for that line.
-        var seen = ""
-        let deadline = Date().addingTimeInterval(60)
-        while Date() < deadline {
-            let chunk = output.fileHandleForReading.availableData
-            if chunk.isEmpty { break }
-            seen += String(decoding: chunk, as: UTF8.self)
-            if let range = seen.range(of: #"listening on 127\.0\.0\.1:(\d+)"#, options: .regularExpression) {
-                port = Int(seen[range].split(separator: ":").last!)!
-                return
-            }
-        }
-        process.terminate()
-        throw TesseraProcessError(output: seen)
+    private init(process: Process, port: Int, logPath: String) {
+        self.process = process
+        self.port = port
+        self.logPath = logPath
     }
 
-    /// Starts the program without holding a thread of the cooperative pool while it comes up
-    /// (a blocked pool thread would stall every other test of the run).
+    /// Starts the program and waits (without holding a thread) for the port it bound.
+    /// `database`: a PostgreSQL URL to share; nil for the SQLite file in `dataDirectory`.
     static func launch(dataDirectory: String, database: String? = nil) async throws -> TesseraProcess {
-        try await withCheckedThrowingContinuation { continuation in
-            DispatchQueue.global().async {
-                continuation.resume(with: Result { try TesseraProcess(dataDirectory: dataDirectory, database: database) })
-            }
+        try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
+        let logPath = dataDirectory + "/tessera-\(UUID().uuidString.prefix(8)).log"
+        guard FileManager.default.createFile(atPath: logPath, contents: nil), let log = FileHandle(forWritingAtPath: logPath) else {
+            throw TesseraProcessError(output: "cannot write \(logPath)")
         }
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = ["serve", "--demo", "--port", "0", "--data-dir", dataDirectory, "--log-level", "info", "--disable-throttling"]
+            + (database.map { ["--database", $0] } ?? [])
+        process.standardOutput = log
+        process.standardError = log
+        try process.run()
+        try? log.close()
+        // Hummingbird logs the port it bound.
+        let deadline = ContinuousClock.now + .seconds(60)
+        while ContinuousClock.now < deadline, process.isRunning, !Task.isCancelled {
+            let seen = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+            if let range = seen.range(of: #"listening on 127\.0\.0\.1:(\d+)"#, options: .regularExpression),
+               let port = Int(seen[range].split(separator: ":").last ?? "") {
+                return TesseraProcess(process: process, port: port, logPath: logPath)
+            }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        throw TesseraProcessError(output: (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "")
     }
+
+    /// What the program printed so far.
+    var output: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
     func kill9() {
         Foundation.kill(process.processIdentifier, SIGKILL)
@@ -72,7 +78,7 @@ struct TesseraProcessError: Error { let output: String }
         return (try JSONSerialization.jsonObject(with: Data(buffer: body)) as? [String: Any]) ?? [:]
     }
 
-    @Test(.timeLimit(.minutes(3))) func aLogoutThatAnswered204SurvivesKill9() async throws {
+    @Test(.timeLimit(.minutes(10))) func aLogoutThatAnswered204SurvivesKill9() async throws {
         let dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-crash-\(UUID())").path
         var server = try await TesseraProcess.launch(dataDirectory: dataDirectory)
         var client = TestClient(host: "127.0.0.1", port: server.port)

@@ -174,6 +174,73 @@ struct PostgresTests {
         #expect(ContinuousClock.now - started < .seconds(2))
         await Backend.drop(location.schema, with: a)
     }
+
+    /// Session changes share transactions: one that fails (here a trial whose id is taken) fails
+    /// alone; the others of its batch are stored, and the failed one leaves nothing behind.
+    @Test func aFailingChangeTakesNoOtherChangeOfItsBatchWithIt() async throws {
+        let location = try Backend.freshPostgresLocation()
+        let store = try await PostgresStore.open(location)
+        let taken = TemporaryAccess(id: UUID(), tenantID: "REF30", providerID: "TempPass_5mins", deviceID: "first", identityDigest: nil)
+        try await store.startSession(session(DeviceKey(tenantID: "REF30", deviceID: "first")), creating: taken)
+        for round in 0..<5 {
+            let failures = try await withThrowingTaskGroup(of: Bool.self) { group in
+                for lane in 0..<40 {
+                    group.addTask {
+                        let device = DeviceKey(tenantID: "REF30", deviceID: "batch-\(round)-\(lane)")
+                        var trial = TemporaryAccess(id: UUID(), tenantID: "REF30", providerID: "TempPass_5mins", deviceID: device.deviceID, identityDigest: nil)
+                        if lane == 20 { trial.id = taken.id }
+                        do { try await store.startSession(session(device), creating: trial) } catch is StoreError { return true }
+                        return false
+                    }
+                }
+                return try await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+            }
+            #expect(failures == 1, "round \(round)")
+            for lane in 0..<40 {
+                let device = DeviceKey(tenantID: "REF30", deviceID: "batch-\(round)-\(lane)")
+                let stored = try await store.session(device: device)
+                #expect((stored == nil) == (lane == 20), "round \(round), device \(lane)")
+                let trial = try await store.temporaryAccess(tenantID: "REF30", providerID: "TempPass_5mins", deviceID: device.deviceID, identityDigest: nil)
+                #expect((trial == nil) == (lane == 20), "round \(round), trial \(lane)")
+            }
+        }
+        await Backend.drop(location.schema, with: store)
+    }
+
+    /// Closing while reads, writes and session changes are under way (a server stopping while its
+    /// purge runs): every call ends, answered or refused, and close() returns.
+    @Test(.timeLimit(.minutes(5))) func closingWhileOperationsRunEndsEveryOne() async throws {
+        for round in 0..<20 {
+            let location = try Backend.freshPostgresLocation()
+            let store = try await PostgresStore.open(location)
+            let cleaner = try await PostgresStore.open(location)
+            let ended = Findings()
+            let callers = (0..<12).map { lane in
+                Task {
+                    for step in 0..<1_000 {
+                        let device = DeviceKey(tenantID: "REF30", deviceID: "close-\(lane)-\(step)")
+                        do {
+                            switch lane % 3 {
+                            case 0: _ = try await store.purgeExpired(now: now, grace: 0)
+                            case 1: try await store.startSession(session(device))
+                            default: _ = try await store.session(device: device)
+                            }
+                        } catch {
+                            break
+                        }
+                    }
+                    ended.add("\(lane)")
+                }
+            }
+            try await Task.sleep(for: .milliseconds(round % 5 * 10 + 5))
+            await store.close()
+            for caller in callers { await caller.value }
+            #expect(ended.all.count == 12, "round \(round)")
+            // A closed store refuses; it neither hangs nor succeeds.
+            await #expect(throws: StoreError.self) { try await store.session(device: device) }
+            await Backend.drop(location.schema, with: cleaner)
+        }
+    }
 }
 
 /// Lines collected from concurrent tasks.
