@@ -229,7 +229,7 @@ class Postgres:
         self.args = args
         self.dir = os.path.join(tempfile.gettempdir(), "tessera-bench-pg")
         self.port = args.postgres_port
-        env = dict(os.environ, TESSERA_PG_OPTIONS="-c shared_buffers=1GB -c max_wal_size=4GB -c checkpoint_timeout=15min")
+        env = dict(os.environ, TESSERA_PG_OPTIONS="-c shared_buffers=1GB -c max_wal_size=4GB -c checkpoint_timeout=15min " + os.environ.get("BENCH_PG_OPTIONS", ""))
         base = subprocess.run([os.path.join(ROOT, ".ci", "postgres"), self.dir, str(self.port)], env=env,
                               capture_output=True, text=True, check=True).stdout.strip()
         self.schema = f"bench_{args.devices}"

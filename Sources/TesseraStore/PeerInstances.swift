@@ -128,18 +128,27 @@ final class PeerInstances: Sendable {
         /// PostgreSQL takes payloads under 8,000 bytes: many devices go in several notifications,
         /// each acknowledged (the last one's acknowledgement implies the earlier ones').
         func announce(_ devices: [DeviceKey], on db: PostgresConnection) async throws {
+            for payload in try payloads(for: devices) {
+                try await db.query("SELECT pg_notify(\(peers.channel), \(payload))", logger: peers.logger)
+            }
+        }
+
+        /// The notifications that announce `devices`, each under PostgreSQL's 8,000-byte limit.
+        func payloads(for devices: [DeviceKey]) throws -> [String] {
+            var payloads: [String] = []
             var chunk: [[String]] = []
             var size = 0
             for (index, device) in devices.enumerated() {
                 chunk.append([device.tenantID, device.deviceID])
                 size += device.tenantID.utf8.count + device.deviceID.utf8.count + 8
                 if size > 6_000 || index == devices.count - 1 {
-                    let payload = String(decoding: try JSONEncoder().encode(Message(k: "c", from: peers.id, n: number, d: chunk, e: index == devices.count - 1)), as: UTF8.self)
-                    try await db.query("SELECT pg_notify(\(peers.channel), \(payload))", logger: peers.logger)
+                    let message = Message(k: "c", from: peers.id, n: number, d: chunk, e: index == devices.count - 1)
+                    payloads.append(String(decoding: try JSONEncoder().encode(message), as: UTF8.self))
                     chunk = []
                     size = 0
                 }
             }
+            return payloads
         }
 
         /// After the commit: returns once every other live instance has acknowledged, or its

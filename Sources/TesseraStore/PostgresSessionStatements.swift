@@ -110,3 +110,110 @@ struct TrialOfDevice: PostgresPreparedStatement {
             startedAt: row.5.map(Date.init(epochMilliseconds:)), resources: try JSONDecoder().decode([String].self, from: Data(row.6.utf8)))
     }
 }
+
+/// A batch of logouts and logins (each of a different device) as one statement: every device's
+/// session goes (decisions with it), the logins' sessions and new trials are inserted, and the
+/// other instances are notified, all committed together without BEGIN or COMMIT.
+///
+/// The notification names every device of the batch, and is sent unless nothing changed at all.
+/// The result is the devices whose session was removed, and whether the notification went.
+/// The DELETE finds its rows through the (tenant, device) index with `= ANY` (a join with
+/// `unnest` was planned as a scan of the whole table). The logins' INSERT reads
+/// the DELETE's count first, so the old rows are gone before the unique index is checked. Any
+/// failure (a trial taken meanwhile, a deadlock with another instance) fails the whole statement,
+/// and the batch then runs one change at a time.
+struct PlainBatch {
+    let devices: [DeviceKey]
+    private let changes: [SessionChangeBatches.PlainChange]
+
+    /// nil when a device appears twice: the order of its changes would matter.
+    init?(_ changes: [SessionChangeBatches.PlainChange]) {
+        devices = changes.map { change in
+            switch change {
+            case .revoke(let device): device
+            case .replace(let session, _): session.device
+            }
+        }
+        guard Set(devices).count == devices.count else { return nil }
+        self.changes = changes
+    }
+
+    func query(channel: String, payloads: [String]) throws -> PostgresQuery {
+        var sessions: (id: [UUID], tenant: [String], device: [String], provider: [String], user: [String],
+                       hasDeviceUser: [Bool], deviceUser: [String], created: [Int64], expires: [Int64]) = ([], [], [], [], [], [], [], [], [])
+        var trials: (id: [UUID], tenant: [String], provider: [String], device: [String], hasIdentity: [Bool], identity: [ByteBuffer],
+                     hasStart: [Bool], started: [Int64], resources: [String]) = ([], [], [], [], [], [], [], [], [])
+        for change in changes {
+            guard case .replace(let session, let trial) = change else { continue }
+            sessions.id.append(session.id)
+            sessions.tenant.append(session.device.tenantID)
+            sessions.device.append(session.device.deviceID)
+            sessions.provider.append(session.subject.providerID)
+            sessions.user.append(session.subject.userID)
+            sessions.hasDeviceUser.append(session.deviceUser != nil)
+            sessions.deviceUser.append(session.deviceUser ?? "")
+            sessions.created.append(session.createdAt.epochMilliseconds)
+            sessions.expires.append(session.expiresAt.epochMilliseconds)
+            guard let trial else { continue }
+            trials.id.append(trial.id)
+            trials.tenant.append(trial.tenantID)
+            trials.provider.append(trial.providerID)
+            trials.device.append(trial.deviceID)
+            trials.hasIdentity.append(trial.identityDigest != nil)
+            trials.identity.append(ByteBuffer(data: trial.identityDigest?.bytes ?? Data()))
+            trials.hasStart.append(trial.startedAt != nil)
+            trials.started.append(trial.startedAt?.epochMilliseconds ?? 0)
+            trials.resources.append(String(decoding: try JSONEncoder().encode(trial.resources), as: UTF8.self))
+        }
+        var bindings = PostgresBindings(capacity: 22)
+        bindings.append(devices.map(\.tenantID))
+        bindings.append(devices.map(\.deviceID))
+        bindings.append(trials.id)
+        bindings.append(trials.tenant)
+        bindings.append(trials.provider)
+        bindings.append(trials.device)
+        bindings.append(trials.hasIdentity)
+        bindings.append(trials.identity)
+        bindings.append(trials.hasStart)
+        bindings.append(trials.started)
+        bindings.append(trials.resources)
+        bindings.append(sessions.id)
+        bindings.append(sessions.tenant)
+        bindings.append(sessions.device)
+        bindings.append(sessions.provider)
+        bindings.append(sessions.user)
+        bindings.append(sessions.hasDeviceUser)
+        bindings.append(sessions.deviceUser)
+        bindings.append(sessions.created)
+        bindings.append(sessions.expires)
+        bindings.append(channel)
+        bindings.append(payloads)
+        return PostgresQuery(unsafeSQL: Self.sql, binds: bindings)
+    }
+
+    private static let sql = """
+        WITH gone AS (
+            DELETE FROM session
+            WHERE tenant_id = ANY($1::text[]) AND device_id = ANY($2::text[])
+              AND (tenant_id, device_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))
+            RETURNING tenant_id, device_id),
+        trials AS (
+            INSERT INTO temporary_access (id, tenant_id, provider_id, device_id, identity_digest, started_at, resources)
+            SELECT t.id, t.tenant_id, t.provider_id, t.device_id, CASE WHEN t.has_identity THEN t.identity END,
+                   CASE WHEN t.has_start THEN t.started_at END, t.resources
+            FROM unnest($3::uuid[], $4::text[], $5::text[], $6::text[], $7::bool[], $8::bytea[], $9::bool[], $10::int8[], $11::text[])
+                AS t(id, tenant_id, provider_id, device_id, has_identity, identity, has_start, started_at, resources)
+            RETURNING 1),
+        added AS (
+            INSERT INTO session (id, tenant_id, device_id, provider_id, user_id, device_user, created_at, expires_at)
+            SELECT n.id, n.tenant_id, n.device_id, n.provider_id, n.user_id, CASE WHEN n.has_device_user THEN n.device_user END,
+                   n.created_at, n.expires_at
+            FROM unnest($12::uuid[], $13::text[], $14::text[], $15::text[], $16::text[], $17::bool[], $18::text[], $19::int8[], $20::int8[])
+                AS n(id, tenant_id, device_id, provider_id, user_id, has_device_user, device_user, created_at, expires_at)
+            WHERE (SELECT count(*) FROM gone) >= 0
+            RETURNING 1)
+        SELECT ARRAY(SELECT tenant_id FROM gone), ARRAY(SELECT device_id FROM gone), (SELECT count(*) FROM trials), (SELECT count(*) FROM added),
+               (SELECT count(pg_notify($21, p)) FROM unnest($22::text[]) AS p
+                WHERE EXISTS (SELECT 1 FROM gone) OR EXISTS (SELECT 1 FROM added))
+        """
+}

@@ -262,14 +262,7 @@ public final class PostgresStore: Store {
     }
 
     public func startSession(_ session: Session, creating trial: TemporaryAccess?) async throws {
-        try await changeSessions(of: session.device) { [self] db in
-            if let trial {
-                _ = try await db.execute(ReplaceSessionCreatingTrial(session: session, trial: trial), logger: logger)
-            } else {
-                try await replaceSession(session, on: db)
-            }
-            return ((), changed: true)
-        }
+        try await gate.run { try await sessionChanges.replace(session, creatingTrial: trial, logger: logger) }
     }
 
     /// The device's previous session goes, with its decisions (ON DELETE CASCADE).
@@ -294,12 +287,8 @@ public final class PostgresStore: Store {
     }
 
     public func revokeSessions(device: DeviceKey) async throws -> Int {
-        try await changeSessions(of: device) { [self] db in
-            // Decisions go with their session (ON DELETE CASCADE).
-            var removed = 0
-            for try await _ in try await db.execute(RevokeDevice(device: device), logger: logger) { removed += 1 }
-            return (removed, changed: removed > 0)
-        }
+        // Decisions go with their session (ON DELETE CASCADE).
+        try await gate.run { try await sessionChanges.revoke(device, logger: logger) }
     }
 
     // MARK: Decisions

@@ -17,14 +17,26 @@ import TesseraCore
 /// - a write that throws rolls back its own savepoint only; the others are unaffected;
 /// - if the COMMIT fails, every write of the batch fails with it.
 ///
-/// Writes run in the order of their devices, so that two batches (of this instance or another)
-/// take row locks in the same order. A write that meets a unique violation or a deadlock (another instance changed the
-/// same device at the same moment) runs once more in a fresh savepoint, and then sees that change.
+/// A batch of plain logouts and logins runs as one statement (``PlainBatch``): one round trip,
+/// committed on its own. Otherwise, or when that statement fails, the batch runs in a transaction,
+/// one write after another in the order of their devices; a write that meets a unique violation
+/// or a deadlock (another instance changed the same device at the same moment) runs again in a
+/// fresh savepoint, a few times at most. Within an instance, a device is in one batch at a time.
 final class SessionChangeBatches: Sendable {
+    /// A logout or a login, as data, so that a batch of them can run as one statement.
+    enum PlainChange: Sendable {
+        case revoke(DeviceKey)
+        case replace(Session, creatingTrial: TemporaryAccess?)
+    }
+
     private struct Job: Sendable {
         let device: DeviceKey
+        /// Set for logouts and logins: the batch may then run as one statement.
+        let plain: PlainChange?
         /// Runs inside the shared transaction; `true` when it changed the device's sessions.
         let run: @Sendable (PostgresConnection) async throws -> Bool
+        /// For a plain change done by the batch's single statement: whether a session was removed.
+        let settle: @Sendable (_ removedASession: Bool) -> Void
         let failed: @Sendable (any Error) -> Void
         let finish: @Sendable ((any Error)?) -> Void
     }
@@ -32,29 +44,57 @@ final class SessionChangeBatches: Sendable {
     private let client: PostgresClient
     private let peers: PeerInstances
     private let logger: Logger
-    private let queue: BatchQueue<Job>
+    private let queue: BatchQueue<Job, DeviceKey>
 
-    /// `drainers` transactions run at once (each on its own connection): their statements
-    /// overlap, and only their COMMITs take turns on the notification lock.
-    init(client: PostgresClient, peers: PeerInstances, logger: Logger, batchLimit: Int = 64, drainers: Int = 4) {
+    /// `drainers` batches run at once (each on its own connection). Their COMMITs take turns on
+    /// the notification lock, so more drainers mostly make smaller batches: 2 measured best.
+    init(client: PostgresClient, peers: PeerInstances, logger: Logger, batchLimit: Int = 64, drainers: Int = 2) {
         self.client = client
         self.peers = peers
         self.logger = logger
-        queue = BatchQueue(limit: batchLimit, drainers: drainers)
+        queue = BatchQueue(limit: batchLimit, drainers: drainers, exclusiveBy: { $0.device })
+    }
+
+    /// Logout: removes the device's session (and its decisions); returns how many went.
+    func revoke(_ device: DeviceKey, logger: Logger) async throws -> Int {
+        try await enqueue(device: device, plain: .revoke(device), settle: { $0 ? 1 : 0 }) { db in
+            var removed = 0
+            for try await _ in try await db.execute(RevokeDevice(device: device), logger: logger) { removed += 1 }
+            return (removed, changed: removed > 0)
+        }
+    }
+
+    /// Login: `session` replaces the device's session, and a new TempPass trial is stored with it.
+    func replace(_ session: Session, creatingTrial trial: TemporaryAccess?, logger: Logger) async throws {
+        try await enqueue(device: session.device, plain: .replace(session, creatingTrial: trial), settle: { _ in () }) { db in
+            if let trial {
+                _ = try await db.execute(ReplaceSessionCreatingTrial(session: session, trial: trial), logger: logger)
+            } else {
+                _ = try await db.execute(ReplaceSession(session: session), logger: logger)
+            }
+            return ((), changed: true)
+        }
     }
 
     /// Runs `body` in the next shared transaction. `body` returns its value and whether it
     /// changed the device's sessions (only then are the other instances told).
     func write<T: Sendable>(device: DeviceKey, _ body: @Sendable @escaping (PostgresConnection) async throws -> (T, changed: Bool)) async throws -> T {
+        try await enqueue(device: device, plain: nil, settle: nil, body)
+    }
+
+    private func enqueue<T: Sendable>(device: DeviceKey, plain: PlainChange?, settle: (@Sendable (Bool) -> T)?,
+                                      _ body: @Sendable @escaping (PostgresConnection) async throws -> (T, changed: Bool)) async throws -> T {
         let outcome = Outcome<T>()
         return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
             let job = Job(
                 device: device,
+                plain: settle == nil ? nil : plain,
                 run: { db in
                     let (value, changed) = try await body(db)
                     outcome.set(.success(value))
                     return changed
                 },
+                settle: { removed in if let settle { outcome.set(.success(settle(removed))) } },
                 failed: { error in outcome.set(.failure(error)) },
                 finish: { error in
                     if let error {
@@ -71,15 +111,29 @@ final class SessionChangeBatches: Sendable {
         while true {
             let batch = queue.next()
             if batch.isEmpty { return }
+            // Its devices may go in the next batch once this one has committed (or failed).
+            defer { queue.finished(batch) }
             let ordered = batch.sorted { ($0.device.tenantID, $0.device.deviceID) < ($1.device.tenantID, $1.device.deviceID) }
             let change = peers.prepareChange()
             do {
-                let changed: [DeviceKey]
-                do {
-                    changed = try await runAll(ordered, announcing: change, inSavepoints: false)
-                } catch let error as PostgresTransactionError where error.closureError is WriteFailed {
-                    // A write failed and took the transaction with it: again, each write in its savepoint.
-                    changed = try await runAll(ordered, announcing: change, inSavepoints: true)
+                var changed: [DeviceKey]
+                let plain = ordered.compactMap(\.plain)
+                if plain.count == ordered.count, let statement = PlainBatch(plain) {
+                    do {
+                        let (removed, announced) = try await run(statement, announcing: change)
+                        for (index, job) in ordered.enumerated() { job.settle(removed.contains(index)) }
+                        changed = announced ? statement.devices : []
+                    } catch let error as PSQLError where error.serverInfo != nil {
+                        // A write of the batch failed (a conflict, a taken trial): one by one instead.
+                        changed = try await runAll(ordered, announcing: change, inSavepoints: true)
+                    }
+                } else {
+                    do {
+                        changed = try await runAll(ordered, announcing: change, inSavepoints: false)
+                    } catch let error as PostgresTransactionError where error.closureError is WriteFailed {
+                        // A write failed and took the transaction with it: again, each write in its savepoint.
+                        changed = try await runAll(ordered, announcing: change, inSavepoints: true)
+                    }
                 }
                 // The next batch may commit while this one waits for the other instances.
                 Task {
@@ -96,6 +150,22 @@ final class SessionChangeBatches: Sendable {
                 let failure = PostgresStore.storeError(error, doing: "write")
                 for job in batch { job.finish(failure) }
             }
+        }
+    }
+
+    /// A batch of logouts and logins as one statement, committed on its own (no BEGIN, no COMMIT:
+    /// one round trip for the whole batch), with the notification in the same statement.
+    /// Returns the positions of the logouts that removed a session, and whether the other instances were told.
+    private func run(_ batch: PlainBatch, announcing change: PeerInstances.PreparedChange) async throws -> (removed: Set<Int>, announced: Bool) {
+        let query = try batch.query(channel: peers.channel, payloads: change.payloads(for: batch.devices))
+        return try await client.withConnection { db in
+            var result: (removed: Set<Int>, announced: Bool) = ([], false)
+            let rows = try await db.query(query, logger: logger)
+            for try await (tenants, devices, _, _, notified) in rows.decode(([String], [String], Int64, Int64, Int64).self) {
+                let gone = Set(zip(tenants, devices).map { DeviceKey(tenantID: $0, deviceID: $1) })
+                result = (Set(batch.devices.indices.filter { gone.contains(batch.devices[$0]) }), notified > 0)
+            }
+            return result
         }
     }
 
@@ -124,7 +194,8 @@ final class SessionChangeBatches: Sendable {
         }
     }
 
-    /// One write in its own savepoint; a conflict with another write of the same device gets one retry.
+    /// One write in its own savepoint. A conflict with another instance's write of the same device
+    /// is retried (each statement sees what committed before it), a few times at most.
     /// Savepoints are not released (a round trip each): the batch's COMMIT ends them all.
     private func run(_ job: Job, inSavepointOn db: PostgresConnection) async throws -> Bool {
         var attempt = 0
@@ -135,7 +206,7 @@ final class SessionChangeBatches: Sendable {
             } catch {
                 try await db.query("ROLLBACK TO SAVEPOINT write", logger: logger)
                 let state = (error as? PSQLError)?.serverInfo?[.sqlState]
-                if attempt == 0, state == "23505" || state == "40P01" {
+                if attempt < 4, state == "23505" || state == "40P01" {
                     attempt += 1
                     continue
                 }

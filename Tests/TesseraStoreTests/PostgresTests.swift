@@ -175,6 +175,47 @@ struct PostgresTests {
         await Backend.drop(location.schema, with: a)
     }
 
+    /// Logins and logouts that arrive together run as one statement: each still gets its own
+    /// answer, and exactly what it asked for is stored (device users, trials with and without an
+    /// identity or a start).
+    @Test func loginsAndLogoutsBatchedTogetherStoreExactlyWhatEachAsked() async throws {
+        let location = try Backend.freshPostgresLocation()
+        let store = try await PostgresStore.open(location)
+        for index in 0..<20 { try await store.startSession(session(DeviceKey(tenantID: "REF30", deviceID: "held-\(index)"))) }
+        var logins: [(Session, TemporaryAccess?)] = []
+        for index in 0..<20 {
+            let device = DeviceKey(tenantID: index % 5 == 0 ? "OTHER" : "REF30", deviceID: "new-\(index)")
+            let login = Session(id: UUID(), device: device, subject: Subject(userID: "u\(index)", providerID: "Dish"),
+                                deviceUser: index % 2 == 0 ? "kid-\(index)" : nil,
+                                createdAt: now.addingTimeInterval(Double(index)), expiresAt: now.addingTimeInterval(3600 + Double(index)))
+            let trial = index % 3 == 0 ? nil : TemporaryAccess(
+                id: UUID(), tenantID: device.tenantID, providerID: "TempPass_5mins", deviceID: device.deviceID,
+                identityDigest: index % 4 == 0 ? SecretDigest(of: "ann@example.com \(index)") : nil,
+                startedAt: index % 7 == 0 ? now : nil, resources: index % 7 == 0 ? ["TNT"] : [])
+            logins.append((login, trial))
+        }
+        let removed = try await withThrowingTaskGroup(of: (String, Int).self) { group in
+            for index in 0..<20 {
+                group.addTask { ("held-\(index)", try await store.revokeSessions(device: DeviceKey(tenantID: "REF30", deviceID: "held-\(index)"))) }
+                group.addTask { ("absent-\(index)", try await store.revokeSessions(device: DeviceKey(tenantID: "REF30", deviceID: "absent-\(index)"))) }
+                let (login, trial) = logins[index]
+                group.addTask { try await store.startSession(login, creating: trial); return ("login", 0) }
+            }
+            return try await group.reduce(into: [String: Int]()) { $0[$1.0] = $1.1 }
+        }
+        for index in 0..<20 {
+            #expect(removed["held-\(index)"] == 1)
+            #expect(removed["absent-\(index)"] == 0)
+            #expect(try await store.session(device: DeviceKey(tenantID: "REF30", deviceID: "held-\(index)")) == nil)
+            let (login, trial) = logins[index]
+            #expect(try await store.session(device: login.device) == login)
+            let stored = try await store.temporaryAccess(tenantID: login.device.tenantID, providerID: "TempPass_5mins",
+                                                         deviceID: login.device.deviceID, identityDigest: nil)
+            #expect(stored == trial)
+        }
+        await Backend.drop(location.schema, with: store)
+    }
+
     /// Session changes share transactions: one that fails (here a trial whose id is taken) fails
     /// alone; the others of its batch are stored, and the failed one leaves nothing behind.
     @Test func aFailingChangeTakesNoOtherChangeOfItsBatchWithIt() async throws {
