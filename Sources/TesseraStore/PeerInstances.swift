@@ -21,9 +21,19 @@ import TesseraCore
 ///   proves it has processed every change committed before it. If the connection drops, or the
 ///   instance stops draining notifications, its memory stops being trusted before its lease
 ///   row runs out; on reconnection it forgets everything before trusting memory again.
-/// - **Wait.** After committing, the origin reads which instances hold a live lease and waits
-///   until each has acknowledged or its lease has run out. Only then does the change return.
-///   An instance killed without leaving therefore delays changes by at most `lease`.
+/// - **Wait.** After committing, the origin learns which instances may still trust their memory,
+///   and waits until each has acknowledged or its lease has run out. Only then does the change
+///   return. An instance killed without leaving therefore delays changes by at most `lease`.
+///
+///   Which instances: every renewal is also a notification, so an instance that has listened for
+///   longer than a lease has heard every renewal that can still be trusted. When its listener
+///   hears the origin's own change come back, it has heard every renewal committed before that
+///   change, and an instance whose memory is trusted on a renewal committed after it has heard
+///   the change first. So the set is taken from memory at that moment (deadline: when the
+///   renewal was heard, plus the lease), with no query. In the first lease after (re)connecting,
+///   or if the change does not come back within 2 s, the origin reads the lease rows instead,
+///   after its commit. An instance that leaves says so (after it stopped trusting its memory),
+///   and is no longer waited for.
 final class PeerInstances: Sendable {
     let id = UUID()
     let channel: String
@@ -46,6 +56,10 @@ final class PeerInstances: Sendable {
         var waits: [Int64: AckWait] = [:]
         var handler: (@Sendable (DeviceKey?) -> Void)?
         var leaving = false
+        /// When the current LISTEN took effect; nil while not listening.
+        var listeningSince: ContinuousClock.Instant?
+        /// The other instances heard renewing, and until when each may trust its memory at most.
+        var renewed: [UUID: ContinuousClock.Instant] = [:]
     }
 
     init(location: PostgresLocation, client: PostgresClient, logger: Logger) {
@@ -66,10 +80,26 @@ final class PeerInstances: Sendable {
         state.withLock { $0.handler = handler }
     }
 
-    /// Stops trusting memory and tells the owner to forget everything.
+    /// Stops trusting memory and tells the owner to forget everything. Changes still waiting to
+    /// hear themselves back may never do so: they read the lease rows instead.
     private func distrust() {
         trustedUntil.store(0, ordering: .releasing)
-        state.withLock { $0.handler }?(nil)
+        let (handler, waits) = state.withLock { state in
+            state.listeningSince = nil
+            return (state.handler, Array(state.waits.values))
+        }
+        handler?(nil)
+        for wait in waits { wait.hear(nil) }
+    }
+
+    /// What the listener knows of the other instances now, if it has listened for a whole lease.
+    private func instancesHeardRenewing() -> [UUID: ContinuousClock.Instant]? {
+        let now = ContinuousClock.now
+        return state.withLock { state in
+            guard let since = state.listeningSince, now > since + .milliseconds(Self.lease + 50) else { return nil }
+            state.renewed = state.renewed.filter { $0.value > now }
+            return state.renewed
+        }
     }
 
     // MARK: Joining and leaving
@@ -80,17 +110,21 @@ final class PeerInstances: Sendable {
         for _ in 0..<50 where !memoryIsCurrent { try await Task.sleep(for: .milliseconds(100)) }
     }
 
-    /// Stops answering from memory and removes the lease, so that nobody waits for this instance.
+    /// Stops answering from memory, then removes the lease and says so, so that nobody waits for
+    /// this instance.
     func leave() async {
         state.withLock { $0.leaving = true }
         distrust()
-        _ = try? await client.query("DELETE FROM tessera_instance WHERE id = \(id)", logger: logger)
+        let payload = String(decoding: (try? JSONEncoder().encode(Message(k: "l", from: id, n: 0))) ?? Data(), as: UTF8.self)
+        _ = try? await client.query("""
+            WITH gone AS (DELETE FROM tessera_instance WHERE id = \(id)) SELECT pg_notify(\(channel), \(payload))
+            """, logger: logger)
     }
 
     // MARK: Changes
 
     struct Message: Codable {
-        /// c: sessions of devices changed; a: acknowledgement; b: lease renewal.
+        /// c: sessions of devices changed; a: acknowledgement; b: lease renewal; l: leaving.
         var k: String
         var from: UUID
         var to: UUID?
@@ -99,6 +133,8 @@ final class PeerInstances: Sendable {
         var d: [[String]]?
         /// For c: the change's last notification (only that one is acknowledged).
         var e: Bool?
+        /// For b: the lease in milliseconds.
+        var l: Int64?
     }
 
     /// A change about to be committed. Register first, so that no acknowledgement can arrive
@@ -152,8 +188,22 @@ final class PeerInstances: Sendable {
         }
 
         /// After the commit: returns once every other live instance has acknowledged, or its
-        /// lease (as PostgreSQL read it after our commit) has run out.
+        /// lease has run out.
         func awaitPeers() async throws {
+            let limit = ContinuousClock.now + .seconds(2)
+            while !wait.wasHeard, ContinuousClock.now < limit { await wait.nextEvent(orUntil: limit) }
+            let deadlines: [UUID: ContinuousClock.Instant]
+            if let heard = wait.heardInstances { deadlines = heard } else { deadlines = try await liveLeases() }
+            while true {
+                let acknowledged = wait.acknowledged
+                let now = ContinuousClock.now
+                guard let next = deadlines.filter({ !acknowledged.contains($0.key) && $0.value > now }).values.min() else { return }
+                await wait.nextEvent(orUntil: next)
+            }
+        }
+
+        /// The lease rows as PostgreSQL reads them now (after our commit), as deadlines on our clock.
+        private func liveLeases() async throws -> [UUID: ContinuousClock.Instant] {
             var deadlines: [UUID: ContinuousClock.Instant] = [:]
             do {
                 let rows = try await peers.client.query("""
@@ -168,12 +218,7 @@ final class PeerInstances: Sendable {
             } catch {
                 throw PostgresStore.storeError(error, doing: "read of the live instances")
             }
-            while true {
-                let acknowledged = wait.acknowledged
-                let now = ContinuousClock.now
-                guard let next = deadlines.filter({ !acknowledged.contains($0.key) && $0.value > now }).values.min() else { return }
-                await wait.nextAcknowledgement(orUntil: next)
-            }
+            return deadlines
         }
 
         func abandon() {
@@ -193,6 +238,8 @@ final class PeerInstances: Sendable {
                     try await connection.listen(on: channel) { notifications in
                         // Changes committed before LISTEN took effect were never heard: forget all.
                         distrust()
+                        let since = ContinuousClock.now
+                        state.withLock { $0.listeningSince = since }
                         let renewals = Task { await self.renewLeases(on: connection) }
                         defer { renewals.cancel() }
                         for try await notification in notifications {
@@ -221,7 +268,7 @@ final class PeerInstances: Sendable {
                 state.beatsSent[state.nextBeat] = sent
                 return state.nextBeat
             }
-            let payload = String(decoding: (try? JSONEncoder().encode(Message(k: "b", from: id, n: number))) ?? Data(), as: UTF8.self)
+            let payload = String(decoding: (try? JSONEncoder().encode(Message(k: "b", from: id, n: number, l: Self.lease))) ?? Data(), as: UTF8.self)
             do {
                 try await connection.query("""
                 WITH lease AS (
@@ -251,8 +298,23 @@ final class PeerInstances: Sendable {
             let ack = Message(k: "a", from: id, to: message.from, n: message.n)
             let ackPayload = String(decoding: try JSONEncoder().encode(ack), as: UTF8.self)
             try await connection.query("SELECT pg_notify(\(channel), \(ackPayload))", logger: logger)
+        case "c" where message.e ?? true:
+            // Our own change, back: every renewal committed before it has been heard.
+            let heard = instancesHeardRenewing()
+            state.withLock { $0.waits[message.n] }?.hear(heard)
         case "a" where message.to == id:
             state.withLock { $0.waits[message.n] }?.acknowledge(by: message.from)
+        case "b" where message.from != id:
+            // Trusted by that instance until at most a lease after it sent this, which was before now.
+            let until = ContinuousClock.now + .milliseconds((message.l ?? Self.lease) + 20)
+            state.withLock { $0.renewed[message.from] = until }
+        case "l" where message.from != id:
+            // It stopped trusting its memory before saying so: no change needs to wait for it.
+            let waits = state.withLock { state in
+                state.renewed.removeValue(forKey: message.from)
+                return Array(state.waits.values)
+            }
+            for wait in waits { wait.acknowledge(by: message.from) }
         case "b" where message.from == id:
             let sent: Int64? = state.withLock { state in
                 let sent = state.beatsSent[message.n]
@@ -274,29 +336,48 @@ final class PeerInstances: Sendable {
     }
 }
 
-/// The acknowledgements of one change, and the task waiting for them.
+/// What one change waits for after its commit: hearing itself back (with the instances heard
+/// renewing until then), and the acknowledgements of the other instances.
 final class AckWait: Sendable {
     private struct State {
         var acknowledged = Set<UUID>()
+        /// Set once: nil inside when the listener could not tell (read the lease rows instead).
+        var heard: [UUID: ContinuousClock.Instant]??
+        var events = 0
         var continuation: CheckedContinuation<Void, Never>?
     }
 
     private let state = Mutex(State())
 
     var acknowledged: Set<UUID> { state.withLock { $0.acknowledged } }
+    var wasHeard: Bool { state.withLock { $0.heard != nil } }
+    var heardInstances: [UUID: ContinuousClock.Instant]? { state.withLock { $0.heard ?? nil } }
 
     func acknowledge(by instance: UUID) {
+        record { $0.acknowledged.insert(instance).inserted }
+    }
+
+    func hear(_ instances: [UUID: ContinuousClock.Instant]?) {
+        record { state in
+            guard state.heard == nil else { return false }
+            state.heard = .some(instances)
+            return true
+        }
+    }
+
+    private func record(_ change: (inout State) -> Bool) {
         let waiting = state.withLock { state -> CheckedContinuation<Void, Never>? in
-            state.acknowledged.insert(instance)
+            guard change(&state) else { return nil }
+            state.events += 1
             defer { state.continuation = nil }
             return state.continuation
         }
         waiting?.resume()
     }
 
-    /// Returns at the next acknowledgement, or at `deadline`.
-    func nextAcknowledgement(orUntil deadline: ContinuousClock.Instant) async {
-        let seen = acknowledged.count
+    /// Returns at the next acknowledgement or hearing, or at `deadline`.
+    func nextEvent(orUntil deadline: ContinuousClock.Instant) async {
+        let seen = state.withLock { $0.events }
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.next(after: seen) }
             group.addTask { try? await Task.sleep(until: deadline, clock: .continuous) }
@@ -309,7 +390,7 @@ final class AckWait: Sendable {
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 let done = state.withLock { state -> Bool in
-                    if state.acknowledged.count > seen || Task.isCancelled { return true }
+                    if state.events > seen || Task.isCancelled { return true }
                     state.continuation = continuation
                     return false
                 }

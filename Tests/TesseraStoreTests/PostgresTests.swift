@@ -68,6 +68,25 @@ struct PostgresTests {
         await Backend.drop(location.schema, with: first)
     }
 
+    /// Prepared statements keep their plan: planned on an empty database, a device's trial must
+    /// still be found through the device's own index, not by reading the provider's trials.
+    @Test func aDevicesTrialIsLookedUpByItsOwnIndexEvenAsPlannedOnAnEmptyDatabase() async throws {
+        let location = try Backend.freshPostgresLocation()
+        let store = try await PostgresStore.open(location)
+        var plan: [String] = []
+        try await store.client.withConnection { db in
+            try await db.query("SET plan_cache_mode = force_generic_plan", logger: db.logger)
+            try await db.query(PostgresQuery(unsafeSQL: "PREPARE trial(text, text, text) AS " + TrialOfDevice.sql), logger: db.logger)
+            for try await line in try await db.query("EXPLAIN EXECUTE trial('REF30', 'TempPass', 'dev')", logger: db.logger).decode(String.self) {
+                plan.append(line)
+            }
+        }
+        let text = plan.joined(separator: "\n")
+        #expect(text.contains("Index Cond: ((tenant_id = $1) AND (provider_id = $2) AND (device_id = $3))"), "\(text)")
+        #expect(!text.contains("Filter"), "\(text)")
+        await Backend.drop(location.schema, with: store)
+    }
+
     @Test func bothInstancesTrustTheirMemoryOnceJoined() async throws {
         try await withTwoInstances { a, b in
             #expect(a.memoryIsCurrent)
@@ -115,6 +134,50 @@ struct PostgresTests {
             let again = ContinuousClock.now
             #expect(try await a.revokeSessions(device: device) == 1)
             #expect(ContinuousClock.now - again < .seconds(2))
+        }
+    }
+
+    /// Once an instance has listened for a whole lease, it knows the live instances from their
+    /// renewals: it waits for one heard renewing, not for a lease row nobody renews, and not for
+    /// one that said it left.
+    @Test func afterALeaseOfListeningTheInstancesHeardRenewingAreWaitedFor() async throws {
+        try await withTwoInstances { a, _ in
+            try await Task.sleep(for: .milliseconds(PeerInstances.lease + 300))
+            let ghost = UUID()
+            func say(_ message: PeerInstances.Message) async throws {
+                let payload = String(decoding: try JSONEncoder().encode(message), as: UTF8.self)
+                try await a.client.query("SELECT pg_notify(\(a.peers.channel), \(payload))")
+            }
+            try await a.startSession(session(device))
+            // Heard renewing a 1.5 s lease, never acknowledging.
+            try await say(.init(k: "b", from: ghost, n: 1, l: 1500))
+            try await Task.sleep(for: .milliseconds(100))
+            var started = ContinuousClock.now
+            #expect(try await a.revokeSessions(device: device) == 1)
+            let waited = ContinuousClock.now - started
+            #expect(waited > .milliseconds(1000))
+            #expect(waited < .seconds(4))
+            // A lease row that no renewal announced was never trusted by anyone listening.
+            try await a.client.query("""
+                INSERT INTO tessera_instance (id, lease_until) VALUES (\(UUID()), (extract(epoch FROM clock_timestamp()) * 1000)::bigint + 60000)
+                """)
+            try await a.startSession(session(device))
+            started = ContinuousClock.now
+            #expect(try await a.revokeSessions(device: device) == 1)
+            #expect(ContinuousClock.now - started < .milliseconds(800))
+            // Heard renewing a minute's lease, then leaving while a change waits for it.
+            try await a.startSession(session(device))
+            try await say(.init(k: "b", from: ghost, n: 2, l: 60_000))
+            try await Task.sleep(for: .milliseconds(100))
+            started = ContinuousClock.now
+            let leaving = Task {
+                try await Task.sleep(for: .milliseconds(300))
+                try await say(.init(k: "l", from: ghost, n: 0))
+            }
+            #expect(try await a.revokeSessions(device: device) == 1)
+            try await leaving.value
+            #expect(ContinuousClock.now - started > .milliseconds(250))
+            #expect(ContinuousClock.now - started < .seconds(3))
         }
     }
 
