@@ -92,6 +92,8 @@ final class PeerInstances: Sendable {
         for wait in waits { wait.hear(nil) }
     }
 
+    private var isListening: Bool { state.withLock { $0.listeningSince != nil } }
+
     /// What the listener knows of the other instances now, if it has listened for a whole lease.
     private func instancesHeardRenewing() -> [UUID: ContinuousClock.Instant]? {
         let now = ContinuousClock.now
@@ -190,7 +192,8 @@ final class PeerInstances: Sendable {
         /// After the commit: returns once every other live instance has acknowledged, or its
         /// lease has run out.
         func awaitPeers() async throws {
-            let limit = ContinuousClock.now + .seconds(2)
+            // Not listening: it would never come back.
+            let limit = ContinuousClock.now + (peers.isListening ? .seconds(2) : .zero)
             while !wait.wasHeard, ContinuousClock.now < limit { await wait.nextEvent(orUntil: limit) }
             let deadlines: [UUID: ContinuousClock.Instant]
             if let heard = wait.heardInstances { deadlines = heard } else { deadlines = try await liveLeases() }
