@@ -19,10 +19,9 @@ public struct ResourceRequest: Sendable, Equatable {
 
     public init(parsing raw: String) throws(TesseraError) {
         // Trim only when there is something to trim: Foundation's trimming is costly on a hot path.
-        let padded = raw.first.map { $0.isWhitespace } == true || raw.last.map { $0.isWhitespace } == true
-        let text = padded ? raw.trimmingCharacters(in: .whitespacesAndNewlines) : raw
+        let text = raw.hasEdgeWhitespace ? raw.trimmingCharacters(in: .whitespacesAndNewlines) : raw
         guard !text.isEmpty else { throw .invalidParameter(.resource, .missing) }
-        guard text.count <= Self.maximumLength else { throw .invalidParameter(.resource, .tooLong) }
+        guard text.hasAtMost(Self.maximumLength) else { throw .invalidParameter(.resource, .tooLong) }
         self.raw = text
         if text.hasPrefix("<") {
             let parser = MRSSReader(text)
@@ -39,7 +38,7 @@ public struct ResourceRequest: Sendable, Equatable {
                 rating = nil
             }
         } else {
-            guard text.count <= 256, !text.contains(where: { $0.isNewline }) else { throw .invalidParameter(.resource, .malformed) }
+            guard text.hasAtMost(256), !text.containsNewline else { throw .invalidParameter(.resource, .malformed) }
             id = text
             rating = nil
         }

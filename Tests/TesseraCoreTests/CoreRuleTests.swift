@@ -82,4 +82,14 @@ import TesseraCore
         #expect(provider.authenticate(username: "ann", password: "PW") == nil)
         #expect(provider.authenticate(username: "bob", password: "pw") == nil)
     }
+
+    /// The ASCII shortcuts answer exactly as the general checks do.
+    @Test(arguments: ["", "abc", "bench-00000001", "é", "e\u{301}", "🇫🇷🇫🇷", "a\u{0}b", "tab\there", "del\u{7F}", "x\u{85}y",
+                      "line\u{2028}sep", "cr\r\nlf", " padded", "padded ", "\u{3000}ideographic", "trail\u{A0}", "ok\u{301}"])
+    func textChecksAgreeWithTheGeneralOnes(text: String) {
+        for limit in 0...8 { #expect(text.hasAtMost(limit) == (text.count <= limit)) }
+        #expect(text.containsControlCharacter == text.unicodeScalars.contains { $0.properties.generalCategory == .control })
+        #expect(text.containsNewline == text.contains { $0.isNewline })
+        #expect(text.hasEdgeWhitespace == (text.first?.isWhitespace == true || text.last?.isWhitespace == true))
+    }
 }

@@ -14,7 +14,7 @@ extension ClientlessV1 {
 
     func authenticateCaller(_ call: Call, shortPath: String) async throws(TesseraError) {
         guard let header = call.request.headers[.authorization], !header.isEmpty else { throw .missingCredentials }
-        guard header.count <= 8192 else { throw .invalidAccessToken("the Authorization header is too long") }
+        guard header.hasAtMost(8192) else { throw .invalidAccessToken("the Authorization header is too long") }
         if let token = Self.bearerToken(header) {
             let claims = try await services.tokens.verifyAccessToken(token, now: services.clock.now())
             guard claims.requestor == call.tenant.id else { throw .accessTokenForAnotherTenant }

@@ -16,7 +16,13 @@ struct ClientlessV1: Sendable {
         let parameters: RequestParameters
         let format: ResponseFormat
         let tenant: Tenant
-        let clientAddress: String
+        let context: TesseraRequestContext
+        let trustedProxies: TrustedProxies
+
+        /// The client's address (see ``TrustedProxies``), worked out only by the calls that use it.
+        var clientAddress: String {
+            trustedProxies.clientAddress(peer: context.peerAddress, forwardedFor: request.headers[.init("X-Forwarded-For")!])
+        }
 
         /// `deviceId`, `device_info` / `X-Device-Info` and the deprecated descriptors.
         func device() throws(TesseraError) -> (key: DeviceKey, description: DeviceDescription) {
@@ -87,9 +93,8 @@ struct ClientlessV1: Sendable {
             let parameters = try await RequestParameters(request)
             format = Self.format(request: request, context: context, parameters: parameters)
             let tenant = try services.tenant(requestor ?? parameters["requestor"] ?? parameters["requestor_id"])
-            let client = services.configuration.trustedProxies.clientAddress(
-                peer: context.peerAddress, forwardedFor: request.headers[.init("X-Forwarded-For")!])
-            let call = Call(request: request, parameters: parameters, format: format, tenant: tenant, clientAddress: client)
+            let call = Call(request: request, parameters: parameters, format: format, tenant: tenant, context: context,
+                            trustedProxies: services.configuration.trustedProxies)
             if authenticate { try await authenticateCaller(call, shortPath: shortPath) }
             return try await handler(call)
         } catch {

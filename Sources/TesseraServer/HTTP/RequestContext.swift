@@ -12,11 +12,15 @@ public struct TesseraRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     /// Set when the path ended in `.json` or `.xml` (the suffix is stripped before routing).
     public var suffixFormat: ResponseFormat?
-    public let peerAddress: String?
+    /// The connection, so that the peer address is formatted only by the requests that use it.
+    let channel: any Channel
+
+    /// The TCP peer's IP address.
+    public var peerAddress: String? { channel.remoteAddress?.ipAddress }
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
-        peerAddress = source.channel.remoteAddress?.ipAddress
+        channel = source.channel
         suffixFormat = nil
     }
 }

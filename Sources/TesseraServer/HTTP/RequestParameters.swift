@@ -9,9 +9,17 @@ struct RequestParameters: Sendable {
     private var values: [String: String] = [:]
 
     init(_ request: Request) async throws(TesseraError) {
-        for (key, value) in request.uri.queryParameters {
-            let name = Self.percentDecoded(key) ?? String(key)
-            if values[name] == nil { values[name] = String(value) }
+        // The query is split here rather than through `URI.queryParameters`, which builds an
+        // index of its own first. A value that is not valid percent-encoding is kept as sent.
+        if let query = request.uri.query {
+            values.reserveCapacity(8)
+            for pair in query.utf8.split(separator: UInt8(ascii: "&")) {
+                let parts = pair.split(separator: UInt8(ascii: "="), maxSplits: 1, omittingEmptySubsequences: false)
+                let key = Substring(parts[0]), value = parts.count > 1 ? Substring(parts[1]) : ""
+                let name = Self.percentDecoded(key) ?? String(key)
+                guard values[name] == nil else { continue }
+                values[name] = Self.percentDecoded(value) ?? String(value)
+            }
         }
         let contentType = request.headers[.contentType]?.lowercased() ?? ""
         guard request.method == .post || request.method == .delete, contentType.hasPrefix("application/x-www-form-urlencoded") else { return }
@@ -56,10 +64,8 @@ struct RequestParameters: Sendable {
 
     func optional(_ name: String, parameter: TesseraError.Parameter, maxLength: Int) throws(TesseraError) -> String? {
         guard let value = values[name], !value.isEmpty else { return nil }
-        guard value.count <= maxLength else { throw .invalidParameter(parameter, .tooLong) }
-        guard !value.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
-            throw .invalidParameter(parameter, .malformed)
-        }
+        guard value.hasAtMost(maxLength) else { throw .invalidParameter(parameter, .tooLong) }
+        guard !value.containsControlCharacter else { throw .invalidParameter(parameter, .malformed) }
         return value
     }
 }
