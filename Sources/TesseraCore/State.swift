@@ -173,6 +173,38 @@ public struct TemporaryAccess: Sendable, Equatable {
     }
 }
 
+/// A device asking for a TempPass session: whose trial counts, and how long a trial lasts.
+public struct TemporaryAccessRequest: Sendable, Equatable {
+    public var tenantID: String
+    public var providerID: String
+    public var deviceID: String
+    /// For a promotional TempPass, the digest of the viewer's identity: a trial of that identity
+    /// on another device counts as the device's own.
+    public var identityDigest: SecretDigest?
+    public var duration: TimeInterval
+
+    public init(tenantID: String, providerID: String, deviceID: String, identityDigest: SecretDigest?, duration: TimeInterval) {
+        self.tenantID = tenantID
+        self.providerID = providerID
+        self.deviceID = deviceID
+        self.identityDigest = identityDigest
+        self.duration = duration
+    }
+
+    /// The trial the request starts when neither the device nor the identity has one.
+    public func newTrial() -> TemporaryAccess {
+        TemporaryAccess(id: UUID(), tenantID: tenantID, providerID: providerID, deviceID: deviceID, identityDigest: identityDigest)
+    }
+}
+
+/// What a TempPass start came to.
+public enum TemporaryAccessStart: Sendable, Equatable {
+    /// The session now stands, under `trial` (new or the one found).
+    case started(Session, trial: TemporaryAccess)
+    /// The trial found has used up its time; nothing was changed.
+    case durationExceeded
+}
+
 /// What using a TempPass for one resource came to.
 public enum TemporaryAccessUse: Sendable, Equatable {
     case permitted(until: Date)
@@ -182,6 +214,11 @@ public enum TemporaryAccessUse: Sendable, Equatable {
 }
 
 extension TemporaryAccess {
+    /// Whether the trial's time ran out by `now` (a trial not yet used has not started its clock).
+    public func isOver(at now: Date, duration: TimeInterval) -> Bool {
+        startedAt.map { now >= $0.addingTimeInterval(duration) } ?? false
+    }
+
     /// One use of the trial for `resource`: starts its clock on the first use, refuses past
     /// `duration`, and counts `resource` against `resourceLimit` (a resource already used does
     /// not count again). Changes the trial only when the use is permitted.

@@ -407,6 +407,20 @@ public final class PostgresStore: Store {
         }
     }
 
+    /// The trial is read first, then the session (with a new trial) goes in a shared session
+    /// change: one statement for the whole batch. Two instances starting one new device at the
+    /// same moment may each store a trial for it; its sessions stay consistent either way.
+    public func startTemporaryAccessSession(_ request: TemporaryAccessRequest, now: Date,
+                                            session makeSession: @Sendable @escaping (TemporaryAccess) -> Session) async throws -> TemporaryAccessStart {
+        let found = try await temporaryAccess(tenantID: request.tenantID, providerID: request.providerID, deviceID: request.deviceID,
+                                              identityDigest: request.identityDigest)
+        if let found, found.isOver(at: now, duration: request.duration) { return .durationExceeded }
+        let trial = found ?? request.newTrial()
+        let session = makeSession(trial)
+        try await startSession(session, creating: found == nil ? trial : nil)
+        return .started(session, trial: trial)
+    }
+
     public func temporaryAccess(id: UUID) async throws -> TemporaryAccess? {
         try await read { db in
             try await trial(where: "SELECT \(unescaped: Self.trialColumns) FROM temporary_access WHERE id = \(id)", on: db)

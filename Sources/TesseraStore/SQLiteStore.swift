@@ -423,14 +423,36 @@ public final class SQLiteStore: Store {
 
     public func temporaryAccess(tenantID: String, providerID: String, deviceID: String, identityDigest: SecretDigest?) async throws -> TemporaryAccess? {
         try await read { db in
-            // Two indexed lookups: an OR of the two columns makes SQLite scan every trial of the provider.
-            if let row = try db.row(sql: "SELECT * FROM temporary_access WHERE tenant_id = ? AND provider_id = ? AND device_id = ? LIMIT 1",
-                                          arguments: [tenantID, providerID, deviceID]) {
-                return try Self.temporaryAccess(from: row)
-            }
-            guard let identityDigest else { return nil }
-            return try db.row(sql: "SELECT * FROM temporary_access WHERE tenant_id = ? AND provider_id = ? AND identity_digest = ? LIMIT 1",
-                                    arguments: [tenantID, providerID, identityDigest.bytes]).map(Self.temporaryAccess(from:))
+            try Self.trial(tenantID: tenantID, providerID: providerID, deviceID: deviceID, identityDigest: identityDigest, in: db)
+        }
+    }
+
+    static func trial(tenantID: String, providerID: String, deviceID: String, identityDigest: SecretDigest?, in db: Database) throws -> TemporaryAccess? {
+        // Two indexed lookups: an OR of the two columns makes SQLite scan every trial of the provider.
+        if let row = try db.row(sql: "SELECT * FROM temporary_access WHERE tenant_id = ? AND provider_id = ? AND device_id = ? LIMIT 1",
+                                arguments: [tenantID, providerID, deviceID]) {
+            return try temporaryAccess(from: row)
+        }
+        guard let identityDigest else { return nil }
+        return try db.row(sql: "SELECT * FROM temporary_access WHERE tenant_id = ? AND provider_id = ? AND identity_digest = ? LIMIT 1",
+                          arguments: [tenantID, providerID, identityDigest.bytes]).map(temporaryAccess(from:))
+    }
+
+    /// One write, on the writer's connection: no hop to a reader, and no second trial for a
+    /// device whose two first starts arrive together.
+    public func startTemporaryAccessSession(_ request: TemporaryAccessRequest, now: Date,
+                                            session makeSession: @Sendable @escaping (TemporaryAccess) -> Session) async throws -> TemporaryAccessStart {
+        let fresh = request.newTrial()
+        let resources = String(decoding: try JSONEncoder().encode(fresh.resources), as: UTF8.self)
+        return try await write { db in
+            let found = try Self.trial(tenantID: request.tenantID, providerID: request.providerID, deviceID: request.deviceID,
+                                       identityDigest: request.identityDigest, in: db)
+            if let found, found.isOver(at: now, duration: request.duration) { return .durationExceeded }
+            if found == nil { try Self.insert(fresh, resources: resources, in: db) }
+            let trial = found ?? fresh
+            let session = makeSession(trial)
+            try Self.replaceSession(session, in: db)
+            return .started(session, trial: trial)
         }
     }
 

@@ -101,6 +101,13 @@ public protocol TemporaryAccessStore: Sendable {
     func temporaryAccess(tenantID: String, providerID: String, deviceID: String, identityDigest: SecretDigest?) async throws -> TemporaryAccess?
     func temporaryAccess(id: UUID) async throws -> TemporaryAccess?
     func insert(_ access: TemporaryAccess) async throws
+    /// Starts a TempPass session. Finds the trial that the device (or the identity) already has;
+    /// when its time ran out, changes nothing and answers `.durationExceeded`. Otherwise stores
+    /// `request.newTrial()` if there was none, and replaces the device's session (and every
+    /// decision under it) by `session(trial)`. The SQLite store does all of it in one
+    /// transaction, so two starts of one new device make one trial.
+    func startTemporaryAccessSession(_ request: TemporaryAccessRequest, now: Date,
+                                     session: @Sendable @escaping (TemporaryAccess) -> Session) async throws -> TemporaryAccessStart
     /// In one transaction: starts the clock if this is the first use, refuses past `duration`,
     /// and counts `resource` against `resourceLimit` (a resource already used does not count again).
     func useTemporaryAccess(id: UUID, resource: String, now: Date, duration: TimeInterval, resourceLimit: Int?) async throws -> TemporaryAccessUse

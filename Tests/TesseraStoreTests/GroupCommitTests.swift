@@ -63,6 +63,35 @@ import TesseraCore
         }
     }
 
+    /// The trial is looked up and made in the same transaction as the session: starts of one new
+    /// device that arrive together share one trial, and the device ends with one session.
+    @Test func startsOfOneNewDeviceMakeOneTrial() async throws {
+        let (store, path) = try makeStore()
+        let request = TemporaryAccessRequest(tenantID: "REF30", providerID: "TP", deviceID: "new", identityDigest: nil, duration: 300)
+        let trials = try await withThrowingTaskGroup(of: UUID?.self) { group in
+            for _ in 0..<50 {
+                group.addTask {
+                    let start = try await store.startTemporaryAccessSession(request, now: now) { trial in
+                        Session(id: UUID(), device: DeviceKey(tenantID: "REF30", deviceID: "new"), subject: Subject(userID: trial.id.uuidString, providerID: "TP"),
+                                deviceUser: nil, createdAt: now, expiresAt: now.addingTimeInterval(300))
+                    }
+                    guard case .started(_, let trial) = start else { return nil }
+                    return trial.id
+                }
+            }
+            return try await group.reduce(into: [UUID?]()) { $0.append($1) }
+        }
+        #expect(trials.count == 50)
+        #expect(Set(trials).count == 1)
+        #expect(trials.first! != nil)
+        let (trialRows, sessionRows) = try await DatabaseQueue(path: path, configuration: SQLiteStore.sideConfiguration).read { db in
+            (try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM temporary_access"), try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM session"))
+        }
+        #expect(trialRows == 1)
+        #expect(sessionRows == 1)
+        #expect(try await store.session(device: DeviceKey(tenantID: "REF30", deviceID: "new"))?.subject.userID == trials.first!!.uuidString)
+    }
+
     @Test func aNewerSchemaIsRefusedAndMigratingAgainChangesNothing() throws {
         let (_, path) = try makeStore()
         _ = try SQLiteStore(path: path)  // idempotent

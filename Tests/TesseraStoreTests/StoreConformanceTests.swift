@@ -180,6 +180,63 @@ import TesseraCore
         }
     }
 
+    /// A TempPass start finds the device's (or the identity's) trial or makes one, and replaces the
+    /// device's session; a trial whose time ran out changes nothing.
+    @Test(arguments: Backend.available) func temporaryAccessStartsFindOrMakeTheTrial(backend: Backend) async throws {
+        try await backend.withStore { (store, _) async throws in
+            let identity = SecretDigest(of: "viewer")
+            func request(_ deviceID: String, identity: SecretDigest? = nil) -> TemporaryAccessRequest {
+                TemporaryAccessRequest(tenantID: "REF30", providerID: "TP", deviceID: deviceID, identityDigest: identity, duration: 60)
+            }
+            @Sendable func session(_ deviceID: String) -> @Sendable (TemporaryAccess) -> Session {
+                { trial in
+                    Session(id: UUID(), device: DeviceKey(tenantID: "REF30", deviceID: deviceID), subject: Subject(userID: trial.id.uuidString, providerID: "TP"),
+                            deviceUser: nil, createdAt: now, expiresAt: now.addingTimeInterval(600))
+                }
+            }
+            let d1 = DeviceKey(tenantID: "REF30", deviceID: "d1")
+
+            // A new device: a new trial, stored with the session.
+            guard case .started(let first, let trial) = try await store.startTemporaryAccessSession(request("d1", identity: identity), now: now, session: session("d1"))
+            else { Issue.record("expected a start"); return }
+            #expect(first.subject.userID == trial.id.uuidString)
+            #expect(try await store.session(device: d1) == first)
+            #expect(try await store.temporaryAccess(id: trial.id) == trial)
+            try await store.upsert(Decision(sessionID: first.id, resource: "CNN", providerID: "TP", expiresAt: now.addingTimeInterval(60)))
+
+            // Again: the same trial, a new session in place of the first (its decisions gone).
+            guard case .started(let second, let again) = try await store.startTemporaryAccessSession(request("d1"), now: now, session: session("d1"))
+            else { Issue.record("expected a start"); return }
+            #expect(again == trial)
+            #expect(second.id != first.id)
+            #expect(try await store.session(device: d1) == second)
+            #expect(try await store.decisions(sessionID: first.id).isEmpty)
+
+            // Another device with the same identity: the identity's trial.
+            guard case .started(_, let shared) = try await store.startTemporaryAccessSession(request("d2", identity: identity), now: now, session: session("d2"))
+            else { Issue.record("expected a start"); return }
+            #expect(shared.id == trial.id)
+            #expect(try await store.temporaryAccess(tenantID: "REF30", providerID: "TP", deviceID: "d2", identityDigest: nil) == nil)
+
+            // Its clock started and ran out: nothing changes, on either device or for a third one.
+            _ = try await store.useTemporaryAccess(id: trial.id, resource: "CNN", now: now, duration: 60, resourceLimit: nil)
+            let later = now.addingTimeInterval(60)
+            #expect(try await store.startTemporaryAccessSession(request("d1"), now: later, session: session("d1")) == .durationExceeded)
+            #expect(try await store.startTemporaryAccessSession(request("d3", identity: identity), now: later, session: session("d3")) == .durationExceeded)
+            #expect(try await store.session(device: d1) == second)
+            #expect(try await store.session(device: DeviceKey(tenantID: "REF30", deviceID: "d3")) == nil)
+            #expect(try await store.temporaryAccess(tenantID: "REF30", providerID: "TP", deviceID: "d3", identityDigest: nil) == nil)
+            // Another tenant's device of the same name has a trial of its own.
+            let foreign = TemporaryAccessRequest(tenantID: "OTHER", providerID: "TP", deviceID: "d1", identityDigest: identity, duration: 60)
+            guard case .started(_, let own) = try await store.startTemporaryAccessSession(foreign, now: later, session: { trial in
+                Session(id: UUID(), device: DeviceKey(tenantID: "OTHER", deviceID: "d1"), subject: Subject(userID: trial.id.uuidString, providerID: "TP"),
+                        deviceUser: nil, createdAt: later, expiresAt: later.addingTimeInterval(600))
+            }) else { Issue.record("expected a start"); return }
+            #expect(own.id != trial.id)
+            #expect(try await store.session(device: d1) == second)
+        }
+    }
+
     @Test(arguments: Backend.available) func metadataVersionsMoveOnlyWhenValuesChange(backend: Backend) async throws {
         try await backend.withStore { (store, _) async throws in
             #expect(try await store.metadataUpdated(providerID: "P", userID: "u", digest: Data([1]), now: now) == now)

@@ -62,7 +62,7 @@ extension Services {
             guard let id = UUID(uuidString: session.subject.userID),
                   let trial = try await stored({ try await store.temporaryAccess(id: id) })
             else { return .authorizationDenied(details: nil) }
-            if let started = trial.startedAt, clock.now() >= started.addingTimeInterval(tempPass.duration) { return .temporaryAccessDurationExceeded }
+            if trial.isOver(at: clock.now(), duration: tempPass.duration) { return .temporaryAccessDurationExceeded }
             if let limit = tempPass.resourceLimit, !trial.resources.contains(resource.id), trial.resources.count >= limit {
                 return .temporaryAccessResourcesExceeded
             }
@@ -141,23 +141,18 @@ extension Services {
             guard let identity, !identity.isEmpty else { throw .invalidTemporaryAccessIdentity }
             identityDigest = SecretDigest(of: tenant.id + "\u{0}" + providerID + "\u{0}" + identity)
         }
+        let request = TemporaryAccessRequest(tenantID: tenant.id, providerID: providerID, deviceID: deviceID,
+                                             identityDigest: identityDigest, duration: tempPass.duration)
         let now = clock.now()
-        let trial = try await stored {
-            try await store.temporaryAccess(tenantID: tenant.id, providerID: providerID, deviceID: deviceID, identityDigest: identityDigest)
+        let expiresAt = now.addingTimeInterval(max(tempPass.duration, tenant.policies.authenticationTTL))
+        let device = DeviceKey(tenantID: tenant.id, deviceID: deviceID)
+        let start = try await changingSessions(of: device) {
+            try await store.startTemporaryAccessSession(request, now: now) { trial in
+                Session(id: UUID(), device: device, subject: Subject(userID: trial.id.uuidString, providerID: providerID),
+                        deviceUser: deviceUser, createdAt: now, expiresAt: expiresAt)
+            }
         }
-        if let existing = trial, let started = existing.startedAt, now >= started.addingTimeInterval(tempPass.duration) {
-            throw .temporaryAccessDurationExceeded
-        }
-        // A new trial is stored with the session, in one transaction.
-        let created = trial == nil
-            ? TemporaryAccess(id: UUID(), tenantID: tenant.id, providerID: providerID, deviceID: deviceID, identityDigest: identityDigest)
-            : nil
-        guard let trialID = trial?.id ?? created?.id else { throw .storageFailure }
-        let session = Session(
-            id: UUID(), device: DeviceKey(tenantID: tenant.id, deviceID: deviceID),
-            subject: Subject(userID: trialID.uuidString, providerID: providerID), deviceUser: deviceUser,
-            createdAt: now, expiresAt: now.addingTimeInterval(max(tempPass.duration, tenant.policies.authenticationTTL)))
-        try await changingSessions(of: session.device) { try await store.startSession(session, creating: created) }
+        if case .durationExceeded = start { throw .temporaryAccessDurationExceeded }
     }
 }
 
