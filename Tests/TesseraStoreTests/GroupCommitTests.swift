@@ -34,6 +34,38 @@ import TesseraCore
         for i in 0..<200 where i % 5 != 0 { #expect(try await store.client(id: "c\(i)") != nil) }
     }
 
+    /// A write that throws after some of its statements ran leaves none of them behind, and the
+    /// writes that shared its transaction are stored.
+    @Test func aWriteThatThrowsHalfwayLeavesNothingBehind() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-group-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let pool = try DatabasePool(path: dir + "/t.sqlite")
+        try await pool.write { db in try db.execute(sql: "CREATE TABLE t (k TEXT PRIMARY KEY)") }
+        let commits = GroupCommit(pool: pool)
+        struct Halfway: Error {}
+        let stored = await withTaskGroup(of: (Int, Bool).self) { group in
+            for i in 0..<200 {
+                group.addTask {
+                    do {
+                        try await commits.write { db in
+                            try db.execute(sql: "INSERT INTO t VALUES (?)", arguments: ["a\(i)"])
+                            if i % 7 == 0 { throw Halfway() }
+                            try db.execute(sql: "INSERT INTO t VALUES (?)", arguments: ["b\(i)"])
+                        }
+                        return (i, true)
+                    } catch {
+                        return (i, false)
+                    }
+                }
+            }
+            return await group.reduce(into: [Int: Bool]()) { $0[$1.0] = $1.1 }
+        }
+        for i in 0..<200 { #expect(stored[i] == (i % 7 != 0), "write \(i)") }
+        let keys = try await pool.read { db in try Set(String.fetchAll(db, sql: "SELECT k FROM t")) }
+        let expected = Set((0..<200).filter { $0 % 7 != 0 }.flatMap { ["a\($0)", "b\($0)"] })
+        #expect(keys == expected)
+    }
+
     @Test func concurrentClaimsOfOneNonceSucceedOnce() async throws {
         let (store, _) = try makeStore()
         let wins = await withTaskGroup(of: Bool.self) { group in
