@@ -8,9 +8,32 @@ import Foundation
 public enum Secret {
     /// A new secret of `byteCount` bytes from the system CSPRNG, base64url without padding.
     public static func generate(byteCount: Int = 32) -> String {
+        randomBytes(byteCount).base64URLEncoded()
+    }
+
+    /// `count` bytes from the system CSPRNG, eight at a time (each draw is a getrandom(2) call).
+    static func randomBytes(_ count: Int) -> Data {
         var generator = SystemRandomNumberGenerator()
-        let bytes = (0..<byteCount).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
-        return Data(bytes).base64URLEncoded()
+        var bytes = Data(capacity: count + 8)
+        while bytes.count < count {
+            withUnsafeBytes(of: generator.next() as UInt64) { bytes.append(contentsOf: $0) }
+        }
+        return bytes.prefix(count)
+    }
+}
+
+extension UUID {
+    /// A random (version 4) UUID from the system CSPRNG. Foundation's `UUID.random()` on Linux opens,
+    /// reads and closes /dev/urandom on every call: on the store's single writer, that was a few
+    /// per cent of every login.
+    public static func random() -> UUID {
+        var generator = SystemRandomNumberGenerator()
+        var words = (generator.next() as UInt64, generator.next() as UInt64)
+        return withUnsafeMutableBytes(of: &words) { raw in
+            raw[6] = (raw[6] & 0x0F) | 0x40  // version 4
+            raw[8] = (raw[8] & 0x3F) | 0x80  // RFC 4122 variant
+            return UUID(uuid: raw.load(as: uuid_t.self))
+        }
     }
 }
 

@@ -193,7 +193,7 @@ public struct TemporaryAccessRequest: Sendable, Equatable {
 
     /// The trial the request starts when neither the device nor the identity has one.
     public func newTrial() -> TemporaryAccess {
-        TemporaryAccess(id: UUID(), tenantID: tenantID, providerID: providerID, deviceID: deviceID, identityDigest: identityDigest)
+        TemporaryAccess(id: UUID.random(), tenantID: tenantID, providerID: providerID, deviceID: deviceID, identityDigest: identityDigest)
     }
 }
 

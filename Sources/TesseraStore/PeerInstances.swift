@@ -35,7 +35,7 @@ import TesseraCore
 ///   after its commit. An instance that leaves says so (after it stopped trusting its memory),
 ///   and is no longer waited for.
 final class PeerInstances: Sendable {
-    let id = UUID()
+    let id = UUID.random()
     let channel: String
     static let lease: Int64 = 5_000
     static let margin: Duration = .seconds(1)

@@ -288,7 +288,7 @@ public final class SQLiteStore: Store {
     }
 
     public func startSession(_ session: Session, creating trial: TemporaryAccess?) async throws {
-        let resources = try trial.map { String(decoding: try JSONEncoder().encode($0.resources), as: UTF8.self) }
+        let resources = try trial.map { try Self.storedResources($0.resources) }
         try await write { db in
             if let trial, let resources { try Self.insert(trial, resources: resources, in: db) }
             try Self.replaceSession(session, in: db)
@@ -443,7 +443,7 @@ public final class SQLiteStore: Store {
     public func startTemporaryAccessSession(_ request: TemporaryAccessRequest, now: Date,
                                             session makeSession: @Sendable @escaping (TemporaryAccess) -> Session) async throws -> TemporaryAccessStart {
         let fresh = request.newTrial()
-        let resources = String(decoding: try JSONEncoder().encode(fresh.resources), as: UTF8.self)
+        let resources = try Self.storedResources(fresh.resources)
         return try await write { db in
             let found = try Self.trial(tenantID: request.tenantID, providerID: request.providerID, deviceID: request.deviceID,
                                        identityDigest: request.identityDigest, in: db)
@@ -463,7 +463,7 @@ public final class SQLiteStore: Store {
     }
 
     public func insert(_ access: TemporaryAccess) async throws {
-        let resources = String(decoding: try JSONEncoder().encode(access.resources), as: UTF8.self)
+        let resources = try Self.storedResources(access.resources)
         try await write { db in try Self.insert(access, resources: resources, in: db) }
     }
 
@@ -479,11 +479,21 @@ public final class SQLiteStore: Store {
             var access = try Self.temporaryAccess(from: row)
             let outcome = access.use(resource: resource, now: now, duration: duration, resourceLimit: resourceLimit)
             guard case .permitted = outcome else { return outcome }
-            let resources = String(decoding: try JSONEncoder().encode(access.resources), as: UTF8.self)
+            let resources = try Self.storedResources(access.resources)
             try db.run(sql: "UPDATE temporary_access SET started_at = ?, resources = ? WHERE id = ?",
                            arguments: [access.startedAt?.epochMilliseconds, resources, id.uuidString])
             return outcome
         }
+    }
+
+    /// A trial's resources as stored: a JSON array, empty until the trial is first used (a TempPass
+    /// start reads and writes that one without a JSON coder).
+    static func storedResources(_ resources: [String]) throws -> String {
+        resources.isEmpty ? "[]" : String(decoding: try JSONEncoder().encode(resources), as: UTF8.self)
+    }
+
+    static func resources(stored text: String) throws -> [String] {
+        text == "[]" ? [] : try JSONDecoder().decode([String].self, from: Data(text.utf8))
     }
 
     static func temporaryAccess(from row: Row) throws -> TemporaryAccess {
@@ -491,7 +501,7 @@ public final class SQLiteStore: Store {
             id: try uuid(row["id"]), tenantID: row["tenant_id"], providerID: row["provider_id"], deviceID: row["device_id"],
             identityDigest: (row["identity_digest"] as Data?).map(SecretDigest.init(bytes:)),
             startedAt: (row["started_at"] as Int64?).map(Date.init(epochMilliseconds:)),
-            resources: try JSONDecoder().decode([String].self, from: Data((row["resources"] as String).utf8)))
+            resources: try resources(stored: row["resources"]))
     }
 
     // MARK: Metadata versions

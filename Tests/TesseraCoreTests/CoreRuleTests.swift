@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-import TesseraCore
+@testable import TesseraCore
 
 @Suite struct RegistrationCodeTests {
     @Test func generatedCodesUseTheUnambiguousAlphabet() {
@@ -63,6 +63,26 @@ import TesseraCore
         #expect(a.count == 43)
         #expect(SecretDigest(of: a).matches(a))
         #expect(!SecretDigest(of: a).matches(b))
+    }
+
+    @Test func secretsHaveTheirLengthAndTheirBytesVary() {
+        for count in [1, 7, 8, 9, 16, 33] {
+            #expect(Secret.generate(byteCount: count).count == (count * 4 + 2) / 3)
+        }
+        // 1,000 secrets of 32 bytes: every byte position takes many values (none stuck at zero).
+        let samples = (0..<1000).map { _ in Secret.randomBytes(32) }
+        for position in 0..<32 { #expect(Set(samples.map { $0[$0.startIndex + position] }).count > 100) }
+    }
+
+    @Test func randomUUIDsAreVersion4AndDistinct() {
+        let ids = (0..<1000).map { _ in UUID.random() }
+        #expect(Set(ids).count == 1000)
+        for id in ids {
+            let text = id.uuidString
+            #expect(Array(text)[14] == "4")
+            #expect("89AB".contains(Array(text)[19]))
+            #expect(UUID(uuidString: text) == id)
+        }
     }
 
     @Test func passwordHashesVerifyAndRoundTrip() throws {

@@ -98,7 +98,7 @@ struct ClientlessV1: Sendable {
             if authenticate { try await authenticateCaller(call, shortPath: shortPath) }
             return try await handler(call)
         } catch {
-            return V1Rendering.error(error, format: format, helpURL: services.configuration.helpURL, trace: UUID().uuidString.lowercased())
+            return V1Rendering.error(error, format: format, helpURL: services.configuration.helpURL, trace: UUID.random().uuidString.lowercased())
         }
     }
 }

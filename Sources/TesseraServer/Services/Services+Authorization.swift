@@ -80,7 +80,7 @@ extension Services {
             issuer: MediaTokenVerifier.issuer, requestor: tenant.id, resource: resource.raw, mvpd: session.subject.providerID,
             userID: session.subject.userID, issuedAt: now,
             expiresAt: min(now.addingTimeInterval(tenant.policies.mediaTokenTTL), authorization.decision.expiresAt),
-            id: UUID().uuidString.lowercased())
+            id: UUID.random().uuidString.lowercased())
         do { return (try await tokens.mediaToken(claims), claims) } catch {
             logger.error("cannot sign a media token: \(error)")
             throw .storageFailure
@@ -148,7 +148,7 @@ extension Services {
         let device = DeviceKey(tenantID: tenant.id, deviceID: deviceID)
         let start = try await changingSessions(of: device) {
             try await store.startTemporaryAccessSession(request, now: now) { trial in
-                Session(id: UUID(), device: device, subject: Subject(userID: trial.id.uuidString, providerID: providerID),
+                Session(id: UUID.random(), device: device, subject: Subject(userID: trial.id.uuidString, providerID: providerID),
                         deviceUser: deviceUser, createdAt: now, expiresAt: expiresAt)
             }
         }

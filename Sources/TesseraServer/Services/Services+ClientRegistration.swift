@@ -49,7 +49,7 @@ extension Services {
         guard let tenant = directory.tenant(client.tenantID),
               tenant.softwareStatements.contains(where: { $0.softwareID == client.softwareID })
         else { throw .clientRegistration(.unauthorizedClient) }
-        let id = UUID()
+        let id = UUID.random()
         let now = clock.now()
         do {
             let token = try await tokens.accessToken(clientID: client.id, tenantID: tenant.id, id: id, now: now)

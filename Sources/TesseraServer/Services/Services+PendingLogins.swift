@@ -21,7 +21,7 @@ extension Services {
         for _ in 0..<5 {
             let code = RegistrationCode.generate()
             let login = PendingLogin(
-                id: UUID(), codeDigest: RegistrationCode.digest(code, tenant: tenant.id),
+                id: UUID.random(), codeDigest: RegistrationCode.digest(code, tenant: tenant.id),
                 device: DeviceKey(tenantID: tenant.id, deviceID: deviceID), providerID: providerID,
                 description: description, createdAt: now, expiresAt: now.addingTimeInterval(lifetime))
             if try await stored({ try await store.insert(login) }) { return IssuedCode(code: code, login: login) }
@@ -92,7 +92,7 @@ extension Services {
         }
         let now = clock.now()
         let session = Session(
-            id: UUID(), device: login.device, subject: subject, deviceUser: login.description.deviceUser,
+            id: UUID.random(), device: login.device, subject: subject, deviceUser: login.description.deviceUser,
             createdAt: now, expiresAt: now.addingTimeInterval(tenant.policies.authenticationTTL))
         return try await changingSessions(of: login.device) {
             try await store.completeLogin(attemptDigest: attempt.stateDigest, session: session, now: now)
