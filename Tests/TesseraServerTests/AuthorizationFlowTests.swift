@@ -31,7 +31,16 @@ import TesseraMediaToken
             #expect(media.json["mvpdId"] as? String == "Cablevision")
             #expect(media.json["expires"] as? String == String(Fixture.start.addingTimeInterval(420).epochMilliseconds))
             let token = try #require(media.json["serializedToken"] as? String)
-            #expect(Data(base64Encoded: token) != nil)
+            // base64 of a compact JWS whose header names ES256, the JWT type and the key's id.
+            let jws = try #require(Data(base64Encoded: token).map { String(decoding: $0, as: UTF8.self) })
+            let parts = jws.split(separator: ".", omittingEmptySubsequences: false)
+            #expect(parts.count == 3)
+            var headerText = String(parts[0]).replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+            while headerText.count % 4 != 0 { headerText += "=" }
+            let header = try #require(Data(base64Encoded: headerText).flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] })
+            #expect(header["alg"] as? String == "ES256")
+            #expect(header["typ"] as? String == "JWT")
+            #expect((header["kid"] as? String)?.hasPrefix("es-") == true)
             let alias = try await wire.send(.get, "/api/v1/tokens/media.xml" + q("CNN"), headers: auth)
             #expect(alias.status == .ok)
             #expect(alias.body.contains("<play><expires>"))
