@@ -29,4 +29,6 @@ extension Date {
     /// Milliseconds since the Unix epoch, the unit the Adobe dialects use on the wire.
     public var epochMilliseconds: Int64 { Int64((timeIntervalSince1970 * 1000).rounded(.down)) }
     public init(epochMilliseconds: Int64) { self.init(timeIntervalSince1970: Double(epochMilliseconds) / 1000) }
+    /// This instant without its fraction of a second: a JWT NumericDate in whole seconds.
+    public var wholeSeconds: Date { Date(timeIntervalSince1970: timeIntervalSince1970.rounded(.down)) }
 }

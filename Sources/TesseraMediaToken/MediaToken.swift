@@ -1,3 +1,4 @@
+import ExtrasBase64
 import Foundation
 import JWTKit
 
@@ -28,8 +29,82 @@ public struct MediaTokenClaims: JWTPayload, Equatable {
         jti = .init(value: id)
     }
 
+    enum CodingKeys: String, CodingKey {
+        case iss, requestor, resource, mvpd, sub, iat, exp, jti
+    }
+
+    /// The JSON of the synthesized encoding under jwt-kit's encoder, written as plain values: the
+    /// claim wrappers' nested single-value containers cost more than the rest of the encoding.
+    /// NumericDates are whole seconds when the dates are (Tessera's always are), else fractional.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(iss.value, forKey: .iss)
+        try container.encode(requestor, forKey: .requestor)
+        try container.encode(resource, forKey: .resource)
+        try container.encode(mvpd, forKey: .mvpd)
+        try container.encode(sub.value, forKey: .sub)
+        try Self.encode(numericDate: iat.value, forKey: .iat, in: &container)
+        try Self.encode(numericDate: exp.value, forKey: .exp, in: &container)
+        try container.encode(jti.value, forKey: .jti)
+    }
+
+    static func encode(numericDate date: Date, forKey key: CodingKeys, in container: inout KeyedEncodingContainer<CodingKeys>) throws {
+        let seconds = date.timeIntervalSince1970
+        if let whole = Int64(exactly: seconds) {
+            try container.encode(whole, forKey: key)
+        } else {
+            try container.encode(seconds, forKey: key)
+        }
+    }
+
     /// Expiry is checked by ``MediaTokenVerifier`` with its own clock, so that it can say "expired".
     public func verify(using algorithm: some JWTAlgorithm) async throws {}
+}
+
+/// Signs media tokens with one ES256 key, synchronously and without jwt-kit's key-collection
+/// actor: a media token is signed per request, and the actor's hops and per-token header
+/// encoding cost about as much as the signature. The header is jwt-kit's `JWTHeader`, encoded
+/// once; the signature is jwt-kit's ES256 algorithm; the result is an ordinary compact JWS that
+/// ``MediaTokenVerifier`` (or any JOSE library) verifies.
+public struct MediaTokenSigner: Sendable {
+    let algorithm: any JWTAlgorithm
+    /// base64url of the JWS header, followed by the separating ".".
+    let headerPrefix: [UInt8]
+    let encoder: JSONEncoder
+
+    static let base64URL: Base64.EncodingOptions = [.base64UrlAlphabet, .omitPaddingCharacter]
+
+    /// The signer for `key`, named `kid` in every token's header.
+    public init(key: ES256PrivateKey, kid: String) async throws {
+        // A collection of this one key, so that no other key can stand in for it.
+        let collection = JWTKeyCollection()
+        await collection.add(ecdsa: key, kid: JWKIdentifier(string: kid))
+        algorithm = try await collection.getKey(for: JWKIdentifier(string: kid))
+        var header = JWTHeader()
+        header.alg = "ES256"
+        header.typ = "JWT"
+        header.kid = kid
+        encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .secondsSince1970
+        headerPrefix = Base64.encodeToBytes(bytes: try encoder.encode(header), options: Self.base64URL) + [UInt8(ascii: ".")]
+    }
+
+    /// The compact JWS of `claims`.
+    public func compactJWS(_ claims: MediaTokenClaims) throws -> [UInt8] {
+        let payload = try encoder.encode(claims)
+        var token = headerPrefix
+        token.reserveCapacity(headerPrefix.count + Base64.encodedLength(bytesCount: payload.count) + 90)
+        token.append(contentsOf: Base64.encodeToBytes(bytes: payload, options: Self.base64URL))
+        let signature = try algorithm.sign(token)
+        token.append(UInt8(ascii: "."))
+        token.append(contentsOf: Base64.encodeToBytes(bytes: signature, options: Self.base64URL))
+        return token
+    }
+
+    /// The token as clients receive it in `serializedToken`: base64 of the compact JWS.
+    public func serializedToken(_ claims: MediaTokenClaims) throws -> String {
+        Base64.encodeToString(bytes: try compactJWS(claims))
+    }
 }
 
 /// The result of checking a media token, in the terms of Adobe's Media Token Verifier.

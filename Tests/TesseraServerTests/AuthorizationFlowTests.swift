@@ -41,6 +41,12 @@ import TesseraMediaToken
             #expect(header["alg"] as? String == "ES256")
             #expect(header["typ"] as? String == "JWT")
             #expect((header["kid"] as? String)?.hasPrefix("es-") == true)
+            // Its NumericDates are whole seconds, as integers.
+            var payloadText = String(parts[1]).replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+            while payloadText.count % 4 != 0 { payloadText += "=" }
+            let payloadJSON = try #require(Data(base64Encoded: payloadText).map { String(decoding: $0, as: UTF8.self) })
+            #expect(payloadJSON.contains("\"exp\":\(Int64(Fixture.start.timeIntervalSince1970) + 420)"))
+            #expect(payloadJSON.contains("\"iat\":\(Int64(Fixture.start.timeIntervalSince1970))"))
             let alias = try await wire.send(.get, "/api/v1/tokens/media.xml" + q("CNN"), headers: auth)
             #expect(alias.status == .ok)
             #expect(alias.body.contains("<play><expires>"))

@@ -75,13 +75,14 @@ extension Services {
     /// A short media token for an authorized resource.
     func mediaToken(session: Session, tenant: Tenant, resource: ResourceRequest) async throws(TesseraError) -> (token: String, claims: MediaTokenClaims) {
         let authorization = try await authorize(session: session, tenant: tenant, resource: resource)
-        let now = clock.now()
+        // NumericDates in whole seconds: some verifiers refuse fractional ones.
+        let now = clock.now().wholeSeconds
         let claims = MediaTokenClaims(
             issuer: MediaTokenVerifier.issuer, requestor: tenant.id, resource: resource.raw, mvpd: session.subject.providerID,
             userID: session.subject.userID, issuedAt: now,
-            expiresAt: min(now.addingTimeInterval(tenant.policies.mediaTokenTTL), authorization.decision.expiresAt),
+            expiresAt: min(now.addingTimeInterval(tenant.policies.mediaTokenTTL), authorization.decision.expiresAt.wholeSeconds),
             id: UUID.random().uuidString.lowercased())
-        do { return (try await tokens.mediaToken(claims), claims) } catch {
+        do { return (try tokens.mediaToken(claims), claims) } catch {
             logger.error("cannot sign a media token: \(error)")
             throw .storageFailure
         }

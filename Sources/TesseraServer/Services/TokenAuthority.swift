@@ -45,8 +45,8 @@ public struct TokenAuthority: Sendable {
     let signingKID: String
     public let jwks: JWKS
 
-    /// The ES256 key media tokens are signed with.
-    let mediaTokenKID: String
+    /// Signs media tokens with the ES256 key.
+    let mediaTokens: MediaTokenSigner
     /// Access tokens whose signature has been checked, so that each is verified once rather
     /// than on every call (an RS256 verification costs more than the rest of a cached read).
     /// Lifetime and issuer are still checked on every use. DCR clients cannot be revoked yet;
@@ -70,6 +70,7 @@ public struct TokenAuthority: Sendable {
         stored = try await store.signingKeys()
         let collection = JWTKeyCollection()
         var published: [JWK] = []
+        var mediaTokenKeys: [String: ES256PrivateKey] = [:]
         for key in stored {
             let kid = JWKIdentifier(string: key.kid)
             switch key.algorithm {
@@ -82,6 +83,7 @@ public struct TokenAuthority: Sendable {
             case "ES256":
                 let privateKey = try ES256PrivateKey(pem: key.privateKeyPEM)
                 await collection.add(ecdsa: privateKey, kid: kid)
+                mediaTokenKeys[key.kid] = privateKey
                 if let point = privateKey.publicKey.parameters {
                     published.append(.ecdsa(.es256, identifier: kid, x: point.x, y: point.y, curve: .p256))
                 }
@@ -89,16 +91,17 @@ public struct TokenAuthority: Sendable {
                 continue
             }
         }
-        guard let rsa = stored.last(where: { $0.algorithm == "RS256" }), let ec = stored.last(where: { $0.algorithm == "ES256" }) else {
+        guard let rsa = stored.last(where: { $0.algorithm == "RS256" }), let ec = stored.last(where: { $0.algorithm == "ES256" }),
+              let mediaTokenKey = mediaTokenKeys[ec.kid] else {
             throw StoreError("the store holds no usable signing keys")
         }
-        return TokenAuthority(keys: collection, signingKID: rsa.kid, jwks: JWKS(keys: published), mediaTokenKID: ec.kid)
+        return TokenAuthority(keys: collection, signingKID: rsa.kid, jwks: JWKS(keys: published),
+                              mediaTokens: try await MediaTokenSigner(key: mediaTokenKey, kid: ec.kid))
     }
 
     /// A media token for `claims`, as `serializedToken` carries it: base64 of the compact JWS.
-    func mediaToken(_ claims: MediaTokenClaims) async throws -> String {
-        let jws = try await keys.sign(claims, kid: JWKIdentifier(string: mediaTokenKID))
-        return Data(jws.utf8).base64EncodedString()
+    func mediaToken(_ claims: MediaTokenClaims) throws -> String {
+        try mediaTokens.serializedToken(claims)
     }
 
     /// The JWKS as JSON, for offline verifiers.
@@ -112,7 +115,7 @@ public struct TokenAuthority: Sendable {
 
     /// A software statement for `grant` of `tenant`, as the TVE Dashboard would hand it out.
     public func softwareStatement(for grant: SoftwareStatementGrant, tenant: Tenant, now exact: Date) async throws -> String {
-        let now = Date(timeIntervalSince1970: exact.timeIntervalSince1970.rounded(.down))
+        let now = exact.wholeSeconds
         return try await sign(SoftwareStatementClaims(
             iss: .init(value: Self.issuer), softwareID: grant.softwareID, clientName: grant.clientName,
             requestor: tenant.id, jti: .init(value: grant.softwareID + "@" + tenant.id), iat: .init(value: now)))
@@ -125,7 +128,7 @@ public struct TokenAuthority: Sendable {
 
     func accessToken(clientID: String, tenantID: String, id: UUID, now exact: Date) async throws -> String {
         // NumericDate in whole seconds: some verifiers refuse fractional ones.
-        let now = Date(timeIntervalSince1970: exact.timeIntervalSince1970.rounded(.down))
+        let now = exact.wholeSeconds
         return try await sign(AccessTokenClaims(
             sub: .init(value: clientID), iss: .init(value: Self.issuer), requestor: tenantID, scopes: "api:client:v2",
             jti: .init(value: id.uuidString.lowercased()), iat: .init(value: now), nbf: .init(value: now.addingTimeInterval(-5)),
