@@ -18,8 +18,7 @@ public final class SQLiteStore: Store {
     private let checkpoints: Task<Void, Never>
 
     /// Opens (creating if needed) the database at `path` and applies the migrations.
-    /// `walRestartFrames`: the WAL length, in pages, past which a checkpoint makes it start over.
-    public init(path: String, walRestartFrames: Int = SQLiteStore.walRestartFrames) throws {
+    public init(path: String) throws {
         var configuration = Configuration()
         configuration.busyMode = .timeout(5)
         configuration.prepareDatabase { db in
@@ -31,8 +30,6 @@ public final class SQLiteStore: Store {
                 // Checkpoints run beside the writer (see `checkpoints`), not inside the COMMIT
                 // that crosses SQLite's threshold: they were two thirds of a logout's cost.
                 try db.execute(sql: "PRAGMA wal_autocheckpoint = 0")
-                // When the WAL starts over (see `checkpoints`), a file grown past this is cut back.
-                try db.execute(sql: "PRAGMA journal_size_limit = \(walRestartFrames * 4096)")
             }
         }
         do {
@@ -45,26 +42,10 @@ public final class SQLiteStore: Store {
         do { checkpointer = try DatabaseQueue(path: path, configuration: Self.sideConfiguration) } catch {
             throw StoreError("cannot open the SQLite database at \(path) for checkpoints: \(error)")
         }
-        var impatient = Configuration()
-        impatient.busyMode = .immediateError
-        let restarter: DatabaseQueue
-        do { restarter = try DatabaseQueue(path: path, configuration: impatient) } catch {
-            throw StoreError("cannot open the SQLite database at \(path) for checkpoints: \(error)")
-        }
         checkpoints = Task.detached(priority: .utility) {
             while !Task.isCancelled {
                 try? await Task.sleep(for: .milliseconds(200))
-                let frames = try? await checkpointer.writeWithoutTransaction { db in try db.checkpoint(.passive) }
-                // Under a steady stream of writes a passive checkpoint never catches up with the
-                // writer, so the WAL never starts over: it grew past 1 GB in 16 s of logouts and
-                // logins, each commit appending to new file pages. A RESTART checkpoint in a gap
-                // between two commits copies what the passive one left and lets the next commit
-                // write the WAL from its start again.
-                // It must never wait while it holds the writer's lock, so it gives up at once
-                // (SQLITE_BUSY) when a commit or a reader is in the way, and tries again later.
-                if let frames, frames.walFrameCount > walRestartFrames {
-                    _ = try? await restarter.writeWithoutTransaction { db in try db.checkpoint(.restart) }
-                }
+                _ = try? await checkpointer.writeWithoutTransaction { db in try db.checkpoint(.passive) }
             }
         }
         let migrator = Self.migrator
@@ -88,11 +69,6 @@ public final class SQLiteStore: Store {
     public func close() async { checkpoints.cancel() }
 
     /// For a connection beside the pool (checkpoints, tools, tests): waits for locks instead of failing.
-    /// The WAL length, in frames (pages), past which a checkpoint makes the WAL start over: 256 MB
-    /// of 4 KB pages. Restarting more often (8,192) cost about 15% of the write cycle's requests/s;
-    /// at this length the write cycle was faster than with a WAL that only grows.
-    public static let walRestartFrames = 65_536
-
     public static var sideConfiguration: Configuration {
         var configuration = Configuration()
         configuration.busyMode = .timeout(5)

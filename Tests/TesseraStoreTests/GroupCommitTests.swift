@@ -18,36 +18,6 @@ import TesseraCore
         RegisteredClient(id: id, tenantID: "REF30", softwareID: "s", secretDigest: SecretDigest(of: id), redirectURIs: [], issuedAt: now)
     }
 
-    /// Under a steady stream of writes a passive checkpoint never catches up, so without the
-    /// RESTART checkpoint the WAL grows for as long as the writes go on.
-    @Test func theWALStartsOverUnderSteadyWrites() async throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-group-\(UUID())").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        let path = dir + "/t.sqlite"
-        let store = try SQLiteStore(path: path, walRestartFrames: 64)
-        let walSize = { ((try? FileManager.default.attributesOfItem(atPath: path + "-wal"))?[.size] as? Int) ?? 0 }
-        // Writes without a pause; a WAL that only grows never gets smaller. When it starts over,
-        // the journal size limit (64 pages here) cuts the file back.
-        var written = 0
-        var previous = walSize()
-        var shrank = 0
-        let deadline = Date().addingTimeInterval(30)
-        while shrank < 2 && Date() < deadline {
-            let base = written
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for i in 0..<4 { group.addTask { try await store.insert(client("w\(base + i)")) } }
-                try await group.waitForAll()
-            }
-            written += 4
-            let size = walSize()
-            if size < previous { shrank += 1 }
-            previous = size
-        }
-        #expect(shrank == 2, "the WAL never got smaller in \(written) writes (\(walSize()) bytes)")
-        #expect(try await store.client(id: "w\(written - 1)") != nil)
-        #expect(try await store.client(id: "w0") != nil)
-    }
-
     @Test func aFailingWriteTakesNothingElseWithIt() async throws {
         let (store, path) = try makeStore()
         try await store.insert(client("taken"))
