@@ -5,12 +5,53 @@ import TesseraCore
 // The session changes as single prepared statements: one round trip each, planned once per
 // connection. A login was four statements (savepoint, trial, delete, insert) before.
 
+/// A transaction-level advisory lock per device, taken by every write that inserts a session,
+/// before its DELETE and held to its COMMIT. Two instances logging one device in at once could
+/// otherwise both find no session in their snapshots and both insert: the second then fails on
+/// the (tenant, device) unique index, and in a retry it may meet the first instance's next
+/// uncommitted login again. A retry takes the lock in a statement of its own first
+/// (``DeviceLock``): its next statement's snapshot then holds every session committed for the
+/// device, and no other writer can insert one before it commits.
+/// The two-key form keeps these locks apart from the migrations' one-key lock; two devices
+/// whose names hash alike only wait for each other.
+enum DeviceLocks {
+    static let lockClass = 0x7E55
+
+    /// SQL that locks the device `tenant`, `device` (two SQL expressions).
+    static func lock(tenant: String, device: String) -> String {
+        "pg_advisory_xact_lock(\(lockClass), hashtext(\(tenant) || E'\\n' || \(device)))"
+    }
+}
+
+extension DeviceKey {
+    /// $1 the tenant, $2 the device.
+    var bindings: PostgresBindings {
+        var bindings = PostgresBindings(capacity: 2)
+        bindings.append(tenantID)
+        bindings.append(deviceID)
+        return bindings
+    }
+}
+
+/// Locks one device until the transaction ends (see ``DeviceLocks``).
+struct DeviceLock: PostgresPreparedStatement {
+    static let sql = "SELECT \(DeviceLocks.lock(tenant: "$1", device: "$2"))"
+    typealias Row = Void
+    var device: DeviceKey
+
+    func makeBindings() throws -> PostgresBindings { device.bindings }
+
+    func decodeRow(_ row: PostgresRow) throws -> Row {}
+}
+
 /// The device's previous session goes (its decisions with it, ON DELETE CASCADE) and `session`
 /// takes its place, in one statement. The INSERT reads the DELETE's count, so the old row is gone
-/// before the new one is checked against the device's unique index.
+/// before the new one is checked against the device's unique index. The device's lock
+/// (``DeviceLocks``) is taken first: the DELETE's one-time filter reads it.
 struct ReplaceSession: PostgresPreparedStatement {
     static let sql = """
-        WITH old AS (DELETE FROM session WHERE tenant_id = $2 AND device_id = $3 RETURNING 1)
+        WITH locked AS (SELECT \(DeviceLocks.lock(tenant: "$2", device: "$3"))),
+        old AS (DELETE FROM session WHERE tenant_id = $2 AND device_id = $3 AND (SELECT count(*) FROM locked) > 0 RETURNING 1)
         INSERT INTO session (id, tenant_id, device_id, provider_id, user_id, device_user, created_at, expires_at)
         SELECT $1, $2, $3, $4, $5, $6, $7, $8 FROM (SELECT count(*) FROM old) AS gone
         """
@@ -43,7 +84,8 @@ struct ReplaceSessionCreatingTrial: PostgresPreparedStatement {
         WITH trial AS (
             INSERT INTO temporary_access (id, tenant_id, provider_id, device_id, identity_digest, started_at, resources)
             VALUES ($9, $10, $11, $12, $13, $14, $15) RETURNING 1),
-        old AS (DELETE FROM session WHERE tenant_id = $2 AND device_id = $3 RETURNING 1)
+        locked AS (SELECT \(DeviceLocks.lock(tenant: "$2", device: "$3"))),
+        old AS (DELETE FROM session WHERE tenant_id = $2 AND device_id = $3 AND (SELECT count(*) FROM locked) > 0 RETURNING 1)
         INSERT INTO session (id, tenant_id, device_id, provider_id, user_id, device_user, created_at, expires_at)
         SELECT $1, $2, $3, $4, $5, $6, $7, $8 FROM (SELECT count(*) FROM old) AS gone, (SELECT count(*) FROM trial) AS made
         """
@@ -73,12 +115,7 @@ struct RevokeDevice: PostgresPreparedStatement {
     typealias Row = Int32
     var device: DeviceKey
 
-    func makeBindings() throws -> PostgresBindings {
-        var bindings = PostgresBindings(capacity: 2)
-        bindings.append(device.tenantID)
-        bindings.append(device.deviceID)
-        return bindings
-    }
+    func makeBindings() throws -> PostgresBindings { device.bindings }
 
     func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Int32.self) }
 }
@@ -119,7 +156,8 @@ struct TrialOfDevice: PostgresPreparedStatement {
 /// The result is the devices whose session was removed, and whether the notification went.
 /// The DELETE finds its rows through the (tenant, device) index with `= ANY` (a join with
 /// `unnest` was planned as a scan of the whole table). The logins' INSERT reads
-/// the DELETE's count first, so the old rows are gone before the unique index is checked. Any
+/// the DELETE's count first, so the old rows are gone before the unique index is checked. The
+/// logins' devices are locked first (``DeviceLocks``), in the batch's order. Any
 /// failure (a trial taken meanwhile, a deadlock with another instance) fails the whole statement,
 /// and the batch then runs one change at a time.
 struct PlainBatch {
@@ -192,10 +230,14 @@ struct PlainBatch {
     }
 
     private static let sql = """
-        WITH gone AS (
+        WITH locked AS (
+            SELECT count(*) FROM (SELECT \(DeviceLocks.lock(tenant: "l.tenant_id", device: "l.device_id"))
+                                  FROM unnest($13::text[], $14::text[]) AS l(tenant_id, device_id)) AS l),
+        gone AS (
             DELETE FROM session
             WHERE tenant_id = ANY($1::text[]) AND device_id = ANY($2::text[])
               AND (tenant_id, device_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))
+              AND (SELECT * FROM locked) >= 0
             RETURNING tenant_id, device_id),
         trials AS (
             INSERT INTO temporary_access (id, tenant_id, provider_id, device_id, identity_digest, started_at, resources)

@@ -21,7 +21,7 @@ import TesseraCore
 /// committed on its own. Otherwise, or when that statement fails, the batch runs in a transaction,
 /// one write after another in the order of their devices; a write that meets a unique violation
 /// or a deadlock (another instance changed the same device at the same moment) runs again in a
-/// fresh savepoint, a few times at most. Within an instance, a device is in one batch at a time.
+/// fresh savepoint, holding the device's lock, a few times at most. Within an instance, a device is in one batch at a time.
 final class SessionChangeBatches: Sendable {
     /// A logout or a login, as data, so that a batch of them can run as one statement.
     enum PlainChange: Sendable {
@@ -195,13 +195,17 @@ final class SessionChangeBatches: Sendable {
     }
 
     /// One write in its own savepoint. A conflict with another instance's write of the same device
-    /// is retried (each statement sees what committed before it), a few times at most.
+    /// is retried (each statement sees what committed before it), a few times at most. A retry
+    /// first takes the device's lock in a statement of its own (``DeviceLocks``): once it holds
+    /// it, no other instance can insert a session for the device until this batch commits, and
+    /// the write's own statement sees every session committed before.
     /// Savepoints are not released (a round trip each): the batch's COMMIT ends them all.
     private func run(_ job: Job, inSavepointOn db: PostgresConnection) async throws -> Bool {
         var attempt = 0
         while true {
             try await db.query("SAVEPOINT write", logger: logger)
             do {
+                if attempt > 0 { _ = try await db.execute(DeviceLock(device: job.device), logger: logger) }
                 return try await job.run(db)
             } catch {
                 try await db.query("ROLLBACK TO SAVEPOINT write", logger: logger)

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import PostgresNIO
 import Synchronization
 import Testing
@@ -205,6 +206,33 @@ struct PostgresTests {
             }
             #expect(removed == 300)
             #expect(Set(heard.all).isSuperset(of: Set(devices.map(\.deviceID))))
+        }
+    }
+
+    /// Another instance logs the device in again and again, each login's transaction held open
+    /// for 100 ms (a raw transaction here, as slow as a batch may be). Every attempt of b's login used to meet one of them uncommitted and fail on the
+    /// device's unique index once it committed; after five, the login failed. A retry now holds
+    /// the device's lock first, and succeeds.
+    @Test func aLoginSucceedsWhileAnotherInstanceKeepsLoggingTheDeviceIn() async throws {
+        try await withTwoInstances { a, b in
+            let logger = Logger(label: "other instance")
+            let other = Task {
+                for _ in 0..<8 {
+                    try await a.client.withTransaction(logger: logger) { db in
+                        // As the store's retries do: the lock, then a statement that sees all that committed.
+                        _ = try await db.execute(DeviceLock(device: device), logger: logger)
+                        _ = try await db.execute(ReplaceSession(session: session(device)), logger: logger)
+                        try await Task.sleep(for: .milliseconds(100))
+                    }
+                }
+            }
+            try await Task.sleep(for: .milliseconds(40))
+            let mine = session(device)
+            try await b.startSession(mine)
+            #expect(try await b.session(device: device)?.id != nil)
+            try await other.value
+            let rows = try await a.client.query("SELECT count(*) FROM session WHERE device_id = \(device.deviceID)")
+            for try await count in rows.decode(Int.self) { #expect(count == 1) }
         }
     }
 
