@@ -1,5 +1,7 @@
+import Dispatch
 import Foundation
 import HTTPTypes
+import Synchronization
 import Testing
 import TesseraCore
 @testable import TesseraServer
@@ -92,5 +94,56 @@ import TesseraCore
             let given = try await wire.form(.post, "/reggie/v1/REF30/regcode", [("deviceId", "d"), ("device_info", Fixture.deviceInfo)], headers: auth)
             #expect(given.status == .created)
         }
+    }
+}
+
+@Suite struct SigningLaneTests {
+    struct Refused: Error, Equatable { let index: Int }
+
+    /// Each caller gets its own result, or its own error.
+    @Test func everyCallerResumesWithItsOwnOutcome() async throws {
+        let lanes = SigningLanes(count: 3)
+        let outcomes = await withTaskGroup(of: (Int, Result<String, Refused>).self) { group in
+            for index in 0..<300 {
+                group.addTask {
+                    do {
+                        return (index, .success(try await lanes.run {
+                            if index % 7 == 0 { throw Refused(index: index) }
+                            return "token \(index)"
+                        }))
+                    } catch {
+                        return (index, .failure(error as! Refused))
+                    }
+                }
+            }
+            var all: [Int: Result<String, Refused>] = [:]
+            for await (index, outcome) in group { all[index] = outcome }
+            return all
+        }
+        #expect(outcomes.count == 300)
+        for (index, outcome) in outcomes {
+            switch outcome {
+            case .success(let token): #expect(index % 7 != 0 && token == "token \(index)")
+            case .failure(let refused): #expect(refused == Refused(index: index))
+            }
+        }
+    }
+
+    /// Lanes are taken in turn: while one is busy, the next call runs on another.
+    @Test(.timeLimit(.minutes(1))) func aBusyLaneDoesNotHoldUpTheNextCall() async throws {
+        let lanes = SigningLanes(count: 2)
+        let started = Atomic<Bool>(false)
+        let release = DispatchSemaphore(value: 0)
+        let busy = Task {
+            try await lanes.run {
+                started.store(true, ordering: .sequentiallyConsistent)
+                release.wait()
+                return "busy"
+            }
+        }
+        while !started.load(ordering: .sequentiallyConsistent) { try await Task.sleep(for: .milliseconds(5)) }
+        #expect(try await lanes.run { "next" } == "next")
+        release.signal()
+        #expect(try await busy.value == "busy")
     }
 }

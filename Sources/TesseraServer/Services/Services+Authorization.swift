@@ -82,7 +82,7 @@ extension Services {
             userID: session.subject.userID, issuedAt: now,
             expiresAt: min(now.addingTimeInterval(tenant.policies.mediaTokenTTL), authorization.decision.expiresAt.wholeSeconds),
             id: UUID.random().uuidString.lowercased())
-        do { return (try tokens.mediaToken(claims), claims) } catch {
+        do { return (try await tokens.mediaToken(claims), claims) } catch {
             logger.error("cannot sign a media token: \(error)")
             throw .storageFailure
         }

@@ -45,8 +45,9 @@ public struct TokenAuthority: Sendable {
     let signingKID: String
     public let jwks: JWKS
 
-    /// Signs media tokens with the ES256 key.
+    /// Signs media tokens with the ES256 key, on ``SigningLanes``.
     let mediaTokens: MediaTokenSigner
+    let signingLanes = SigningLanes()
     /// Access tokens whose signature has been checked, so that each is verified once rather
     /// than on every call (an RS256 verification costs more than the rest of a cached read).
     /// Lifetime and issuer are still checked on every use. DCR clients cannot be revoked yet;
@@ -100,8 +101,9 @@ public struct TokenAuthority: Sendable {
     }
 
     /// A media token for `claims`, as `serializedToken` carries it: base64 of the compact JWS.
-    func mediaToken(_ claims: MediaTokenClaims) throws -> String {
-        try mediaTokens.serializedToken(claims)
+    func mediaToken(_ claims: MediaTokenClaims) async throws -> String {
+        let signer = mediaTokens
+        return try await signingLanes.run { try signer.serializedToken(claims) }
     }
 
     /// The JWKS as JSON, for offline verifiers.
