@@ -130,9 +130,10 @@ import TesseraCore
     }
 
     /// Lanes are taken in turn: while one is busy, the next call runs on another.
-    @Test(.timeLimit(.minutes(1))) func aBusyLaneDoesNotHoldUpTheNextCall() async throws {
+    @Test func aBusyLaneDoesNotHoldUpTheNextCall() async throws {
         let lanes = SigningLanes(count: 2)
         let started = Atomic<Bool>(false)
+        let ran = Atomic<Bool>(false)
         let release = DispatchSemaphore(value: 0)
         let busy = Task {
             try await lanes.run {
@@ -142,8 +143,13 @@ import TesseraCore
             }
         }
         while !started.load(ordering: .sequentiallyConsistent) { try await Task.sleep(for: .milliseconds(5)) }
-        #expect(try await lanes.run { "next" } == "next")
+        let next = Task { try await lanes.run { ran.store(true, ordering: .sequentiallyConsistent); return "next" } }
+        let deadline = ContinuousClock.now + .seconds(5)
+        while !ran.load(ordering: .sequentiallyConsistent), ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+        let nextRan = ran.load(ordering: .sequentiallyConsistent)
+        #expect(nextRan, "the next call waited for the busy lane")
         release.signal()
         #expect(try await busy.value == "busy")
+        #expect(try await next.value == "next")
     }
 }
