@@ -108,18 +108,21 @@ def measure(args, name, url, script, pid=None, warmup=None, warmup_seconds=None,
     and stop; `warmup_seconds` caps it)."""
     if warmup is not None:
         run_wrk(args, url, warmup, warmup_seconds or args.warmup)
+    # This machine's speed drifts by a fifth within seconds (shared host): each path is compared
+    # with the mean of two baselines, one just before it and one just after.
+    bracket = max(3, args.duration // 2)
     if baseline_url:
-        # This machine's speed drifts by a fifth within minutes (shared host): each path is
-        # compared with a baseline measured just before it.
-        figures = run_wrk(args, baseline_url, "", max(3, args.duration // 2))
-        adjacent = figures["rps"]
+        baseline_before = run_wrk(args, baseline_url, "", bracket)["rps"]
     before = cpu_seconds(pid) if pid else None
     figures = run_wrk(args, url, script, args.duration)
     if pid and figures["requests"]:
         figures["cpu_us_per_request"] = (cpu_seconds(pid) - before) / figures["requests"] * 1e6
     figures["name"] = name
     if baseline_url:
-        figures["adjacent_baseline_rps"] = adjacent
+        baseline_after = run_wrk(args, baseline_url, "", bracket)["rps"]
+        figures["baseline_before_rps"] = baseline_before
+        figures["baseline_after_rps"] = baseline_after
+        figures["adjacent_baseline_rps"] = (baseline_before + baseline_after) / 2
     bad = figures["non2xx"] + figures["socket_errors"]
     log(f"{name}: {figures['rps']:.0f} req/s, p50 {figures['p50_ms']} ms, p99 {figures['p99_ms']} ms"
         + (f", {bad} failed" if bad else ""))
@@ -548,7 +551,7 @@ def table(args, tessera, rss, peer, peer_rss):
     lines = [f"Tessera on {store}, {args.devices:,} devices with a session and a decision each, working set "
              f"{min(args.working_set, args.devices):,}; wrk -t{args.threads} -c{args.connections} -d{args.duration}s",
              "",
-             "| path | req/s | p50 ms | p99 ms | baseline req/s just before | × baseline | CPU µs/req | budget | holds |",
+             "| path | req/s | p50 ms | p99 ms | baseline req/s around it | × baseline | CPU µs/req | budget | holds |",
              "|---|---:|---:|---:|---:|---:|---:|---|---|"]
     for name, f, ratio, budget, holds in budget_rows(args, tessera, peer):
         mark = "" if holds is None else ("yes" if holds else "**no**")

@@ -33,6 +33,29 @@ import TesseraCore
     }
 }
 
+@Suite struct HeaderValueTests {
+    /// `value(_:)` answers what HTTPTypes' subscript answers, for every count of fields.
+    @Test func aHeaderValueIsWhatTheSubscriptGives() throws {
+        let custom = try #require(HTTPField.Name("X-Custom"))
+        let cases: [[HTTPField]] = [
+            [],
+            [HTTPField(name: .accept, value: "application/json")],
+            [HTTPField(name: .userAgent, value: "tv"), HTTPField(name: .accept, value: "a/b"), HTTPField(name: .accept, value: "c/d")],
+            [HTTPField(name: .cookie, value: "a=1"), HTTPField(name: .cookie, value: "b=2")],
+            [HTTPField(name: .authorization, value: "Bearer x"), HTTPField(name: .authorization, value: "Bearer y")],
+            [HTTPField(name: custom, value: ""), HTTPField(name: .accept, value: "x")],
+        ]
+        for fields in cases {
+            let headers = HTTPFields(fields)
+            for name in [HTTPField.Name.accept, .cookie, .authorization, .userAgent, custom, .deviceInfo] {
+                #expect(headers.value(name) == headers[name], "\(name) in \(fields)")
+            }
+        }
+        #expect(HTTPFields([HTTPField(name: .accept, value: "a/b"), HTTPField(name: .accept, value: "c/d")]).value(.accept) == "a/b, c/d")
+        #expect(HTTPFields([HTTPField(name: .forwardedFor, value: "1.2.3.4")]).value(HTTPField.Name("x-forwarded-for")!) == "1.2.3.4")
+    }
+}
+
 @Suite struct SessionRuleTests {
     @Test func deviceUserMustMatchTheRegistrationCodes() async throws {
         let harness = try Harness()

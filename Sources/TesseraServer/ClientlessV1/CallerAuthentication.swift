@@ -13,7 +13,7 @@ extension ClientlessV1 {
     static let legacyClockSkew: TimeInterval = 300
 
     func authenticateCaller(_ call: Call, shortPath: String) async throws(TesseraError) {
-        guard let header = call.request.headers[.authorization], !header.isEmpty else { throw .missingCredentials }
+        guard let header = call.request.headers.value(.authorization), !header.isEmpty else { throw .missingCredentials }
         guard header.hasAtMost(8192) else { throw .invalidAccessToken("the Authorization header is too long") }
         if let token = Self.bearerToken(header) {
             let claims = try await services.tokens.verifyAccessToken(token, now: services.clock.now())

@@ -21,14 +21,14 @@ struct ClientlessV1: Sendable {
 
         /// The client's address (see ``TrustedProxies``), worked out only by the calls that use it.
         var clientAddress: String {
-            trustedProxies.clientAddress(peer: context.peerAddress, forwardedFor: request.headers[.init("X-Forwarded-For")!])
+            trustedProxies.clientAddress(peer: context.peerAddress, forwardedFor: request.headers.value(.forwardedFor))
         }
 
         /// `deviceId`, `device_info` / `X-Device-Info` and the deprecated descriptors.
         func device() throws(TesseraError) -> (key: DeviceKey, description: DeviceDescription) {
             let deviceID = try parameters.required(.deviceID, maxLength: 512)
             var info: DeviceInfo?
-            if let header = request.headers[.init("X-Device-Info")!], !header.isEmpty {
+            if let header = request.headers.value(.deviceInfo), !header.isEmpty {
                 info = try DeviceInfo(encoded: header)
             } else if let value = parameters["device_info"], !value.isEmpty {
                 info = try DeviceInfo(encoded: value)
@@ -40,7 +40,7 @@ struct ClientlessV1: Sendable {
                 deviceType: try parameters.optional(.deviceType),
                 deviceUser: try parameters.optional(.deviceUser),
                 appID: try parameters.optional(.appID),
-                userAgent: request.headers[.userAgent].map { String($0.prefix(512)) })
+                userAgent: request.headers.value(.userAgent).map { String($0.prefix(512)) })
             return (DeviceKey(tenantID: tenant.id, deviceID: deviceID), description)
         }
     }
@@ -62,7 +62,7 @@ struct ClientlessV1: Sendable {
         case "xml": return .xml
         default: break
         }
-        let accept = request.headers[.accept] ?? ""
+        let accept = request.headers.value(.accept) ?? ""
         if Self.contains(accept, "application/json") && !Self.contains(accept, "xml") { return .json }
         return .xml
     }

@@ -33,7 +33,7 @@ struct ClientRegistration: Sendable {
     func addRoutes(to router: Router<TesseraRequestContext>) {
         router.post("/o/client/register") { request, _ in
             await respond { () async throws(TesseraError) -> Response in
-                guard request.headers[.contentType]?.lowercased().hasPrefix("application/json") == true else {
+                guard request.headers.value(.contentType)?.lowercased().hasPrefix("application/json") == true else {
                     throw .clientRegistration(.invalidRequest)
                 }
                 try Self.checkDeviceInfo(request)
@@ -67,7 +67,7 @@ struct ClientRegistration: Sendable {
 
     /// `X-Device-Info` is optional here (yt-dlp omits it) but must be well-formed when sent.
     static func checkDeviceInfo(_ request: Request) throws(TesseraError) {
-        if let header = request.headers[.init("X-Device-Info")!], !header.isEmpty {
+        if let header = request.headers.value(.deviceInfo), !header.isEmpty {
             do { _ = try DeviceInfo(encoded: header) } catch { throw .clientRegistration(.invalidRequest) }
         }
     }

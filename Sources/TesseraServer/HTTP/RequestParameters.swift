@@ -21,7 +21,7 @@ struct RequestParameters: Sendable {
                 values[name] = Self.percentDecoded(value) ?? String(value)
             }
         }
-        let contentType = request.headers[.contentType]?.lowercased() ?? ""
+        let contentType = request.headers.value(.contentType)?.lowercased() ?? ""
         guard request.method == .post || request.method == .delete, contentType.hasPrefix("application/x-www-form-urlencoded") else { return }
         let body: ByteBuffer
         do { body = try await request.body.collect(upTo: Self.maximumBodySize) } catch {

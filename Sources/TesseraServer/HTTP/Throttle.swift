@@ -80,7 +80,7 @@ struct ThrottleMiddleware: RouterMiddleware {
         guard services.configuration.throttling, Self.isThrottled(request.uri.path) else { return try await next(request, context) }
         let tenant = Self.tenantID(request).flatMap(services.directory.tenant)
         guard let policy = tenant.map({ $0.policies.throttle }) ?? ThrottlePolicy() else { return try await next(request, context) }
-        let client = services.configuration.trustedProxies.clientAddress(peer: context.peerAddress, forwardedFor: request.headers[.init("X-Forwarded-For")!])
+        let client = services.configuration.trustedProxies.clientAddress(peer: context.peerAddress, forwardedFor: request.headers.value(.forwardedFor))
         guard buckets.take((tenant?.id ?? "") + "|" + client, policy: policy) else {
             let html = "<html>\r\n<head><title>429 Too Many Requests</title></head>\r\n<body>\r\n<center><h1>429 Too Many Requests</h1></center>\r\n<hr><center>Tessera</center>\r\n</body>\r\n</html>\r\n"
             return Response(status: .tooManyRequests, headers: [.contentType: "text/html"], body: .init(byteBuffer: ByteBuffer(string: html)))

@@ -5,7 +5,11 @@ import TesseraStore
 
 /// The operations of the core, over the store. Front doors parse a request, call one of
 /// these, and render the result; nothing here knows HTTP, and nothing in a front door knows SQL.
-public struct Services: Sendable {
+///
+/// A class: every route's closure and every front door holds it, and copying the struct it was
+/// (a dozen references, the configuration's among them) retained and released each of them on
+/// every request.
+public final class Services: Sendable {
     public let store: any Store
     public let configuration: TesseraConfiguration
     public let clock: any TesseraClock

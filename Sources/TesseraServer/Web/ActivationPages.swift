@@ -25,7 +25,7 @@ struct ActivationPages: Sendable {
             let code = String((form["code"] ?? "").prefix(16))
             let provider = form["provider"] ?? ""
             let client = services.configuration.trustedProxies.clientAddress(
-                peer: context.peerAddress, forwardedFor: request.headers[.init("X-Forwarded-For")!])
+                peer: context.peerAddress, forwardedFor: request.headers.value(.forwardedFor))
             do throws(TesseraError) {
                 let done = "/activate/done?requestor=\(tenant.id.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")"
                 let state = try await services.beginLogin(tenant: tenant, code: code, providerID: provider, returnURL: done, client: client)

@@ -46,7 +46,7 @@ struct ProviderPages: Sendable {
             return await page {
                 let form = try await RequestParameters(request)
                 let client = services.configuration.trustedProxies.clientAddress(
-                    peer: context.peerAddress, forwardedFor: request.headers[.init("X-Forwarded-For")!])
+                    peer: context.peerAddress, forwardedFor: request.headers.value(.forwardedFor))
                 let state = form["state"] ?? ""
                 guard let (attempt, login, tenant) = try await services.loginAttempt(state: state), attempt.providerID == providerID,
                       let provider = services.directory.providers[providerID] as? any PasswordAuthenticating
@@ -123,7 +123,7 @@ struct ProviderPages: Sendable {
     }
 
     static func cookie(in request: Request) -> String? {
-        guard let header = request.headers[.cookie] else { return nil }
+        guard let header = request.headers.value(.cookie) else { return nil }
         for part in header.split(separator: ";") {
             let pair = part.trimmingCharacters(in: .whitespaces).split(separator: "=", maxSplits: 1)
             if pair.count == 2, pair[0] == cookieName, pair[1].count <= 128 { return String(pair[1]) }
