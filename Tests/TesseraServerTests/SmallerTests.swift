@@ -56,6 +56,41 @@ import TesseraCore
     }
 }
 
+@Suite struct RequestParameterTests {
+    /// Below and past the point where names are indexed: every name found, the first of a
+    /// repeated name kept, absent names absent.
+    @Test func parametersAreFoundWithFewAndWithMany() {
+        for count in [1, 3, RequestParameters.scanLimit, RequestParameters.scanLimit + 1, 200] {
+            let text = (0..<count).map { "p\($0)=v\($0)" } + (0..<count).map { "p\($0)=again" }
+            let parameters = RequestParameters(form: text.joined(separator: "&"))
+            for i in 0..<count { #expect(parameters["p\(i)"] == "v\(i)", "p\(i) of \(count)") }
+            #expect(parameters["p\(count)"] == nil)
+            #expect(parameters["P0"] == nil)
+        }
+        let decoded = RequestParameters(form: "device%5Fid=a+b%21&empty=&flag")
+        #expect(decoded["device_id"] == "a b!")
+        #expect(decoded["empty"] == "")
+        #expect(decoded["flag"] == "")
+    }
+}
+
+@Suite struct LineLogHandlerTests {
+    /// The request id kept beside the other metadata reads back like any other key.
+    @Test func theRequestIDIsMetadataLikeAnyOther() {
+        var handler = LineLogHandler(label: "test")
+        handler[metadataKey: "hb.request.id"] = "r1"
+        handler[metadataKey: "tenant"] = "REF30"
+        #expect(handler[metadataKey: "hb.request.id"] == "r1")
+        #expect(handler.metadata == ["hb.request.id": "r1", "tenant": "REF30"])
+        handler.metadata = ["hb.request.id": "r2", "other": "x"]
+        #expect(handler[metadataKey: "hb.request.id"] == "r2")
+        #expect(handler[metadataKey: "tenant"] == nil)
+        #expect(handler.metadata == ["hb.request.id": "r2", "other": "x"])
+        handler[metadataKey: "hb.request.id"] = nil
+        #expect(handler.metadata == ["other": "x"])
+    }
+}
+
 @Suite struct SessionRuleTests {
     @Test func deviceUserMustMatchTheRegistrationCodes() async throws {
         let harness = try Harness()
