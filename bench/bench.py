@@ -87,9 +87,10 @@ def run_wrk(args, url, script, duration):
                               "--timeout", "10s", "-s", path, url], capture_output=True, text=True, check=True).stdout
     finally:
         os.unlink(path)
-    figures = {"requests": 0, "rps": 0.0, "p50_ms": None, "p99_ms": None, "non2xx": 0, "socket_errors": 0}
-    if m := re.search(r"(\d+) requests in", out):
+    figures = {"requests": 0, "seconds": float(duration), "rps": 0.0, "p50_ms": None, "p99_ms": None, "non2xx": 0, "socket_errors": 0}
+    if m := re.search(r"(\d+) requests in ([\d.]+)(us|ms|s|m),", out):
         figures["requests"] = int(m.group(1))
+        figures["seconds"] = float(m.group(2)) * UNIT[m.group(3)] / 1000
     if m := re.search(r"Requests/sec:\s+([\d.]+)", out):
         figures["rps"] = float(m.group(1))
     for pct, key in (("50", "p50_ms"), ("99", "p99_ms")):
@@ -103,29 +104,95 @@ def run_wrk(args, url, script, duration):
     return figures
 
 
+# Each sliced path run ends by printing its latency quantiles, so that the slices of one path can
+# be merged into one distribution (wrk 4.1's Lua API gives percentiles, not the histogram).
+QUANTILE_POINTS = [p / 2 for p in range(1, 180)] + [90 + p / 10 for p in range(1, 100)] + [99.9 + p / 100 for p in range(1, 10)]
+QUANTILE_DONE = """
+function done(summary, latency, requests)
+  local out = {"0=" .. latency.min}
+  for _, p in ipairs({%s}) do out[#out + 1] = p .. "=" .. latency:percentile(p) end
+  out[#out + 1] = "100=" .. latency.max
+  io.write("quantiles: ", table.concat(out, " "), "\\n")
+end
+""" % ", ".join(f"{p:g}" for p in QUANTILE_POINTS)
+
+
+def quantiles(raw):
+    """The (percent, µs) points a QUANTILE_DONE script printed."""
+    m = re.search(r"^quantiles: (.*)$", raw, re.M)
+    return [tuple(float(v) for v in pair.split("=")) for pair in m.group(1).split()] if m else []
+
+
+def merged_percentile(slices, percent):
+    """The `percent` latency (ms) of all slices' requests together: each slice's distribution is
+    interpolated between its printed quantiles and weighted by its requests; bisection finds the
+    latency below which `percent` of all requests fall."""
+    curves = [(f["requests"], quantiles(f["raw"])) for f in slices]
+    curves = [(n, points) for n, points in curves if n and points]
+    if not curves:
+        return None
+
+    def below(points, us):   # the share of a slice's requests at or under `us`
+        if us < points[0][1]:
+            return 0.0
+        for (p0, x0), (p1, x1) in zip(points, points[1:]):
+            if us < x1:
+                return (p0 + (p1 - p0) * (us - x0) / (x1 - x0)) / 100 if x1 > x0 else p1 / 100
+        return 1.0
+
+    total = sum(n for n, _ in curves)
+    low = min(points[0][1] for _, points in curves)
+    high = max(points[-1][1] for _, points in curves)
+    for _ in range(60):
+        middle = (low + high) / 2
+        if sum(n * below(points, middle) for n, points in curves) / total >= percent / 100:
+            high = middle
+        else:
+            low = middle
+    return high / 1000
+
+
 def measure(args, name, url, script, pid=None, warmup=None, warmup_seconds=None, baseline_url=None):
     """`warmup`: a script run first, unmeasured (the read paths visit their working set once
-    and stop; `warmup_seconds` caps it)."""
+    and stop; `warmup_seconds` caps it). With `baseline_url`, the path is measured in
+    `args.slices` slices, each between two slices of the baseline."""
     if warmup is not None:
         run_wrk(args, url, warmup, warmup_seconds or args.warmup)
-    # This machine's speed drifts by a fifth within seconds (shared host): each path is compared
-    # with the mean of two baselines, one just before it and one just after.
-    bracket = max(3, args.duration // 2)
-    if baseline_url:
-        baseline_before = run_wrk(args, baseline_url, "", bracket)["rps"]
-    before = cpu_seconds(pid) if pid else None
-    figures = run_wrk(args, url, script, args.duration)
-    if pid and figures["requests"]:
-        figures["cpu_us_per_request"] = (cpu_seconds(pid) - before) / figures["requests"] * 1e6
-    figures["name"] = name
-    if baseline_url:
-        baseline_after = run_wrk(args, baseline_url, "", bracket)["rps"]
-        figures["baseline_before_rps"] = baseline_before
-        figures["baseline_after_rps"] = baseline_after
-        figures["adjacent_baseline_rps"] = (baseline_before + baseline_after) / 2
+    if not baseline_url:
+        before = cpu_seconds(pid) if pid else None
+        figures = run_wrk(args, url, script, args.duration)
+        if pid and figures["requests"]:
+            figures["cpu_us_per_request"] = (cpu_seconds(pid) - before) / figures["requests"] * 1e6
+        figures["name"] = name
+        log(f"{name}: {figures['rps']:.0f} req/s, p50 {figures['p50_ms']} ms, p99 {figures['p99_ms']} ms")
+        return figures
+    # This machine's speed drifts by a fifth within seconds (shared host). A baseline measured
+    # once, or just before and after, left the media token's ratio anywhere between 0.34 and 0.50
+    # for one binary; interleaving short slices compares path and baseline over the same stretch.
+    length = max(1, args.duration // args.slices)
+    baselines, slices, cpu = [run_wrk(args, baseline_url, "", length)], [], 0.0
+    for _ in range(args.slices):
+        before = cpu_seconds(pid) if pid else 0.0
+        slices.append(run_wrk(args, url, script + QUANTILE_DONE, length))
+        cpu += (cpu_seconds(pid) - before) if pid else 0.0
+        baselines.append(run_wrk(args, baseline_url, "", length))
+    requests = sum(f["requests"] for f in slices)
+    figures = {
+        "name": name, "requests": requests,
+        "rps": requests / sum(f["seconds"] for f in slices),
+        "p50_ms": merged_percentile(slices, 50), "p99_ms": merged_percentile(slices, 99),
+        "non2xx": sum(f["non2xx"] for f in slices), "socket_errors": sum(f["socket_errors"] for f in slices),
+        "adjacent_baseline_rps": sum(f["requests"] for f in baselines) / sum(f["seconds"] for f in baselines),
+        "slices": [{"rps": f["rps"], "p99_ms": f["p99_ms"], "baseline_before_rps": b["rps"], "baseline_after_rps": a["rps"]}
+                   for f, b, a in zip(slices, baselines, baselines[1:])],
+        "raw": "\n".join(f["raw"] for f in slices),
+    }
+    if pid and requests:
+        figures["cpu_us_per_request"] = cpu / requests * 1e6
     bad = figures["non2xx"] + figures["socket_errors"]
-    log(f"{name}: {figures['rps']:.0f} req/s, p50 {figures['p50_ms']} ms, p99 {figures['p99_ms']} ms"
-        + (f", {bad} failed" if bad else ""))
+    ratios = ", ".join(f"{s['rps'] * 2 / (s['baseline_before_rps'] + s['baseline_after_rps']):.2f}" for s in figures["slices"])
+    log(f"{name}: {figures['rps']:.0f} req/s, p50 {figures['p50_ms']:.2f} ms, p99 {figures['p99_ms']:.2f} ms, "
+        f"slices × baseline {ratios}" + (f", {bad} failed" if bad else ""))
     return figures
 
 
@@ -549,7 +616,8 @@ def budget_rows(args, tessera, peer):
 def table(args, tessera, rss, peer, peer_rss):
     store = f"PostgreSQL (pool {args.pool_size})" if args.postgres else "SQLite"
     lines = [f"Tessera on {store}, {args.devices:,} devices with a session and a decision each, working set "
-             f"{min(args.working_set, args.devices):,}; wrk -t{args.threads} -c{args.connections} -d{args.duration}s",
+             f"{min(args.working_set, args.devices):,}; wrk -t{args.threads} -c{args.connections}, "
+             f"each path {args.duration} s in {args.slices} slices between slices of the baseline",
              "",
              "| path | req/s | p50 ms | p99 ms | baseline req/s around it | × baseline | CPU µs/req | budget | holds |",
              "|---|---:|---:|---:|---:|---:|---:|---|---|"]
@@ -582,7 +650,9 @@ def main():
     parser.add_argument("--devices", type=int, default=1_000_000, help="seeded devices, each with a session and a decision")
     parser.add_argument("--working-set", type=int, default=50_000,
                         help="devices the load draws from (spread over all seeded ones): the devices watching now")
-    parser.add_argument("--duration", type=int, default=10, help="seconds per measured run")
+    parser.add_argument("--duration", type=int, default=12, help="seconds each path is measured (in all its slices)")
+    parser.add_argument("--slices", type=int, default=4,
+                        help="slices each path is measured in, with a slice of the baseline before, between and after them")
     parser.add_argument("--warmup", type=int, default=60,
                         help="at most this many seconds for the unmeasured pass over the working set before each read run")
     parser.add_argument("--threads", type=int, default=2)
@@ -621,7 +691,7 @@ def main():
         print(table(args, tessera, rss, peer, peer_rss))
         result = {"kind": "paths", "store": "postgres" if args.postgres else "sqlite", "devices": args.devices, "tessera": strip(tessera), "tessera_peak_rss_mb": rss,
                   "peer": strip(peer), "peer_peak_rss_mb": peer_rss}
-    result.update({"date": stamp, "wrk": {"threads": args.threads, "connections": args.connections, "duration": args.duration},
+    result.update({"date": stamp, "wrk": {"threads": args.threads, "connections": args.connections, "duration": args.duration, "slices": args.slices},
                    "working_set": args.working_set, "commit": git_commit()})
     name = os.path.join(RESULTS, f"{stamp}{'-' + args.label if args.label else ''}.json")
     with open(name, "w") as f:
