@@ -132,4 +132,37 @@ import TesseraCore
         }
         #expect(throws: StoreError.self) { try SQLiteStore(path: path) }
     }
+
+    /// Under writes that never pause, the WAL still starts over and stays near its mark. Without
+    /// the writer's own checkpoints it held every page written (here over 16 MB).
+    @Test func theWALStartsOverUnderWritesThatNeverPause() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-wal-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let path = dir + "/t.sqlite"
+        let frames = 64
+        let store = try SQLiteStore(path: path, walCheckpointFrames: frames)
+        let long = "https://example.com/" + String(repeating: "x", count: 4000)   // a row over a page
+        let count = 2_000
+        let failures = await withTaskGroup(of: Int.self) { group in
+            for writer in 0..<16 {
+                group.addTask {
+                    var failed = 0
+                    for i in stride(from: writer, to: count, by: 16) {
+                        var client = client("c\(i)")
+                        client.redirectURIs = [long]
+                        if (try? await store.insert(client)) == nil { failed += 1 }
+                    }
+                    return failed
+                }
+            }
+            return await group.reduce(0, +)
+        }
+        #expect(failures == 0)
+        let walBytes = try FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? Int ?? -1
+        #expect(walBytes >= 0 && walBytes <= 8 * frames * 4096, "WAL is \(walBytes) bytes")
+        let rows = try await DatabaseQueue(path: path, configuration: SQLiteStore.sideConfiguration).read { db in
+            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM registered_client")
+        }
+        #expect(rows == count)
+    }
 }
