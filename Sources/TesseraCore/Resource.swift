@@ -24,13 +24,10 @@ public struct ResourceRequest: Sendable, Equatable {
         guard text.hasAtMost(Self.maximumLength) else { throw .invalidParameter(.resource, .tooLong) }
         self.raw = text
         if text.hasPrefix("<") {
-            let parser = MRSSReader(text)
-            guard let channel = parser.channelTitle, !channel.isEmpty, channel.count <= 256 else {
-                throw .malformedResource("the MRSS resource has no channel title or is not well-formed XML")
-            }
-            id = channel
-            if let value = parser.rating {
-                guard let rating = Rating(scheme: parser.ratingScheme, value: value) else {
+            let reader = try MRSSReader(text)
+            id = reader.channelTitle
+            if let value = reader.rating {
+                guard let rating = Rating(scheme: reader.ratingScheme, value: value) else {
                     throw .malformedResource("the MRSS media:rating \(value) is not a known rating")
                 }
                 self.rating = rating
@@ -44,39 +41,86 @@ public struct ResourceRequest: Sendable, Equatable {
         }
     }
 
-    /// Parses the MRSS fragment with Foundation's XMLParser.
+    /// Reads an MRSS fragment with Foundation's XMLParser: `<rss><channel>…</channel></rss>`, or
+    /// the bare `<channel>…</channel>` real clients send. Titles may be text or CDATA (real MRSS
+    /// puts them in CDATA), and the `media:` prefix need not be declared.
+    ///
+    /// A document that is not well-formed is refused as a whole. libxml2, under Foundation's
+    /// parser on Linux, recovers from many errors (an unclosed tag, say) and reports success, so
+    /// every error it reports counts, except an undeclared namespace prefix. A document type
+    /// declaration is refused before parsing: MRSS has none, and its entities are what
+    /// billion-laughs documents are made of.
     private final class MRSSReader: NSObject, XMLParserDelegate {
-        var path: [String] = []
-        var text = ""
-        var channelTitle: String?
+        private var path: [String] = []
+        private var text = ""
+        private var foundTitle: String?
+        private var wellFormed = true
         var rating: String?
         var ratingScheme: String?
-        var wellFormed = false
+        var channelTitle: String { foundTitle ?? "" }
 
-        init(_ xml: String) {
+        init(_ xml: String) throws(TesseraError) {
             super.init()
+            guard !Self.hasDeclaration(xml) else {
+                throw .malformedResource("the MRSS resource has a document type or entity declaration")
+            }
             let parser = XMLParser(data: Data(xml.utf8))
             parser.shouldProcessNamespaces = false
             parser.shouldResolveExternalEntities = false
             parser.delegate = self
-            wellFormed = parser.parse()
-            if !wellFormed || path.first != nil { channelTitle = nil }
+            let parsed = parser.parse()
+            guard parsed, wellFormed, path.isEmpty else { throw .malformedResource("the MRSS resource is not well-formed XML") }
+            guard let title = foundTitle, !title.isEmpty, title.count <= 256, !title.containsNewline else {
+                throw .malformedResource("the MRSS resource has no channel title")
+            }
+        }
+
+        /// Whether `xml` has a markup declaration (`<!DOCTYPE`, `<!ENTITY`, …): any `<!` that
+        /// does not open a CDATA section or a comment.
+        static func hasDeclaration(_ xml: String) -> Bool {
+            let bytes = Array(xml.utf8)
+            var index = 0
+            while index + 1 < bytes.count {
+                if bytes[index] == UInt8(ascii: "<"), bytes[index + 1] == UInt8(ascii: "!") {
+                    let rest = bytes[(index + 2)...]
+                    if !rest.starts(with: "[CDATA[".utf8), !rest.starts(with: "--".utf8) { return true }
+                }
+                index += 1
+            }
+            return false
+        }
+
+        /// Where a channel's own title sits: `rss/channel/title`, or `channel/title` at the root.
+        private var atChannelTitle: Bool {
+            path == ["rss", "channel", "title"] || path == ["channel", "title"]
         }
 
         func parser(_ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?, attributes: [String: String] = [:]) {
+            guard wellFormed else { return }
             path.append(name)
             text = ""
-            if name == "media:rating" { ratingScheme = attributes["scheme"] }
+            if name == "media:rating", rating == nil { ratingScheme = attributes["scheme"] }
         }
 
         func parser(_ parser: XMLParser, foundCharacters string: String) { text += string }
 
+        func parser(_ parser: XMLParser, foundCDATA block: Data) { text += String(decoding: block, as: UTF8.self) }
+
         func parser(_ parser: XMLParser, didEndElement name: String, namespaceURI: String?, qualifiedName: String?) {
+            guard wellFormed, path.last == name else { wellFormed = false; return }
             let value = text.trimmingCharacters(in: .whitespacesAndNewlines)
-            if path == ["rss", "channel", "title"] { channelTitle = value }
+            if atChannelTitle, foundTitle == nil { foundTitle = value }
             if name == "media:rating", rating == nil { rating = value }
             path.removeLast()
             text = ""
+        }
+
+        func parser(_ parser: XMLParser, parseErrorOccurred error: any Error) {
+            // libxml2's namespace errors (XML_NS_ERR_*, 200-299): an undeclared `media:` prefix.
+            let code = (error as NSError).code
+            if (200..<300).contains(code) { return }
+            wellFormed = false
+            parser.abortParsing()
         }
     }
 }

@@ -64,8 +64,9 @@ extension Data {
     /// Decodes standard or URL-safe base64, with or without padding. A space is read as `+`,
     /// because unencoded `+` in a query string arrives as a space from form decoding.
     public init?(lenientBase64 text: some StringProtocol) {
-        var s = String(text).trimmingCharacters(in: .whitespacesAndNewlines)
-            .replacingOccurrences(of: " ", with: "+")
+        // Spaces first: an unencoded `+` at either end arrived as a space and must not be trimmed.
+        var s = String(text).replacingOccurrences(of: " ", with: "+")
+            .trimmingCharacters(in: .whitespacesAndNewlines)
             .replacingOccurrences(of: "-", with: "+")
             .replacingOccurrences(of: "_", with: "/")
         let remainder = s.count % 4

@@ -35,19 +35,22 @@ extension ClientlessV1 {
         return String(Substring(token))
     }
 
+    /// The tenant the caller's credential is for, when the request names none: the signed
+    /// header's `requestor_id`, or the `requestor` claim of a bearer. Real clients send
+    /// `DELETE /api/v1/logout?deviceId=…` with nothing else (seed 000 marks only deviceId as
+    /// required). Nothing is verified here: ``authenticateCaller(_:shortPath:)`` then checks the
+    /// credential against the tenant chosen, as it does when the request names one.
+    static func claimedTenantID(authorization header: String?, tokens: TokenAuthority) -> String? {
+        guard let header, !header.isEmpty, header.hasAtMost(8192) else { return nil }
+        if let token = bearerToken(header) { return tokens.claimedRequestor(ofAccessToken: token) }
+        return SignedRequestHeader(header)?.fields["requestor_id"]
+    }
+
     private func verifyLegacySignature(_ header: String, call: Call, shortPath: String) async throws(TesseraError) {
-        guard let space = header.firstIndex(of: " ") else { throw .invalidLegacySignature("the Authorization header is not a signed request") }
-        let method = header[..<space]
-        guard let publicKeyRange = header.range(of: ", public_key=") else {
-            throw .invalidLegacySignature("the signed request lacks public_key")
-        }
-        let signedText = String(header[..<publicKeyRange.lowerBound])
-        var fields: [String: String] = [:]
-        for part in header[header.index(after: space)...].components(separatedBy: ", ") {
-            guard let equals = part.firstIndex(of: "=") else { continue }
-            fields[String(part[..<equals])] = String(part[part.index(after: equals)...])
-        }
-        guard method == call.request.method.rawValue else { throw .invalidLegacySignature("the signed method is not the request's") }
+        guard let signed = SignedRequestHeader(header) else { throw .invalidLegacySignature("the Authorization header is not a signed request") }
+        guard let signedText = signed.signedText else { throw .invalidLegacySignature("the signed request lacks public_key") }
+        let fields = signed.fields
+        guard signed.method == call.request.method.rawValue else { throw .invalidLegacySignature("the signed method is not the request's") }
         guard fields["requestor_id"] == call.tenant.id else { throw .accessTokenForAnotherTenant }
         guard fields["signature_method"] == "HMAC-SHA1" else { throw .invalidLegacySignature("signature_method must be HMAC-SHA1") }
         guard let nonce = fields["nonce"], !nonce.isEmpty, nonce.count <= 128 else { throw .invalidLegacySignature("the nonce is missing") }
@@ -69,5 +72,26 @@ extension ClientlessV1 {
         guard try await services.stored({ try await services.store.claimNonce(tenantID: call.tenant.id, nonce: nonce, expiresAt: expiry) }) else {
             throw .invalidLegacySignature("the nonce was used before")
         }
+    }
+}
+
+/// The legacy signed `Authorization` header, split into its fields:
+/// `<METHOD> name=value, name=value, …, public_key=…, signature=…`.
+struct SignedRequestHeader {
+    let method: Substring
+    let fields: [String: String]
+    /// What the signature covers: the header up to `, public_key=`; nil when that is missing.
+    let signedText: String?
+
+    init?(_ header: String) {
+        guard let space = header.firstIndex(of: " ") else { return nil }
+        method = header[..<space]
+        signedText = header.range(of: ", public_key=").map { String(header[..<$0.lowerBound]) }
+        var fields: [String: String] = [:]
+        for part in header[header.index(after: space)...].components(separatedBy: ", ") {
+            guard let equals = part.firstIndex(of: "=") else { continue }
+            fields[String(part[..<equals])] = String(part[part.index(after: equals)...])
+        }
+        self.fields = fields
     }
 }

@@ -92,7 +92,11 @@ struct ClientlessV1: Sendable {
         do {
             let parameters = try await RequestParameters(request)
             format = Self.format(request: request, context: context, parameters: parameters)
-            let tenant = try services.tenant(requestor ?? parameters["requestor"] ?? parameters["requestor_id"])
+            // The tenant the request names; when it names none, the one its credential is for.
+            // When both are there and differ, authentication refuses the call.
+            let named = requestor ?? parameters["requestor"] ?? parameters["requestor_id"]
+            let tenant = try services.tenant(named ?? (authenticate ? Self.claimedTenantID(
+                authorization: request.headers.value(.authorization), tokens: services.tokens) : nil))
             let call = Call(request: request, parameters: parameters, format: format, tenant: tenant, context: context,
                             trustedProxies: services.configuration.trustedProxies)
             if authenticate { try await authenticateCaller(call, shortPath: shortPath) }

@@ -3,7 +3,12 @@ import Hummingbird
 import TesseraCore
 
 /// The parameters of a request: its query, and for a form POST its body as well (the body wins
-/// when both name the same parameter). Values are percent-decoded.
+/// when both name the same parameter). Query and body are both read as
+/// `application/x-www-form-urlencoded`: percent-decoded, and `+` is a space in either, as
+/// Python's `urlencode`, Java's `URLEncoder` and HTML forms write it. So `deviceId=q+plus`,
+/// `deviceId=q%20plus` and the form body `deviceId=q+plus` name one device, and only `%2B` is a
+/// literal plus. (Base64 values, where a `+` sent unencoded arrives as a space, are read back by
+/// ``Foundation/Data/init(lenientBase64:)``.)
 struct RequestParameters: Sendable {
     static let maximumBodySize = 64 * 1024
     /// Up to this many names are found by a scan; past it, by `index`.
@@ -16,17 +21,7 @@ struct RequestParameters: Sendable {
     private var index: [String: Int] = [:]
 
     init(_ request: Request) async throws(TesseraError) {
-        // The query is split here rather than through `URI.queryParameters`, which builds an
-        // index of its own first. A value that is not valid percent-encoding is kept as sent.
-        if let query = request.uri.query {
-            for pair in query.utf8.split(separator: UInt8(ascii: "&")) {
-                let parts = pair.split(separator: UInt8(ascii: "="), maxSplits: 1, omittingEmptySubsequences: false)
-                let key = Substring(parts[0]), value = parts.count > 1 ? Substring(parts[1]) : ""
-                let name = Self.percentDecoded(key) ?? String(key)
-                guard position(of: name) == nil else { continue }
-                set(name, Self.percentDecoded(value) ?? String(value), replacing: false)
-            }
-        }
+        self.init(query: request.uri.query)
         let contentType = request.headers.value(.contentType)?.lowercased() ?? ""
         guard request.method == .post || request.method == .delete, contentType.hasPrefix("application/x-www-form-urlencoded") else { return }
         let body: ByteBuffer
@@ -34,6 +29,22 @@ struct RequestParameters: Sendable {
             throw .malformedRequest("the request body is larger than \(Self.maximumBodySize) bytes")
         }
         for (name, value) in Self.parseForm(String(buffer: body)) { set(name, value, replacing: true) }
+    }
+
+    /// The parameters of a query string; a name given twice keeps its first value.
+    ///
+    /// The query is split here rather than through `URI.queryParameters`, which builds an index
+    /// of its own first and leaves `+` as it is. A value that is not valid percent-encoding is
+    /// kept as sent.
+    init(query: String?) {
+        guard let query else { return }
+        for pair in query.utf8.split(separator: UInt8(ascii: "&")) {
+            let parts = pair.split(separator: UInt8(ascii: "="), maxSplits: 1, omittingEmptySubsequences: false)
+            let key = Substring(parts[0]), value = parts.count > 1 ? Substring(parts[1]) : ""
+            let name = Self.percentDecoded(key, plusIsSpace: true) ?? String(key)
+            guard position(of: name) == nil else { continue }
+            set(name, Self.percentDecoded(value, plusIsSpace: true) ?? String(value), replacing: false)
+        }
     }
 
     /// The parameters of a form body; a name given twice keeps its first value.
@@ -68,7 +79,7 @@ struct RequestParameters: Sendable {
         }
     }
 
-    /// Percent-decoding (and `+` as a space in forms). Most parameters have nothing to decode,
+    /// Percent-decoding (and `+` as a space in forms and queries). Most parameters have nothing to decode,
     /// and Foundation's decoder is the costliest step of a cached read, so it runs only when needed.
     static func percentDecoded(_ text: Substring, plusIsSpace: Bool = false) -> String? {
         let needsDecoding = text.utf8.contains { $0 == UInt8(ascii: "%") || (plusIsSpace && $0 == UInt8(ascii: "+")) }

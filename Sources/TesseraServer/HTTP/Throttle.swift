@@ -67,18 +67,20 @@ struct ThrottleMiddleware: RouterMiddleware {
         return false
     }
 
-    /// The tenant a request names, in its path or its query.
-    static func tenantID(_ request: Request) -> String? {
+    /// The tenant a request names, in its path or its query, else the one its credential claims
+    /// (as ``ClientlessV1`` chooses it).
+    static func tenantID(_ request: Request, tokens: TokenAuthority) -> String? {
         let parts = request.uri.path.split(separator: "/")
         if parts.count >= 3, parts[0] == "reggie" { return String(parts[2]) }
         if parts.count >= 4, parts[0] == "api", parts[2] == "config" { return String(parts[3]) }
-        let query = request.uri.queryParameters
-        return (query["requestor"] ?? query["requestor_id"]).map(String.init)
+        let query = RequestParameters(query: request.uri.query)
+        return query["requestor"] ?? query["requestor_id"]
+            ?? ClientlessV1.claimedTenantID(authorization: request.headers.value(.authorization), tokens: tokens)
     }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard services.configuration.throttling, Self.isThrottled(request.uri.path) else { return try await next(request, context) }
-        let tenant = Self.tenantID(request).flatMap(services.directory.tenant)
+        let tenant = Self.tenantID(request, tokens: services.tokens).flatMap(services.directory.tenant)
         guard let policy = tenant.map({ $0.policies.throttle }) ?? ThrottlePolicy() else { return try await next(request, context) }
         let client = services.configuration.trustedProxies.clientAddress(peer: context.peerAddress, forwardedFor: request.headers.value(.forwardedFor))
         guard buckets.take((tenant?.id ?? "") + "|" + client, policy: policy) else {

@@ -137,6 +137,19 @@ public struct TokenAuthority: Sendable {
             exp: .init(value: now.addingTimeInterval(Self.accessTokenLifetime))))
     }
 
+    /// The `requestor` an access token names, without checking it: from the tokens already
+    /// verified, else read from its payload. Only to choose a tenant; ``verifyAccessToken(_:now:)``
+    /// decides whether the token is good.
+    func claimedRequestor(ofAccessToken token: String) -> String? {
+        if let verified = verifiedAccessTokens.value(for: token) { return verified.requestor }
+        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 3, let payload = Data(lenientBase64: parts[1]),
+              let claims = try? JSONDecoder().decode(ClaimedRequestor.self, from: payload) else { return nil }
+        return claims.requestor
+    }
+
+    private struct ClaimedRequestor: Decodable { let requestor: String }
+
     /// The tenant an access token was issued for, after checking its signature and lifetime.
     func verifyAccessToken(_ token: String, now: Date) async throws(TesseraError) -> AccessTokenClaims {
         let claims: AccessTokenClaims

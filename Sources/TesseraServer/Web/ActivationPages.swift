@@ -10,8 +10,8 @@ struct ActivationPages: Sendable {
 
     func addRoutes(to router: Router<TesseraRequestContext>) {
         router.get("/activate") { request, _ in
-            let query = request.uri.queryParameters
-            guard let tenant = tenant(query["requestor"].map(String.init)) else {
+            let query = RequestParameters(query: request.uri.query)
+            guard let tenant = tenant(query["requestor"]) else {
                 return pages.message("Unknown service", "This activation page does not know that service.", status: .notFound)
             }
             return form(tenant: tenant, code: query["code"].map { String($0.prefix(16)) } ?? "", provider: nil, error: nil, status: .ok)
@@ -43,7 +43,7 @@ struct ActivationPages: Sendable {
             }
         }
         router.get("/activate/done") { request, _ in
-            let name = tenant(request.uri.queryParameters["requestor"].map(String.init))?.name ?? "your service"
+            let name = tenant(RequestParameters(query: request.uri.query)["requestor"])?.name ?? "your service"
             return pages.message("You're signed in", "\(name) is activated. Go back to your TV: it will continue by itself.", status: .ok)
         }
     }

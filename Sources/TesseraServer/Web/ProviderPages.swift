@@ -27,7 +27,7 @@ struct ProviderPages: Sendable {
     func addRoutes(to router: Router<TesseraRequestContext>) {
         router.get("/idp/:provider/login") { request, context in
             let providerID = context.parameters.get("provider") ?? ""
-            let state = request.uri.queryParameters["state"].map(String.init) ?? ""
+            let state = RequestParameters(query: request.uri.query)["state"] ?? ""
             return await page {
                 guard let (attempt, login, tenant) = try await services.loginAttempt(state: state), attempt.providerID == providerID,
                       let provider = services.directory.providers[providerID]
