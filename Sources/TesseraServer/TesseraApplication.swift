@@ -23,12 +23,11 @@ public struct ServerOptions: Sendable {
     public var databasePath: String { (dataDirectory as NSString).appendingPathComponent("tessera.sqlite") }
 
     /// The store the options name: PostgreSQL when the configuration gives a database URL, else
-    /// the SQLite file in the data directory. Migrates it.
+    /// the SQLite file in the data directory (which must exist: ``DataDirectory/prepare(_:)``). Migrates it.
     public func openStore(logger: Logger) async throws -> any Store {
         if let url = configuration.databaseURL {
             return try await PostgresStore.open(PostgresLocation(url: url), logger: logger)
         }
-        try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
         return try SQLiteStore(path: databasePath)
     }
 }
@@ -45,7 +44,8 @@ public enum TesseraServerBuilder {
     public static func build(_ options: ServerOptions) async throws -> (application: TesseraHTTPApplication, services: Services) {
         var logger = Logger(label: "tessera")
         logger.logLevel = options.logLevel
-        try FileManager.default.createDirectory(atPath: options.dataDirectory, withIntermediateDirectories: true)
+        // The folder holds the credentials file with either store, and the database with SQLite.
+        if let warning = try DataDirectory.prepare(options.dataDirectory) { logger.warning("\(warning)") }
         let store = try await options.openStore(logger: logger)
         let tokens: TokenAuthority
         do { tokens = try await TokenAuthority.load(from: store, clock: options.clock) } catch {

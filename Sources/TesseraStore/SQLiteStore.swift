@@ -50,6 +50,8 @@ public final class SQLiteStore: Store {
                 try db.execute(sql: "PRAGMA journal_size_limit = \(walCheckpointFrames * pageSize)")
             }
         }
+        // SQLite creates its -wal and -shm files with the database file's mode: 0600 for all three.
+        for file in [path, path + "-wal", path + "-shm"] { try DataDirectory.securePrivateFile(file, create: file == path) }
         do {
             pool = try DatabasePool(path: path, configuration: configuration)
         } catch {

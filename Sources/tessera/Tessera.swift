@@ -72,7 +72,7 @@ struct Migrate: AsyncParsableCommand {
             print("schema of \(location.redacted) is up to date")
             return
         }
-        try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true)
+        if let warning = try DataDirectory.prepare(dataDir) { FileHandle.standardError.write(Data("warning: \(warning)\n".utf8)) }
         let path = (dataDir as NSString).appendingPathComponent("tessera.sqlite")
         _ = try SQLiteStore(path: path)
         print("schema of \(path) is up to date")

@@ -16,7 +16,7 @@ extension ClientlessV1 {
         guard let header = call.request.headers.value(.authorization), !header.isEmpty else { throw .missingCredentials }
         guard header.hasAtMost(8192) else { throw .invalidAccessToken("the Authorization header is too long") }
         if let token = Self.bearerToken(header) {
-            let claims = try await services.tokens.verifyAccessToken(token, now: services.clock.now())
+            let claims = try await services.verifyBearer(token)
             guard claims.requestor == call.tenant.id else { throw .accessTokenForAnotherTenant }
         } else {
             try await verifyLegacySignature(header, call: call, shortPath: shortPath)

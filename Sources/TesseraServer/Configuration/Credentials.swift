@@ -1,5 +1,6 @@
 import Foundation
 import TesseraCore
+import TesseraStore
 
 /// What a client developer needs to talk to this Tessera: per tenant its software statements
 /// (for DCR), legacy key pairs, and the subscribers' logins. Written as JSON, mode 0600.
@@ -91,7 +92,8 @@ public struct Credentials: Encodable, Sendable {
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         encoder.keyEncodingStrategy = .convertToSnakeCase
         let data = try encoder.encode(self)
-        _ = FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600])
+        // Made 0600 before anything is written to it, also when it was there already.
+        try DataDirectory.securePrivateFile(path, create: true)
         try data.write(to: URL(fileURLWithPath: path))
     }
 }

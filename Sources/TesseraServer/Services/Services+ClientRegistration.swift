@@ -38,6 +38,15 @@ extension Services {
         return IssuedClient(client: client, secret: secret)
     }
 
+    /// The claims of a valid bearer (see ``TokenAuthority/verifyAccessToken(_:now:isRegisteredClient:)``):
+    /// its `sub` must be a client registered for its requestor.
+    func verifyBearer(_ token: String) async throws(TesseraError) -> AccessTokenClaims {
+        try await tokens.verifyAccessToken(token, now: clock.now()) { claims throws(TesseraError) in
+            let client = try await stored { try await store.client(id: claims.sub.value) }
+            return client?.tenantID == claims.requestor
+        }
+    }
+
     func issueAccessToken(clientID: String?, clientSecret: String?, grantType: String?) async throws(TesseraError) -> IssuedAccessToken {
         guard let grantType, let clientID, let clientSecret, clientID.count <= 256, clientSecret.count <= 256 else {
             throw .clientRegistration(.invalidRequest)

@@ -41,7 +41,15 @@ struct SoftwareStatementClaims: JWTPayload {
 public struct TokenAuthority: Sendable {
     public static let issuer = "tessera"
     public static let accessTokenLifetime: TimeInterval = 21_600
+    /// The only scope an access token carries.
+    static let accessTokenScope = "api:client:v2"
+    /// How far in the future an access token's `iat` may be (clocks of several instances).
+    static let issuedAtSkew: TimeInterval = 60
+    /// The RS256 keys: access tokens and software statements, and nothing else. The ES256 media
+    /// token key is not among them, so a media token can never pass as a bearer.
     let keys: JWTKeyCollection
+    /// The kids of ``keys``: a bearer must name one of them.
+    let accessTokenKIDs: Set<String>
     let signingKID: String
     public let jwks: JWKS
 
@@ -72,18 +80,19 @@ public struct TokenAuthority: Sendable {
         let collection = JWTKeyCollection()
         var published: [JWK] = []
         var mediaTokenKeys: [String: ES256PrivateKey] = [:]
+        var accessTokenKIDs: Set<String> = []
         for key in stored {
             let kid = JWKIdentifier(string: key.kid)
             switch key.algorithm {
             case "RS256":
                 let privateKey = try Insecure.RSA.PrivateKey(pem: key.privateKeyPEM)
                 await collection.add(rsa: privateKey, digestAlgorithm: .sha256, kid: kid)
+                accessTokenKIDs.insert(key.kid)
                 let primitives = try privateKey.publicKey.getKeyPrimitives()
                 published.append(.rsa(.rs256, identifier: kid, modulus: primitives.modulus.base64URLEncoded(),
                                       exponent: primitives.publicExponent.base64URLEncoded()))
             case "ES256":
                 let privateKey = try ES256PrivateKey(pem: key.privateKeyPEM)
-                await collection.add(ecdsa: privateKey, kid: kid)
                 mediaTokenKeys[key.kid] = privateKey
                 if let point = privateKey.publicKey.parameters {
                     published.append(.ecdsa(.es256, identifier: kid, x: point.x, y: point.y, curve: .p256))
@@ -96,7 +105,7 @@ public struct TokenAuthority: Sendable {
               let mediaTokenKey = mediaTokenKeys[ec.kid] else {
             throw StoreError("the store holds no usable signing keys")
         }
-        return TokenAuthority(keys: collection, signingKID: rsa.kid, jwks: JWKS(keys: published),
+        return TokenAuthority(keys: collection, accessTokenKIDs: accessTokenKIDs, signingKID: rsa.kid, jwks: JWKS(keys: published),
                               mediaTokens: try await MediaTokenSigner(key: mediaTokenKey, kid: ec.kid))
     }
 
@@ -132,13 +141,13 @@ public struct TokenAuthority: Sendable {
         // NumericDate in whole seconds: some verifiers refuse fractional ones.
         let now = exact.wholeSeconds
         return try await sign(AccessTokenClaims(
-            sub: .init(value: clientID), iss: .init(value: Self.issuer), requestor: tenantID, scopes: "api:client:v2",
+            sub: .init(value: clientID), iss: .init(value: Self.issuer), requestor: tenantID, scopes: Self.accessTokenScope,
             jti: .init(value: id.uuidString.lowercased()), iat: .init(value: now), nbf: .init(value: now.addingTimeInterval(-5)),
             exp: .init(value: now.addingTimeInterval(Self.accessTokenLifetime))))
     }
 
     /// The `requestor` an access token names, without checking it: from the tokens already
-    /// verified, else read from its payload. Only to choose a tenant; ``verifyAccessToken(_:now:)``
+    /// verified, else read from its payload. Only to choose a tenant; ``verifyAccessToken(_:now:isRegisteredClient:)``
     /// decides whether the token is good.
     func claimedRequestor(ofAccessToken token: String) -> String? {
         if let verified = verifiedAccessTokens.value(for: token) { return verified.requestor }
@@ -150,20 +159,55 @@ public struct TokenAuthority: Sendable {
 
     private struct ClaimedRequestor: Decodable { let requestor: String }
 
-    /// The tenant an access token was issued for, after checking its signature and lifetime.
-    func verifyAccessToken(_ token: String, now: Date) async throws(TesseraError) -> AccessTokenClaims {
+    /// The claims of a bearer, after checking everything Tessera puts in one. The JOSE header:
+    /// RS256 under a kid of the access-token keys, `typ` JWT if present, no `crit` (Tessera
+    /// defines no extensions, so any is unknown). The claims: Tessera's issuer, the one scope,
+    /// a requestor, `iat` not in the future beyond ``issuedAtSkew``, within `nbf` and `exp`,
+    /// and a `sub` that `isRegisteredClient` confirms (of the claims' requestor). A media
+    /// token (ES256), a software statement (no scope, no expiry) or any other JWT is refused.
+    ///
+    /// Header, signature and `sub` are checked once per token (an RS256 verification costs more
+    /// than the rest of a cached read); lifetime on every use.
+    func verifyAccessToken(
+        _ token: String, now: Date, isRegisteredClient: (AccessTokenClaims) async throws(TesseraError) -> Bool
+    ) async throws(TesseraError) -> AccessTokenClaims {
         let claims: AccessTokenClaims
         if let verified = verifiedAccessTokens.value(for: token) {
             claims = verified
         } else {
+            try checkHeader(of: token)
             do { claims = try await keys.verify(token, as: AccessTokenClaims.self) } catch {
                 throw .invalidAccessToken("the access token is malformed or its signature does not verify")
             }
+            guard claims.iss.value == Self.issuer else { throw .invalidAccessToken("the access token has another issuer") }
+            guard claims.scopes == Self.accessTokenScope else { throw .invalidAccessToken("the access token has another scope") }
+            guard !claims.requestor.isEmpty else { throw .invalidAccessToken("the access token names no requestor") }
+            guard claims.iat.value <= now.addingTimeInterval(Self.issuedAtSkew) else {
+                throw .invalidAccessToken("the access token was issued in the future")
+            }
+            guard try await isRegisteredClient(claims) else { throw .invalidAccessToken("the access token's client is not registered") }
             verifiedAccessTokens.set(token, claims)
         }
-        guard claims.iss.value == Self.issuer else { throw .invalidAccessToken("the access token has another issuer") }
         guard claims.exp.value > now else { throw .invalidAccessToken("the access token has expired") }
         guard claims.nbf.value <= now else { throw .invalidAccessToken("the access token is not valid yet") }
         return claims
+    }
+
+    /// The protected header of a compact JWS, as far as a bearer's check needs it.
+    private struct Header: Decodable {
+        let alg: String?
+        let kid: String?
+        let typ: String?
+        let crit: [String]?
+    }
+
+    private func checkHeader(of token: String) throws(TesseraError) {
+        guard let end = token.firstIndex(of: "."), let data = Data(lenientBase64: token[..<end]),
+              let header = try? JSONDecoder().decode(Header.self, from: data)
+        else { throw .invalidAccessToken("the access token is malformed or its signature does not verify") }
+        guard header.alg == "RS256" else { throw .invalidAccessToken("the access token is not signed with RS256") }
+        guard let kid = header.kid, accessTokenKIDs.contains(kid) else { throw .invalidAccessToken("the access token names no access-token key") }
+        guard header.typ == nil || header.typ?.uppercased() == "JWT" else { throw .invalidAccessToken("the access token is not a JWT") }
+        guard header.crit == nil else { throw .invalidAccessToken("the access token has critical header parameters Tessera does not know") }
     }
 }
