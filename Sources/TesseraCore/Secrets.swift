@@ -12,7 +12,7 @@ public enum Secret {
     }
 
     /// `count` bytes from the system CSPRNG, eight at a time (each draw is a getrandom(2) call).
-    static func randomBytes(_ count: Int) -> Data {
+    public static func randomBytes(_ count: Int) -> Data {
         var generator = SystemRandomNumberGenerator()
         var bytes = Data(capacity: count + 8)
         while bytes.count < count {

@@ -19,13 +19,18 @@ public struct DeviceDescription: Sendable, Equatable, Codable {
     public var deviceUser: String?
     public var appID: String?
     public var userAgent: String?
+    /// The address that asked for the registration code: the confirmation page tells the
+    /// subscriber roughly where the device is. Absent in records written before it was kept.
+    public var clientAddress: String?
 
-    public init(deviceInfoJSON: String? = nil, deviceType: String? = nil, deviceUser: String? = nil, appID: String? = nil, userAgent: String? = nil) {
+    public init(deviceInfoJSON: String? = nil, deviceType: String? = nil, deviceUser: String? = nil, appID: String? = nil,
+                userAgent: String? = nil, clientAddress: String? = nil) {
         self.deviceInfoJSON = deviceInfoJSON
         self.deviceType = deviceType
         self.deviceUser = deviceUser
         self.appID = appID
         self.userAgent = userAgent
+        self.clientAddress = clientAddress
     }
 }
 

@@ -61,8 +61,9 @@ public enum TesseraServerBuilder {
         router.get("/healthz") { _, _ in "ok" }
         ClientRegistration(services: services).addRoutes(to: router)
         ClientlessV1(services: services).addRoutes(to: router)
-        ActivationPages(services: services, pages: pages).addRoutes(to: router)
-        ProviderPages(services: services, pages: pages).addRoutes(to: router)
+        let forms = BrowserForms(key: tokens.formKey, publicBaseURL: options.configuration.publicBaseURL)
+        ActivationPages(services: services, pages: pages, forms: forms).addRoutes(to: router)
+        ProviderPages(services: services, pages: pages, forms: forms).addRoutes(to: router)
 
         let purge = PurgeService(store: store, clock: options.clock, interval: options.purgeInterval, grace: 24 * 3600, logger: logger)
         let application = Application(

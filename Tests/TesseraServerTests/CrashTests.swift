@@ -99,9 +99,14 @@ struct TesseraProcessError: Error { let output: String }
             let code = try #require(try json(created)["code"] as? String)
             let start = try await call(client, .get, "/api/v1/authenticate?reg_code=\(code)&requestor_id=REF30&mso_id=Dish&domain_name=adobe.com&redirect_url=https%3A%2F%2Fadobe.com%2F")
             let location = try #require(start.headers[.location])
-            let state = try #require(URLComponents(string: location)?.queryItems?.first?.value)
-            let login = try await call(client, .post, "/idp/Dish/login", headers: [.contentType: "application/x-www-form-urlencoded"],
-                                       body: "state=\(state)&username=dish-full&password=dish-full-demo")
+            let current = client
+            let browser = Browser(origin: nil) { method, uri, headers, body in
+                let reply = try await call(current, method, uri, headers: headers, body: body)
+                return Reply(status: reply.status, headers: reply.headers, body: reply.body.map { String(buffer: $0) } ?? "")
+            }
+            let loginPage = try await browser.get(location)
+            let confirmation = try await browser.submit(loginPage, [("username", "dish-full"), ("password", "dish-full-demo")])
+            let login = try await browser.submit(confirmation, [("decision", "confirm")])
             #expect(login.status == .seeOther)
         }
         for device in 0..<5 {

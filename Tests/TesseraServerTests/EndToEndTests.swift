@@ -30,10 +30,11 @@ import TesseraCore
             let providers = try await wire.send(.get, "/api/v1/config/REF30.json", headers: auth)
             let list = (((providers.json["requestor"] as? [String: Any])?["mvpds"] as? [String: Any])?["mvpd"] as? [[String: Any]])?.compactMap { $0["id"] as? String }
             #expect(list == ["Cablevision", "Dish", "Spectrum", "Comcast_SSO", "TempPass_5mins", "TempPass_promo"])
-            let landed = try await wire.browserLogin(code: code)
+            let browser = Browser(wire)
+            let landed = try await wire.browserLogin(code: code, browser: browser)
             #expect(landed.status == .seeOther)
             #expect(landed.header("Location") == "https://www.adobe.com/activated")
-            #expect(landed.header("Set-Cookie")?.hasPrefix("tessera_idp=") == true)
+            #expect(browser.cookies["tessera_idp"] != nil) // set with the confirmation page, once the password was right
 
             // 5. The device and the second screen see it.
             let check = try await wire.send(.get, "/api/v1/checkauthn" + wire.deviceQuery("roku-1"), headers: wire.deviceHeaders(auth))
@@ -125,35 +126,50 @@ import TesseraCore
             #expect(page.header("Content-Security-Policy")?.contains("frame-ancestors 'none'") == true)
 
             let code = try await wire.registrationCode(auth, deviceID: "tv-activate")
-            let wrong = try await wire.form(.post, "/activate", [("requestor", "REF30"), ("code", "ZZZZZZZ"), ("provider", "Spectrum")])
+            let browser = Browser(wire)
+            let form = try await browser.get("/activate?requestor=REF30")
+            #expect(browser.cookies["tessera_browser"] != nil)
+            let wrong = try await browser.submit(form, [("code", "ZZZZZZZ"), ("provider", "Spectrum")])
             #expect(wrong.status == .badRequest)
             #expect(wrong.body.contains("This code is not valid"))
             // Typed in lower case, with a hyphen.
             let typed = code.lowercased().prefix(3) + "-" + code.lowercased().dropFirst(3)
-            let go = try await wire.form(.post, "/activate", [("requestor", "REF30"), ("code", String(typed)), ("provider", "Spectrum")])
+            let go = try await browser.submit(wrong, [("code", String(typed)), ("provider", "Spectrum")])
             #expect(go.status == .seeOther)
             let login = try #require(go.header("Location"))
-            let state = try #require(URLComponents(string: login)?.queryItems?.first { $0.name == "state" }?.value)
-            let bad = try await wire.form(.post, "/idp/Spectrum/login", [("state", state), ("username", "spectrum-full"), ("password", "nope")])
+            let loginPage = try await browser.get(login)
+            let bad = try await browser.submit(loginPage, [("username", "spectrum-full"), ("password", "nope")])
             #expect(bad.status == .unauthorized)
             #expect(bad.body.contains("Wrong username or password."))
-            let good = try await wire.form(.post, "/idp/Spectrum/login", [("state", state), ("username", "spectrum-full"), ("password", "spectrum-full-demo")])
-            #expect(good.status == .seeOther)
-            #expect(good.header("Location") == "/activate/done?requestor=REF30")
-            let cookie = try #require(good.header("Set-Cookie")?.split(separator: ";").first.map(String.init))
-            let done = try await wire.send(.get, "/activate/done?requestor=REF30")
+            let good = try await browser.submit(bad, [("username", "spectrum-full"), ("password", "spectrum-full-demo")])
+            // Signed in at the provider; the device is not signed in until the subscriber confirms it.
+            #expect(good.status == .ok)
+            #expect(good.body.contains("Activate Reference site on this device?"))
+            #expect(good.body.contains("Roku Ultra (Roku OS)"))
+            #expect(good.body.contains("From network: this machine"))
+            #expect(try await wire.send(.get, "/api/v1/checkauthn" + wire.deviceQuery("tv-activate"), headers: wire.deviceHeaders(auth)).status == .forbidden)
+            let confirmed = try await browser.submit(good, [("decision", "confirm")])
+            #expect(confirmed.status == .seeOther)
+            #expect(confirmed.header("Location") == "/activate/done?requestor=REF30")
+            #expect(browser.cookies["tessera_idp"] != nil)
+            let done = try await browser.get("/activate/done?requestor=REF30")
             #expect(done.body.contains("Reference site is activated"))
+            #expect(try await wire.send(.get, "/api/v1/checkauthn" + wire.deviceQuery("tv-activate"), headers: wire.deviceHeaders(auth)).status == .ok)
 
             // Logout at Tessera does not end the provider's browser session (seed 000): a second
-            // device signs in there without a password, until the provider's own logout page.
+            // device signs in there without a password, until the provider's own logout page;
+            // the subscriber still confirms the device.
             let logout = try await wire.send(.delete, "/api/v1/logout" + wire.deviceQuery("tv-activate"), headers: wire.deviceHeaders(auth))
             #expect(logout.status == .noContent)
             let second = try await wire.registrationCode(auth, deviceID: "tv-second")
-            let start = try await wire.send(.get, wire.authenticateURI(code: second, provider: "Spectrum"))
+            let start = try await browser.get(wire.authenticateURI(code: second, provider: "Spectrum"))
             let ssoLocation = try #require(start.header("Location"))
-            let sso = try await wire.send(.get, ssoLocation, headers: [.cookie: cookie])
-            #expect(sso.status == .seeOther)
-            #expect(sso.header("Location") == "https://www.adobe.com/activated")
+            let sso = try await browser.get(ssoLocation)
+            #expect(sso.status == .ok)
+            #expect(!sso.body.contains("password"))
+            let ssoConfirmed = try await browser.submit(sso, [("decision", "confirm")])
+            #expect(ssoConfirmed.status == .seeOther)
+            #expect(ssoConfirmed.header("Location") == "https://www.adobe.com/activated")
             let check = try await wire.send(.get, "/api/v1/checkauthn" + wire.deviceQuery("tv-second"), headers: wire.deviceHeaders(auth))
             #expect(check.status == .ok)
             // Spectrum has no logout endpoint; Cablevision has.

@@ -6,6 +6,7 @@ import HummingbirdTesting
 import Logging
 import NIOCore
 import PostgresNIO
+import Synchronization
 import Testing
 import TesseraCore
 @testable import TesseraServer
@@ -192,20 +193,25 @@ struct Wire: Sendable {
     }
 
     /// The browser part: the programmer's page sends the browser to authenticate, it follows the
-    /// redirect to the provider's login page, submits the form, and lands on the redirect URL.
+    /// redirect to the provider's login page, submits the form, confirms the device on the
+    /// confirmation page, and lands on the redirect URL. Returns the last answer: the 303 to the
+    /// redirect URL, or the page that stopped it (a wrong password, say).
     @discardableResult
     func browserLogin(code: String, provider: String = "Cablevision", username: String = "cv-full", password: String = "cv-full-demo",
-                      redirect: String = "https://www.adobe.com/activated") async throws -> Reply {
-        let start = try await send(.get, authenticateURI(code: code, provider: provider, redirect: redirect))
+                      redirect: String = "https://www.adobe.com/activated", browser: Browser? = nil) async throws -> Reply {
+        let browser = browser ?? Browser(self)
+        let start = try await browser.get(authenticateURI(code: code, provider: provider, redirect: redirect))
         try #require(start.status == .found, "authenticate: \(start.status) \(start.body)")
         let loginPage = try #require(start.header("Location"))
         #expect(loginPage.hasPrefix("/idp/\(provider)/login?state="))
-        let page = try await send(.get, loginPage)
+        let page = try await browser.get(loginPage)
         try #require(page.status == .ok)
         #expect(page.body.contains("<form method=\"post\" action=\"/idp/\(provider)/login\">"))
         let state = try #require(URLComponents(string: loginPage)?.queryItems?.first { $0.name == "state" }?.value)
         #expect(page.body.contains("value=\"\(state)\""))
-        return try await form(.post, "/idp/\(provider)/login", [("state", state), ("username", username), ("password", password)])
+        let signedIn = try await browser.submit(page, [("username", username), ("password", password)])
+        guard signedIn.status == .ok, signedIn.body.contains("action=\"/idp/\(provider)/confirm\"") else { return signedIn }
+        return try await browser.submit(signedIn, [("decision", "confirm")])
     }
 
     /// A device signed in through the whole flow; returns the bearer and device headers (JSON).
@@ -219,4 +225,69 @@ struct Wire: Sendable {
     func deviceQuery(_ deviceID: String, requestor: String = "REF30", extra: [(String, String)] = []) -> String {
         Self.query([("requestor", requestor), ("deviceId", deviceID)] + extra)
     }
+}
+
+/// A browser on Tessera's pages: it keeps cookies, sends `Origin` with its POSTs as browsers
+/// do, and submits forms with their hidden fields.
+final class Browser: Sendable {
+    typealias Send = @Sendable (HTTPRequest.Method, String, HTTPFields, String?) async throws -> Reply
+    /// What the test client's requests name as their authority.
+    static let origin = "http://localhost"
+    let send: Send
+    /// What this browser sends as `Origin` with a POST; nil: none (older browsers).
+    let origin: String?
+    private let jar = Mutex<[String: String]>([:])
+
+    init(origin: String? = Browser.origin, send: @escaping Send) {
+        self.origin = origin
+        self.send = send
+    }
+    convenience init(_ wire: Wire) { self.init { method, uri, headers, body in try await wire.send(method, uri, headers: headers, body: body) } }
+
+    var cookies: [String: String] { jar.withLock { $0 } }
+    func setCookie(_ name: String, _ value: String?) { jar.withLock { $0[name] = value } }
+
+    private func headers(_ extra: HTTPFields) -> HTTPFields {
+        var headers = extra
+        let cookie = jar.withLock { $0.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: "; ") }
+        if !cookie.isEmpty, headers[.cookie] == nil { headers[.cookie] = cookie }
+        return headers
+    }
+
+    private func keep(_ reply: Reply) -> Reply {
+        for value in reply.headers[values: .setCookie] {
+            let pair = value.split(separator: ";")[0].split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard pair.count == 2 else { continue }
+            let expired = value.contains("Max-Age=0")
+            setCookie(String(pair[0]), expired ? nil : String(pair[1]))
+        }
+        return reply
+    }
+
+    func get(_ uri: String, headers: HTTPFields = [:]) async throws -> Reply {
+        keep(try await send(.get, uri, self.headers(headers), nil))
+    }
+
+    /// A form POST with this browser's `Origin`, or `origin` when given ("" sends none).
+    func post(_ uri: String, _ fields: [(String, String)], origin: String? = nil, headers: HTTPFields = [:]) async throws -> Reply {
+        var headers = self.headers(headers)
+        headers[.contentType] = "application/x-www-form-urlencoded"
+        if let origin = origin ?? self.origin, !origin.isEmpty { headers[.origin] = origin }
+        return keep(try await send(.post, uri, headers, Wire.encode(fields)))
+    }
+
+    /// Submits the first form of `page`: its hidden fields, then `fields`.
+    func submit(_ page: Reply, _ fields: [(String, String)], origin: String? = nil) async throws -> Reply {
+        let action = try #require(page.body.firstMatch(of: /<form method="post" action="([^"]+)">/)?.1)
+        return try await post(String(action), Self.hiddenFields(in: page.body) + fields, origin: origin)
+    }
+
+    static func hiddenFields(in html: String) -> [(String, String)] {
+        html.matches(of: /<input type="hidden" name="([^"]+)" value="([^"]*)">/).map {
+            (String($0.1), String($0.2).replacingOccurrences(of: "&quot;", with: "\"").replacingOccurrences(of: "&#39;", with: "'")
+                .replacingOccurrences(of: "&lt;", with: "<").replacingOccurrences(of: "&gt;", with: ">").replacingOccurrences(of: "&amp;", with: "&"))
+        }
+    }
+
+    static func hidden(_ name: String, in html: String) -> String? { hiddenFields(in: html).first { $0.0 == name }?.1 }
 }

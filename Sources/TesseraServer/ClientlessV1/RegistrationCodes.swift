@@ -46,7 +46,9 @@ extension ClientlessV1 {
     func addRegistrationCodeRoutes(to router: Router<TesseraRequestContext>) {
         router.post("/reggie/v1/:requestor/regcode") { request, context in
             await respond(request, context, requestor: context.parameters.get("requestor"), shortPath: "/regcode") { call throws(TesseraError) in
-                let (device, description) = try call.device()
+                let (device, described) = try call.device()
+                var description = described
+                description.clientAddress = call.clientAddress
                 let provider = try call.parameters.optional(.mvpd, maxLength: 128)
                 var ttl: TimeInterval?
                 if let raw = try call.parameters.optional(.ttl, maxLength: 12) {

@@ -118,7 +118,7 @@ public struct CacheCapacity: Sendable {
 /// settings, and what the credentials file needs to tell a client developer.
 public struct TesseraConfiguration: Sendable {
     public var directory: Directory
-    public let publicBaseURL: String?
+    public var publicBaseURL: String?
     public var trustedProxies: TrustedProxies
     public let helpURL: String
     /// Whether throttling applies at all (tenants set their rates); off for benchmarks.

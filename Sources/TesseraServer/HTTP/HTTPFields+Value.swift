@@ -22,4 +22,5 @@ extension HTTPField.Name {
     /// Made once: `HTTPField.Name(_:)` checks and lowercases its text each time.
     static let deviceInfo = HTTPField.Name("X-Device-Info")!
     static let forwardedFor = HTTPField.Name("X-Forwarded-For")!
+    static let secFetchSite = HTTPField.Name("Sec-Fetch-Site")!
 }

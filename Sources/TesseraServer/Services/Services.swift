@@ -1,4 +1,5 @@
 import Foundation
+import Hummingbird
 import Logging
 import TesseraCore
 import TesseraStore
@@ -40,6 +41,11 @@ public final class Services: Sendable {
         store.onSessionsChanged { device in
             if let device { hot.sessions.invalidate(device) } else { hot.forgetEverything() }
         }
+    }
+
+    /// The client's address: the TCP peer, or `X-Forwarded-For` from a trusted proxy.
+    func clientAddress(_ request: Request, _ context: TesseraRequestContext) -> String {
+        configuration.trustedProxies.clientAddress(peer: context.peerAddress, forwardedFor: request.headers.value(.forwardedFor))
     }
 
     func tenant(_ id: String?) throws(TesseraError) -> Tenant {

@@ -61,6 +61,10 @@ public struct TokenAuthority: Sendable {
     /// Lifetime and issuer are still checked on every use. DCR clients cannot be revoked yet;
     /// when they can, revoking one must invalidate its tokens here.
     let verifiedAccessTokens = BoundedCache<String, AccessTokenClaims>(capacity: 10_000)
+    /// The HMAC key of the tokens Tessera's own forms carry (``BrowserForms``), shared by every
+    /// instance through the store, so that a form served by one is accepted by another.
+    let formKey: SymmetricKey
+    static let formKeyAlgorithm = "HS256-forms"
 
     /// Loads the signing keys from the store, creating the first RS256 (access tokens, software
     /// statements) and ES256 (media tokens: cheap to sign) keys if there are none.
@@ -74,6 +78,11 @@ public struct TokenAuthority: Sendable {
         if !stored.contains(where: { $0.algorithm == "ES256" }) {
             try await store.insertUnlessAlgorithmHasKey(StoredSigningKey(kid: "es-" + Secret.generate(byteCount: 9), algorithm: "ES256",
                                                     privateKeyPEM: ES256PrivateKey().pemRepresentation, createdAt: clock.now()))
+        }
+        if !stored.contains(where: { $0.algorithm == formKeyAlgorithm }) {
+            // Not a PEM: 32 random bytes, base64. Older Tessera versions skip algorithms they do not know.
+            try await store.insertUnlessAlgorithmHasKey(StoredSigningKey(kid: "hs-" + Secret.generate(byteCount: 9), algorithm: formKeyAlgorithm,
+                                                    privateKeyPEM: Secret.randomBytes(32).base64EncodedString(), createdAt: clock.now()))
         }
         // Another instance may have raced us; everyone uses what the store holds.
         stored = try await store.signingKeys()
@@ -102,11 +111,13 @@ public struct TokenAuthority: Sendable {
             }
         }
         guard let rsa = stored.last(where: { $0.algorithm == "RS256" }), let ec = stored.last(where: { $0.algorithm == "ES256" }),
-              let mediaTokenKey = mediaTokenKeys[ec.kid] else {
+              let mediaTokenKey = mediaTokenKeys[ec.kid],
+              let formKey = stored.last(where: { $0.algorithm == formKeyAlgorithm }).flatMap({ Data(base64Encoded: $0.privateKeyPEM) }),
+              formKey.count == 32 else {
             throw StoreError("the store holds no usable signing keys")
         }
         return TokenAuthority(keys: collection, accessTokenKIDs: accessTokenKIDs, signingKID: rsa.kid, jwks: JWKS(keys: published),
-                              mediaTokens: try await MediaTokenSigner(key: mediaTokenKey, kid: ec.kid))
+                              mediaTokens: try await MediaTokenSigner(key: mediaTokenKey, kid: ec.kid), formKey: SymmetricKey(data: formKey))
     }
 
     /// A media token for `claims`, as `serializedToken` carries it: base64 of the compact JWS.

@@ -7,6 +7,7 @@ import TesseraCore
 struct ActivationPages: Sendable {
     let services: Services
     let pages: Pages
+    let forms: BrowserForms
 
     func addRoutes(to router: Router<TesseraRequestContext>) {
         router.get("/activate") { request, _ in
@@ -14,7 +15,8 @@ struct ActivationPages: Sendable {
             guard let tenant = tenant(query["requestor"]) else {
                 return pages.message("Unknown service", "This activation page does not know that service.", status: .notFound)
             }
-            return form(tenant: tenant, code: query["code"].map { String($0.prefix(16)) } ?? "", provider: nil, error: nil, status: .ok)
+            return form(tenant: tenant, code: query["code"].map { String($0.prefix(16)) } ?? "", provider: nil, error: nil, status: .ok,
+                        browser: forms.browser(of: request))
         }
         router.post("/activate") { request, context in
             let form: RequestParameters
@@ -24,8 +26,13 @@ struct ActivationPages: Sendable {
             }
             let code = String((form["code"] ?? "").prefix(16))
             let provider = form["provider"] ?? ""
-            let client = services.configuration.trustedProxies.clientAddress(
-                peer: context.peerAddress, forwardedFor: request.headers.value(.forwardedFor))
+            let client = services.clientAddress(request, context)
+            // Another site's form (or a script's POST without this browser's page) begins nothing.
+            if let refusal = forms.check(request, form: form, purpose: .activation) {
+                services.logger.notice("security: activation form refused: \(refusal.rawValue)", metadata: [
+                    "event": "form-refused", "tenant": .string(tenant.id), "client": .string(client)])
+                return pages.message("Start again", "This page was not opened from this site. Open the activation page again.", status: .forbidden)
+            }
             do throws(TesseraError) {
                 let done = "/activate/done?requestor=\(tenant.id.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")"
                 let state = try await services.beginLogin(tenant: tenant, code: code, providerID: provider, returnURL: done, client: client)
@@ -39,7 +46,8 @@ struct ActivationPages: Sendable {
                 case .tooManyRequests: "Too many attempts. Wait a few minutes and try again."
                 default: "Something went wrong. Try again in a moment."
                 }
-                return self.form(tenant: tenant, code: code, provider: provider, error: text, status: HTTPResponse.Status(code: error.status))
+                return self.form(tenant: tenant, code: code, provider: provider, error: text, status: HTTPResponse.Status(code: error.status),
+                                 browser: forms.browser(of: request))
             }
         }
         router.get("/activate/done") { request, _ in
@@ -54,13 +62,14 @@ struct ActivationPages: Sendable {
         return services.directory.tenant(id)
     }
 
-    private func form(tenant: Tenant, code: String, provider: String?, error: String?, status: HTTPResponse.Status) -> Response {
+    private func form(tenant: Tenant, code: String, provider: String?, error: String?, status: HTTPResponse.Status,
+                      browser: BrowserForms.Browser) -> Response {
         let providers: [[String: Any]] = tenant.providerIDs.compactMap { services.directory.provider($0, for: tenant) }.map {
             ["id": $0.id, "name": $0.displayName, "selected": $0.id == provider]
         }
         var values: [String: Any] = ["title": "Activate \(tenant.name)", "tenantName": tenant.name, "requestor": tenant.id,
-                                     "code": code, "providers": providers]
+                                     "code": code, "providers": providers, "csrf": forms.token(.activation, browser: browser.id)]
         if let error { values["error"] = error }
-        return pages.render("activate", values, status: status)
+        return pages.render("activate", values, status: status, headers: ProviderPages.cookies([browser.setCookie]))
     }
 }

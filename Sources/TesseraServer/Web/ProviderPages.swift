@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import TesseraCore
 import TesseraStore
@@ -10,6 +11,7 @@ import TesseraStore
 struct ProviderPages: Sendable {
     let services: Services
     let pages: Pages
+    let forms: BrowserForms
     static let cookieName = "tessera_idp"
     static let browserSessionLifetime: TimeInterval = 12 * 3600
 
@@ -24,41 +26,49 @@ struct ProviderPages: Sendable {
         return Response(status: status, headers: headers)
     }
 
+    static let linkExpired = ("Link expired", "This sign-in link is no longer valid. Start again from your TV.")
+
     func addRoutes(to router: Router<TesseraRequestContext>) {
+        // Shows the login form, or, when this browser is signed in at the provider already, the
+        // confirmation. A GET never completes a code: a link in a mail must not sign a device in.
         router.get("/idp/:provider/login") { request, context in
             let providerID = context.parameters.get("provider") ?? ""
             let state = RequestParameters(query: request.uri.query)["state"] ?? ""
             return await page {
                 guard let (attempt, login, tenant) = try await services.loginAttempt(state: state), attempt.providerID == providerID,
                       let provider = services.directory.providers[providerID]
-                else { return pages.message("Link expired", "This sign-in link is no longer valid. Start again from your TV.", status: .badRequest) }
-                // Already signed in at this provider in this browser: no password needed.
-                if let cookie = Self.cookie(in: request),
-                   let browser = try await services.stored({ try await services.store.providerSession(digest: SecretDigest(of: cookie)) }),
-                   browser.subject.providerID == providerID, browser.expiresAt > services.clock.now() {
-                    return try await finish(state: state, subject: browser.subject, returnURL: attempt.returnURL, cookie: nil)
+                else { return pages.message(Self.linkExpired.0, Self.linkExpired.1, status: .badRequest) }
+                let browser = forms.browser(of: request)
+                if let cookie = BrowserForms.cookie(Self.cookieName, in: request),
+                   let session = try await services.stored({ try await services.store.providerSession(digest: SecretDigest(of: cookie)) }),
+                   session.subject.providerID == providerID, session.expiresAt > services.clock.now() {
+                    return confirmation(provider: provider, tenant: tenant, login: login, state: state, subject: session.subject,
+                                        browser: browser, extraCookie: nil)
                 }
-                return loginForm(provider: provider, tenant: tenant, login: login, state: state, error: nil, status: .ok)
+                return loginForm(provider: provider, tenant: tenant, login: login, state: state, browser: browser, error: nil, status: .ok)
             }
         }
         router.post("/idp/:provider/login") { request, context in
             let providerID = context.parameters.get("provider") ?? ""
             return await page {
                 let form = try await RequestParameters(request)
-                let client = services.configuration.trustedProxies.clientAddress(
-                    peer: context.peerAddress, forwardedFor: request.headers.value(.forwardedFor))
+                let client = services.clientAddress(request, context)
                 let state = form["state"] ?? ""
                 guard let (attempt, login, tenant) = try await services.loginAttempt(state: state), attempt.providerID == providerID,
                       let provider = services.directory.providers[providerID] as? any PasswordAuthenticating
-                else { return pages.message("Link expired", "This sign-in link is no longer valid. Start again from your TV.", status: .badRequest) }
+                else { return pages.message(Self.linkExpired.0, Self.linkExpired.1, status: .badRequest) }
+                if let refusal = forms.check(request, form: form, purpose: .providerLogin(state: state)) {
+                    return refused(refusal, what: "login form", tenant: tenant, client: client)
+                }
                 guard services.loginLimiter.allows(client) else { throw TesseraError.tooManyRequests }
+                let browser = forms.browser(of: request)
                 let username = String((form["username"] ?? "").prefix(256))
                 let password = String((form["password"] ?? "").prefix(1024))
                 guard let subject = provider.authenticate(username: username, password: password) else {
                     guard try await services.recordWrongPassword(state: state, client: client) else {
                         return pages.message("Too many attempts", "Too many wrong passwords. Start again from your TV.", status: .unauthorized)
                     }
-                    return loginForm(provider: provider, tenant: tenant, login: login, state: state,
+                    return loginForm(provider: provider, tenant: tenant, login: login, state: state, browser: browser,
                                      error: "Wrong username or password.", status: .unauthorized)
                 }
                 let cookie = Secret.generate()
@@ -67,51 +77,146 @@ struct ProviderPages: Sendable {
                         digest: SecretDigest(of: cookie), subject: subject,
                         expiresAt: services.clock.now().addingTimeInterval(Self.browserSessionLifetime)))
                 }
-                return try await finish(state: state, subject: subject, returnURL: attempt.returnURL, cookie: (cookie, providerID))
+                let providerCookie = "\(Self.cookieName)=\(cookie); Path=/idp/\(providerID); Max-Age=\(Int(Self.browserSessionLifetime)); HttpOnly; SameSite=Lax\(forms.cookieSuffix)"
+                return confirmation(provider: provider, tenant: tenant, login: login, state: state, subject: subject,
+                                    browser: browser, extraCookie: providerCookie)
             }
         }
+        // The subscriber pressed a button on the confirmation page: activate the device, or not.
+        router.post("/idp/:provider/confirm") { request, context in
+            let providerID = context.parameters.get("provider") ?? ""
+            return await page {
+                let form = try await RequestParameters(request)
+                let client = services.clientAddress(request, context)
+                let state = form["state"] ?? "", userID = form["user"] ?? ""
+                guard let (attempt, _, tenant) = try await services.loginAttempt(state: state), attempt.providerID == providerID,
+                      !userID.isEmpty
+                else { return pages.message(Self.linkExpired.0, Self.linkExpired.1, status: .badRequest) }
+                // The token names the subject the provider vouched for in this browser: it cannot be swapped.
+                if let refusal = forms.check(request, form: form, purpose: .confirmation(state: state, providerID: providerID, userID: userID)) {
+                    return refused(refusal, what: "confirmation", tenant: tenant, client: client)
+                }
+                guard form["decision"] == "confirm" else {
+                    services.logger.notice("security: a subscriber declined to activate a device", metadata: [
+                        "event": "confirmation-declined", "tenant": .string(tenant.id), "client": .string(client)])
+                    return pages.message("Nothing was activated", "The device was not signed in. You can close this page.", status: .ok)
+                }
+                return try await finish(state: state, subject: Subject(userID: userID, providerID: providerID), returnURL: attempt.returnURL)
+            }
+        }
+        // A GET only asks: another site can link to it, but not press the button.
         router.get("/idp/:provider/logout") { request, context in
             let providerID = context.parameters.get("provider") ?? ""
             return await page {
                 guard let provider = services.directory.providers[providerID], provider.hasLogoutEndpoint else {
                     return pages.message("Not found", "This provider has no logout page.", status: .notFound)
                 }
-                if let cookie = Self.cookie(in: request) {
+                let browser = forms.browser(of: request)
+                return pages.render("logout", [
+                    "title": "Sign out of \(provider.displayName)", "providerName": provider.displayName, "providerID": provider.id,
+                    "csrf": forms.token(.providerLogout(providerID: providerID), browser: browser.id),
+                ], headers: Self.cookies([browser.setCookie]))
+            }
+        }
+        router.post("/idp/:provider/logout") { request, context in
+            let providerID = context.parameters.get("provider") ?? ""
+            return await page {
+                guard let provider = services.directory.providers[providerID], provider.hasLogoutEndpoint else {
+                    return pages.message("Not found", "This provider has no logout page.", status: .notFound)
+                }
+                let form = try await RequestParameters(request)
+                if let refusal = forms.check(request, form: form, purpose: .providerLogout(providerID: providerID)) {
+                    let client = services.clientAddress(request, context)
+                    return refused(refusal, what: "provider logout", tenant: nil, client: client)
+                }
+                if let cookie = BrowserForms.cookie(Self.cookieName, in: request) {
                     try await services.stored { try await services.store.deleteProviderSession(digest: SecretDigest(of: cookie)) }
                 }
-                var headers: HTTPFields = [:]
-                headers[.setCookie] = "\(Self.cookieName)=; Path=/idp/\(providerID); Max-Age=0; HttpOnly; SameSite=Lax"
+                let clear = "\(Self.cookieName)=; Path=/idp/\(providerID); Max-Age=0; HttpOnly; SameSite=Lax\(forms.cookieSuffix)"
                 return pages.render("message", ["title": "Signed out", "heading": "Signed out of \(provider.displayName)",
                                                 "text": "You are signed out of \(provider.displayName) in this browser.", "isError": false],
-                                    headers: headers)
+                                    headers: Self.cookies([clear]))
             }
         }
     }
 
-    private func finish(state: String, subject: Subject, returnURL: String, cookie: (String, String)?) async throws -> Response {
+    /// `Set-Cookie` fields, one per cookie.
+    static func cookies(_ values: [String?]) -> HTTPFields {
+        var headers = HTTPFields()
+        for value in values.compactMap({ $0 }) { headers.append(HTTPField(name: .setCookie, value: value)) }
+        return headers
+    }
+
+    /// A form that was not sent from this browser's own page: 403, nothing done, and a notice.
+    private func refused(_ refusal: BrowserForms.Refusal, what: String, tenant: Tenant?, client: String) -> Response {
+        services.logger.notice("security: \(what) refused: \(refusal.rawValue)", metadata: [
+            "event": "form-refused", "tenant": .string(tenant?.id ?? "-"), "client": .string(client)])
+        return pages.message("Start again", "This page was not opened from this site. Start again from your TV.", status: .forbidden)
+    }
+
+    private func finish(state: String, subject: Subject, returnURL: String) async throws -> Response {
         switch try await services.completeLogin(state: state, subject: subject) {
         case .completed:
-            var headers: HTTPFields = [:]
-            if let (value, providerID) = cookie {
-                headers[.setCookie] = "\(Self.cookieName)=\(value); Path=/idp/\(providerID); Max-Age=\(Int(Self.browserSessionLifetime)); HttpOnly; SameSite=Lax"
-            }
-            return Self.redirect(to: returnURL, status: .seeOther, headers: headers)
+            return Self.redirect(to: returnURL, status: .seeOther)
         case .attemptNotFound, .codeNotFound:
-            return pages.message("Link expired", "This sign-in link is no longer valid. Start again from your TV.", status: .badRequest)
+            return pages.message(Self.linkExpired.0, Self.linkExpired.1, status: .badRequest)
         case .codeExpired: return pages.message(for: .registrationCode(.expired, status: 400))
         case .codeAlreadyUsed: return pages.message(for: .registrationCode(.alreadyUsed, status: 400))
         }
     }
 
-    private func loginForm(provider: any IdentityProvider, tenant: Tenant, login: PendingLogin, state: String, error: String?,
-                           status: HTTPResponse.Status) -> Response {
-        let device = login.description.deviceInfoJSON.flatMap { try? DeviceInfo(encoded: Data($0.utf8).base64EncodedString()) }
+    /// "Model (OS)" from the device information, else the device type the TV gave.
+    static func deviceName(_ login: PendingLogin) -> String? {
+        login.description.deviceInfoJSON.flatMap { try? DeviceInfo(encoded: Data($0.utf8).base64EncodedString()) }
             .map { "\($0.fields["model"] ?? "") (\($0.fields["osName"] ?? ""))" } ?? login.description.deviceType
+    }
+
+    private func loginForm(provider: any IdentityProvider, tenant: Tenant, login: PendingLogin, state: String, browser: BrowserForms.Browser,
+                           error: String?, status: HTTPResponse.Status) -> Response {
         var values: [String: Any] = ["title": "Sign in to \(provider.displayName)", "providerName": provider.displayName,
-                                     "providerID": provider.id, "tenantName": tenant.name, "state": state]
-        if let device { values["device"] = device }
+                                     "providerID": provider.id, "tenantName": tenant.name, "state": state,
+                                     "csrf": forms.token(.providerLogin(state: state), browser: browser.id)]
+        if let device = Self.deviceName(login) { values["device"] = device }
         if let error { values["error"] = error }
-        return pages.render("login", values, status: status)
+        return pages.render("login", values, status: status, headers: Self.cookies([browser.setCookie]))
+    }
+
+    /// The page between the provider and the device: which device, made when and from where,
+    /// and a button that only this browser's page can press.
+    private func confirmation(provider: any IdentityProvider, tenant: Tenant, login: PendingLogin, state: String, subject: Subject,
+                              browser: BrowserForms.Browser, extraCookie: String?) -> Response {
+        let now = services.clock.now()
+        var values: [String: Any] = [
+            "title": "Activate \(tenant.name)?", "tenantName": tenant.name, "providerName": provider.displayName,
+            "providerID": provider.id, "state": state, "user": subject.userID,
+            "created": Self.when(login.createdAt, now: now),
+            "csrf": forms.token(.confirmation(state: state, providerID: provider.id, userID: subject.userID), browser: browser.id),
+        ]
+        if let device = Self.deviceName(login) { values["device"] = device }
+        if let network = login.description.clientAddress.flatMap(Self.network) { values["network"] = network }
+        return pages.render("confirm", values, headers: Self.cookies([browser.setCookie, extraCookie]))
+    }
+
+    /// "20:31 UTC, 3 minutes ago".
+    static func when(_ date: Date, now: Date) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyy-MM-dd HH:mm 'UTC'"
+        let minutes = max(0, Int(now.timeIntervalSince(date) / 60))
+        let ago = minutes == 0 ? "just now" : minutes == 1 ? "1 minute ago" : "\(minutes) minutes ago"
+        return "\(formatter.string(from: date)), \(ago)"
+    }
+
+    /// Roughly where an address is, without naming it exactly: its IPv4 /24 or IPv6 /48.
+    static func network(_ address: String) -> String? {
+        if address == "::1" || address.hasPrefix("127.") { return "this machine" }
+        if address.contains(":") {
+            let groups = address.split(separator: ":", omittingEmptySubsequences: false).prefix(3)
+            return groups.count == 3 ? groups.joined(separator: ":") + "::/48" : nil
+        }
+        let octets = address.split(separator: ".")
+        return octets.count == 4 ? octets.prefix(3).joined(separator: ".") + ".0/24" : nil
     }
 
     private func page(_ body: () async throws -> Response) async -> Response {
@@ -120,14 +225,5 @@ struct ProviderPages: Sendable {
         } catch {
             return pages.message(for: .storageFailure)
         }
-    }
-
-    static func cookie(in request: Request) -> String? {
-        guard let header = request.headers.value(.cookie) else { return nil }
-        for part in header.split(separator: ";") {
-            let pair = part.trimmingCharacters(in: .whitespaces).split(separator: "=", maxSplits: 1)
-            if pair.count == 2, pair[0] == cookieName, pair[1].count <= 128 { return String(pair[1]) }
-        }
-        return nil
     }
 }
