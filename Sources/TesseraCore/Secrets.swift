@@ -43,6 +43,9 @@ public struct SecretDigest: Hashable, Sendable {
     public init(bytes: Data) { self.bytes = bytes }
     public init(of secret: String) { bytes = Data(SHA256.hash(data: Data(secret.utf8))) }
 
+    /// Lower-case hexadecimal, for logs that must name a secret's owner without naming it.
+    public var hex: String { bytes.map { String(format: "%02x", $0) }.joined() }
+
     /// Constant-time comparison, for the places where a digest is compared rather than looked up.
     public func matches(_ secret: String) -> Bool {
         let other = Data(SHA256.hash(data: Data(secret.utf8)))

@@ -17,9 +17,44 @@ struct ConfigurationFile: Decodable {
         var cacheSessions: Int?
         var cacheDecisions: Int?
         var database: String?
+        var loginLimits: LoginLimitsEntry?
         enum CodingKeys: String, CodingKey {
             case publicBaseURL = "public_base_url", trustedProxies = "trusted_proxies", helpURL = "help_url", throttling
-            case cacheSessions = "cache_sessions", cacheDecisions = "cache_decisions", database
+            case cacheSessions = "cache_sessions", cacheDecisions = "cache_decisions", database, loginLimits = "login_limits"
+        }
+    }
+
+    struct LoginLimitsEntry: Decodable {
+        var window: Double?
+        var addressFailures: Int?
+        var addressBackoff: Double?
+        var lockoutAttempts: Int?
+        var lockoutDuration: Double?
+        var codeFailureAlarm: Int?
+        var guardedRate: Double?
+        var guardedBurst: Double?
+        enum CodingKeys: String, CodingKey {
+            case window, addressFailures = "address_failures", addressBackoff = "address_backoff", lockoutAttempts = "lockout_attempts"
+            case lockoutDuration = "lockout_duration", codeFailureAlarm = "code_failure_alarm", guardedRate = "guarded_rate"
+            case guardedBurst = "guarded_burst"
+        }
+
+        var limits: LoginLimits {
+            get throws {
+                var limits = LoginLimits()
+                if let v = window { limits.window = v }
+                if let v = addressFailures { limits.addressFailures = v }
+                if let v = addressBackoff { limits.addressBackoff = v }
+                if let v = lockoutAttempts { limits.lockoutAttempts = v }
+                if let v = lockoutDuration { limits.lockoutDuration = v }
+                if let v = codeFailureAlarm { limits.codeFailureAlarm = v }
+                if let v = guardedRate { limits.guardedRate = v }
+                if let v = guardedBurst { limits.guardedBurst = v }
+                guard limits.window > 0, limits.addressFailures > 0, limits.addressBackoff >= 0, limits.lockoutAttempts > 0,
+                      limits.lockoutDuration >= 0, limits.codeFailureAlarm > 0, limits.guardedRate > 0, limits.guardedBurst >= 1
+                else { throw ConfigurationError("server.login_limits: counts and the window must be positive, durations not negative, guarded_burst at least 1") }
+                return limits
+            }
         }
     }
 
@@ -127,6 +162,8 @@ public struct TesseraConfiguration: Sendable {
     public var cacheCapacity: CacheCapacity = .standard
     /// `postgres://…` to share one PostgreSQL database between instances; nil for the embedded SQLite file.
     public var databaseURL: String?
+    /// Limits on guessing codes and passwords.
+    public var loginLimits = LoginLimits()
     /// Plain-text passwords as the YAML gave them, for the credentials file (provider → username → password).
     let knownPasswords: [String: [String: String]]
 
@@ -206,11 +243,13 @@ public struct TesseraConfiguration: Sendable {
                                      decisions: file.server?.cacheDecisions ?? CacheCapacity.standard.decisions)
         guard capacity.sessions >= 0, capacity.decisions >= 0 else { throw ConfigurationError("cache sizes cannot be negative") }
         if let database = file.server?.database { _ = try PostgresLocation(url: database) }
-        return TesseraConfiguration(
+        var configuration = TesseraConfiguration(
             directory: try Directory(tenants: tenants, providers: providers),
             publicBaseURL: file.server?.publicBaseURL, trustedProxies: proxies,
             helpURL: file.server?.helpURL ?? defaultHelpURL, throttling: file.server?.throttling ?? true,
             cacheCapacity: capacity, databaseURL: file.server?.database, knownPasswords: passwords)
+        if let limits = try file.server?.loginLimits?.limits { configuration.loginLimits = limits }
+        return configuration
     }
 
     /// The demo configuration shipped with the program.

@@ -42,6 +42,11 @@ public final class AttemptLimiter: Sendable {
         }
     }
 
+    /// Forgets `key`'s failures.
+    public func reset(_ key: String) {
+        windows.withLock { _ = $0.removeValue(forKey: key) }
+    }
+
     private static func evict(_ windows: inout [String: Window], now: Date, window: TimeInterval, keep: Int) {
         windows = windows.filter { now.timeIntervalSince($0.value.start) < window }
         if windows.count > keep {

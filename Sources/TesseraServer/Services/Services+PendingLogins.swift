@@ -49,10 +49,14 @@ extension Services {
     ///
     /// `returnURL` must already be checked by the caller (the tenant's domains, or Tessera's own page).
     func beginLogin(tenant: Tenant, code: String, providerID: String, returnURL: String, client: String) async throws(TesseraError) -> String {
-        guard loginLimiter.allows(client) else { throw .tooManyRequests }
+        // Before the code is looked at: an answer to a check that should not run tells a guesser something.
+        guard loginGuard.admitsAddress(client), loginGuard.admitsCodeCheck(tenantID: tenant.id) else {
+            logger.notice("security: code check throttled", metadata: ["event": "throttled", "tenant": .string(tenant.id), "client": .string(client)])
+            throw .tooManyRequests
+        }
         let login: PendingLogin
         do { login = try await pendingLogin(tenant: tenant, code: code, status: 400).login } catch {
-            if case .registrationCode(.unknown, _) = error { loginLimiter.recordFailure(client) }
+            if case .registrationCode(.unknown, _) = error { loginGuard.recordWrongCode(tenantID: tenant.id, address: client) }
             throw error
         }
         guard login.completedSessionID == nil else { throw .registrationCode(.alreadyUsed, status: 400) }
@@ -78,9 +82,10 @@ extension Services {
         return (attempt, login, tenant)
     }
 
-    /// Counts a wrong password against the attempt and the client. Returns whether the attempt is still usable.
-    func recordWrongPassword(state: String, client: String) async throws(TesseraError) -> Bool {
-        loginLimiter.recordFailure(client)
+    /// Counts a wrong password against the attempt, the subscriber and the client. Returns
+    /// whether the attempt is still usable.
+    func recordWrongPassword(state: String, providerID: String, username: String, client: String) async throws(TesseraError) -> Bool {
+        loginGuard.recordWrongPassword(providerID: providerID, username: username, address: client)
         let count = try await stored { try await store.recordFailedPassword(stateDigest: SecretDigest(of: state), limit: Self.passwordsPerAttempt) }
         return count < Self.passwordsPerAttempt
     }

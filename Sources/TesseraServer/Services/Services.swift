@@ -15,8 +15,8 @@ public final class Services: Sendable {
     public let configuration: TesseraConfiguration
     public let clock: any TesseraClock
     public let tokens: TokenAuthority
-    /// Wrong codes and wrong passwords per client address.
-    public let loginLimiter: AttemptLimiter
+    /// Wrong codes and passwords per address, subscriber and tenant.
+    public let loginGuard: LoginGuard
     /// Sessions and decisions in memory, so that hot reads do not wait on the store.
     let hot: HotReads
     let logger: Logger
@@ -34,7 +34,7 @@ public final class Services: Sendable {
         self.clock = clock
         self.tokens = tokens
         self.logger = logger
-        self.loginLimiter = AttemptLimiter(limit: 10, window: 600, clock: clock)
+        self.loginGuard = LoginGuard(limits: configuration.loginLimits, clock: clock, logger: logger)
         let hot = HotReads(capacity: configuration.cacheCapacity)
         self.hot = hot
         // Another instance changed a device's sessions (or we may have missed some): forget it.

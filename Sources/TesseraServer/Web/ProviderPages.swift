@@ -60,13 +60,20 @@ struct ProviderPages: Sendable {
                 if let refusal = forms.check(request, form: form, purpose: .providerLogin(state: state)) {
                     return refused(refusal, what: "login form", tenant: tenant, client: client)
                 }
-                guard services.loginLimiter.allows(client) else { throw TesseraError.tooManyRequests }
+                guard services.loginGuard.admitsAddress(client) else { throw TesseraError.tooManyRequests }
                 let browser = forms.browser(of: request)
                 let username = String((form["username"] ?? "").prefix(256))
                 let password = String((form["password"] ?? "").prefix(1024))
+                // Locked or not, known user or not: the same answer, and the password is not looked at.
+                if let until = services.loginGuard.lockedUntil(providerID: providerID, username: username) {
+                    return locked(until: until)
+                }
                 guard let subject = provider.authenticate(username: username, password: password) else {
-                    guard try await services.recordWrongPassword(state: state, client: client) else {
+                    guard try await services.recordWrongPassword(state: state, providerID: providerID, username: username, client: client) else {
                         return pages.message("Too many attempts", "Too many wrong passwords. Start again from your TV.", status: .unauthorized)
+                    }
+                    if let until = services.loginGuard.lockedUntil(providerID: providerID, username: username) {
+                        return locked(until: until)
                     }
                     return loginForm(provider: provider, tenant: tenant, login: login, state: state, browser: browser,
                                      error: "Wrong username or password.", status: .unauthorized)
@@ -145,6 +152,16 @@ struct ProviderPages: Sendable {
         var headers = HTTPFields()
         for value in values.compactMap({ $0 }) { headers.append(HTTPField(name: .setCookie, value: value)) }
         return headers
+    }
+
+    /// The account is locked: when it unlocks, and nothing about whether it exists.
+    private func locked(until: Date) -> Response {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "HH:mm 'UTC'"
+        return pages.message("Account locked", "Too many failed sign-ins for this account. Try again after \(formatter.string(from: until)).",
+                             status: .tooManyRequests)
     }
 
     /// A form that was not sent from this browser's own page: 403, nothing done, and a notice.
