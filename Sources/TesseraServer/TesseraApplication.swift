@@ -14,6 +14,8 @@ public struct ServerOptions: Sendable {
     public var clock: any TesseraClock = SystemClock()
     public var purgeInterval: Duration = .seconds(60)
     public var logLevel: Logger.Level = .info
+    /// Timeouts per request phase and the connection cap.
+    public var connectionLimits = ConnectionLimits()
 
     public init(dataDirectory: String, configuration: TesseraConfiguration) {
         self.dataDirectory = dataDirectory
@@ -66,9 +68,12 @@ public enum TesseraServerBuilder {
         ProviderPages(services: services, pages: pages, forms: forms).addRoutes(to: router)
 
         let purge = PurgeService(store: store, clock: options.clock, interval: options.purgeInterval, grace: 24 * 3600, logger: logger)
+        let limits = options.connectionLimits
         let application = Application(
             responder: FormatSuffixResponder(inner: router.buildResponder()),
-            configuration: .init(address: .hostname(options.host, port: options.port), serverName: "Tessera"),
+            server: .http1(configuration: .init(additionalChannelHandlers: [RequestDeadlineHandler(limits: limits)])),
+            configuration: .init(address: .hostname(options.host, port: options.port), serverName: "Tessera",
+                                 availableConnectionsDelegate: ConnectionCap(cap: limits.connectionCap, logger: logger)),
             // The service group stops its services last to first: the purge must have stopped
             // before the store closes under it.
             services: [StoreCloser(store: store), purge],

@@ -29,9 +29,21 @@ struct Serve: AsyncParsableCommand {
     @Flag(name: .customLong("disable-throttling"), help: "Turn request throttling off (benchmarks, load tests).") var disableThrottling = false
     @Option(help: "postgres://user:password@host:port/database to share one PostgreSQL database between instances (default: TESSERA_DATABASE_URL, then the YAML's server.database, then SQLite in --data-dir).")
     var database: String?
+    @Option(name: .customLong("request-head-timeout"), help: "Seconds from a request's first byte to the end of its head (default 10).")
+    var requestHeadTimeout: Double = 10
+    @Option(name: .customLong("request-body-timeout"), help: "Seconds from the end of a request's head to the end of its body (default 30).")
+    var requestBodyTimeout: Double = 30
+    @Option(name: .customLong("idle-timeout"), help: "Seconds a connection may stay open with no request under way (default 30).")
+    var idleTimeout: Double = 30
+    @Option(name: .customLong("max-connections"), help: "Open connections at most (default: the descriptor limit less a reserve of max(64, a tenth)).")
+    var maxConnections: Int?
 
     func validate() throws {
         guard demo != (config != nil) else { throw ValidationError("give exactly one of --demo and --config FILE") }
+        for (name, value) in [("--request-head-timeout", requestHeadTimeout), ("--request-body-timeout", requestBodyTimeout), ("--idle-timeout", idleTimeout)] {
+            guard value > 0, value <= 3600 else { throw ValidationError("\(name) must be more than 0 and at most 3600 seconds") }
+        }
+        if let maxConnections { guard maxConnections >= 1 else { throw ValidationError("--max-connections must be at least 1") } }
         guard (1...65535).contains(port) || port == 0 else { throw ValidationError("--port must be 0-65535") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
     }
@@ -46,6 +58,10 @@ struct Serve: AsyncParsableCommand {
         options.host = host
         options.port = port
         options.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+        options.connectionLimits.headTimeout = .milliseconds(Int64(requestHeadTimeout * 1000))
+        options.connectionLimits.bodyTimeout = .milliseconds(Int64(requestBodyTimeout * 1000))
+        options.connectionLimits.idleTimeout = .milliseconds(Int64(idleTimeout * 1000))
+        options.connectionLimits.maximumConnections = maxConnections
         let (application, services) = try await TesseraServerBuilder.build(options)
         let baseURL = options.configuration.publicBaseURL ?? "http://\(host):\(port)"
         let path = credentialsFile ?? (dataDir as NSString).appendingPathComponent(demo ? "demo-credentials.json" : "credentials.json")

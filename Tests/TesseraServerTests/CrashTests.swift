@@ -29,16 +29,24 @@ final class TesseraProcess: Sendable {
 
     /// Starts the program and waits (without holding a thread) for the port it bound.
     /// `database`: a PostgreSQL URL to share; nil for the SQLite file in `dataDirectory`.
-    static func launch(dataDirectory: String, database: String? = nil) async throws -> TesseraProcess {
+    /// `arguments` go after the usual ones; `descriptorLimit` lowers the program's `ulimit -n`.
+    static func launch(dataDirectory: String, database: String? = nil, arguments: [String] = [],
+                       descriptorLimit: Int? = nil) async throws -> TesseraProcess {
         try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
         let logPath = dataDirectory + "/tessera-\(UUID().uuidString.prefix(8)).log"
         guard FileManager.default.createFile(atPath: logPath, contents: nil), let log = FileHandle(forWritingAtPath: logPath) else {
             throw TesseraProcessError(output: "cannot write \(logPath)")
         }
         let process = Process()
-        process.executableURL = executable
-        process.arguments = ["serve", "--demo", "--port", "0", "--data-dir", dataDirectory, "--log-level", "info", "--disable-throttling"]
-            + (database.map { ["--database", $0] } ?? [])
+        let tesseraArguments = ["serve", "--demo", "--port", "0", "--data-dir", dataDirectory, "--log-level", "info", "--disable-throttling"]
+            + (database.map { ["--database", $0] } ?? []) + arguments
+        if let descriptorLimit {
+            process.executableURL = URL(fileURLWithPath: "/bin/sh")
+            process.arguments = ["-c", "ulimit -n \(descriptorLimit) && exec \"$0\" \"$@\"", executable.path] + tesseraArguments
+        } else {
+            process.executableURL = executable
+            process.arguments = tesseraArguments
+        }
         process.standardOutput = log
         process.standardError = log
         try process.run()

@@ -1,0 +1,170 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Hummingbird
+import HummingbirdCore
+import Logging
+import NIOCore
+import NIOHTTPTypes
+import Synchronization
+
+/// How long a connection may take over each part of a request, and how many connections may be
+/// open at once. Without these an idle, half-sent or keep-alive connection stayed open for ever,
+/// and enough of them (past the descriptor limit) stopped Tessera from accepting `/healthz`.
+public struct ConnectionLimits: Sendable, Equatable {
+    /// From the first byte of a request to the end of its head.
+    public var headTimeout: Duration = .seconds(10)
+    /// From the end of the head to the end of the body.
+    public var bodyTimeout: Duration = .seconds(30)
+    /// With no request under way: after connecting, and between keep-alive requests.
+    public var idleTimeout: Duration = .seconds(30)
+    /// Open connections at most; nil: the descriptor limit less ``reserve(below:)``.
+    public var maximumConnections: Int?
+
+    public init() {}
+
+    /// Descriptors kept free below the process's limit for the database, logs and files.
+    public static func reserve(below limit: Int) -> Int { max(64, limit / 10) }
+
+    /// The soft `RLIMIT_NOFILE` of this process.
+    public static var descriptorLimit: Int {
+        var limit = rlimit()
+        #if canImport(Glibc)
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 1024 }
+        #else
+        guard getrlimit(RLIMIT_NOFILE, &limit) == 0 else { return 1024 }
+        #endif
+        return limit.rlim_cur >= rlim_t(Int32.max) ? 1_048_576 : Int(limit.rlim_cur)
+    }
+
+    /// The cap in force: ``maximumConnections``, else below the descriptor limit with a reserve.
+    public var connectionCap: Int {
+        if let maximumConnections { return maximumConnections }
+        let limit = Self.descriptorLimit
+        return max(16, limit - Self.reserve(below: limit))
+    }
+}
+
+/// Accepts new connections only while fewer than `cap` are open, and says so in the log when
+/// the cap is reached (once until the count falls below it again). Connections past the cap
+/// wait in the listen backlog instead of failing on a descriptor Tessera does not have.
+struct ConnectionCap: AvailableConnectionsDelegate {
+    let cap: Int
+    let logger: Logger
+    var open = 0
+    var full = false
+
+    mutating func connectionOpened() {
+        open += 1
+        if open >= cap, !full {
+            full = true
+            logger.notice("connection cap reached: new connections wait until one closes", metadata: [
+                "event": "connection-cap", "open": .stringConvertible(open), "cap": .stringConvertible(cap)])
+        }
+    }
+
+    mutating func connectionClosed() {
+        open -= 1
+        if open < cap, full {
+            full = false
+            logger.info("connections below the cap again", metadata: ["open": .stringConvertible(open), "cap": .stringConvertible(cap)])
+        }
+    }
+
+    func isAcceptingNewConnections() -> Bool { open < cap }
+}
+
+/// Closes a connection that takes too long over a request head, a body, or doing nothing
+/// (``ConnectionLimits``). It sits after HTTP decoding; a small companion at the front of the
+/// pipeline tells it when a request's first bytes arrive, which decoding does not show.
+final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
+
+    enum Phase { case idle, head, body, handling }
+
+    let limits: ConnectionLimits
+    private var phase = Phase.idle
+    /// Requests whose head has arrived and whose response has not ended (pipelining).
+    private var outstanding = 0
+    private var deadline: Scheduled<Void>?
+
+    init(limits: ConnectionLimits) { self.limits = limits }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        // The companion watches raw bytes before the HTTP decoder.
+        try? context.pipeline.syncOperations.addHandler(FirstByteWatcher(owner: self), position: .first)
+        enter(.idle, context: context)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) { deadline?.cancel() }
+
+    /// Bytes arrived: a request has begun if none was under way.
+    fileprivate func bytesArrived(context: ChannelHandlerContext) {
+        if phase == .idle { enter(.head, context: context) }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head:
+            outstanding += 1
+            enter(.body, context: context)
+        case .body:
+            break
+        case .end:
+            enter(.handling, context: context)
+        }
+        context.fireChannelRead(data)
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if case .end = unwrapOutboundIn(data) {
+            outstanding = max(0, outstanding - 1)
+            if outstanding == 0, phase == .handling { enter(.idle, context: context) }
+        }
+        context.write(data, promise: promise)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        deadline?.cancel()
+        context.fireChannelInactive()
+    }
+
+    private func enter(_ next: Phase, context: ChannelHandlerContext) {
+        phase = next
+        deadline?.cancel()
+        deadline = nil
+        let limit: Duration
+        switch next {
+        case .idle: limit = limits.idleTimeout
+        case .head: limit = limits.headTimeout
+        case .body: limit = limits.bodyTimeout
+        case .handling: return
+        }
+        let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        deadline = context.eventLoop.scheduleTask(in: TimeAmount(limit)) { loopBound.value.close(promise: nil) }
+    }
+}
+
+/// Tells ``RequestDeadlineHandler`` when bytes arrive, and passes them on untouched.
+private final class FirstByteWatcher: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+    /// In the same pipeline, on the same event loop; weak, as the pipeline may drop it first.
+    private weak var owner: RequestDeadlineHandler?
+    private var ownerContext: ChannelHandlerContext?
+
+    init(owner: RequestDeadlineHandler) { self.owner = owner }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if let owner {
+            if ownerContext == nil { ownerContext = try? context.pipeline.syncOperations.context(handler: owner) }
+            if let ownerContext { owner.bytesArrived(context: ownerContext) }
+        }
+        context.fireChannelRead(data)
+    }
+}
