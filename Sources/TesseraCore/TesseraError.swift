@@ -38,6 +38,10 @@ public enum TesseraError: Error, Sendable, Equatable {
     case clientRegistration(ClientRegistrationError)
     // Transport
     case malformedRequest(String)
+    /// A body over the limit (bytes).
+    case payloadTooLarge(limit: Int)
+    /// A method the path does not have; `allowed` are the ones it has.
+    case methodNotAllowed(allowed: [String])
     case tooManyRequests
     case storageFailure
 
@@ -80,6 +84,8 @@ public enum TesseraError: Error, Sendable, Equatable {
         case .clientRegistration: 400
         case .tooManyRequests: 429
         case .storageFailure: 500
+        case .payloadTooLarge: 413
+        case .methodNotAllowed: 405
         }
     }
 
@@ -119,7 +125,9 @@ public enum TesseraError: Error, Sendable, Equatable {
         case .metadataNotFound: "user_metadata_not_found"
         case .metadataEncryptionFailed: "invalid_configuration_user_metadata_certificate"
         case .clientRegistration(let e): e.rawValue
-        case .malformedRequest, .storageFailure: "internal_error"
+        case .malformedRequest, .storageFailure, .methodNotAllowed: "internal_error"
+        // No v1 code says "too large"; this one is Tessera's, and it is not of the retry class.
+        case .payloadTooLarge: "payload_too_large"
         case .tooManyRequests: "too_many_requests"
         }
     }
@@ -175,6 +183,8 @@ public enum TesseraError: Error, Sendable, Equatable {
         case .metadataEncryptionFailed: "The user metadata certificate is missing or invalid."
         case .clientRegistration(let e): e.rawValue
         case .malformedRequest: "The request is malformed."
+        case .payloadTooLarge(let limit): "The request body is larger than \(limit) bytes."
+        case .methodNotAllowed(let allowed): "This resource answers \(allowed.joined(separator: ", ")) only."
         case .tooManyRequests: "Too Many Requests"
         case .storageFailure: "The request could not be stored. Retry later."
         }

@@ -34,7 +34,7 @@ public struct ServerOptions: Sendable {
     }
 }
 
-public typealias TesseraHTTPApplication = Application<FormatSuffixResponder<RouterResponder<TesseraRequestContext>>>
+public typealias TesseraHTTPApplication = Application<FormatSuffixResponder<MethodCheckResponder>>
 
 /// Builds the Tessera server: store, keys, front doors, background purge.
 ///
@@ -57,7 +57,7 @@ public enum TesseraServerBuilder {
         let services = Services(store: store, configuration: options.configuration, clock: options.clock, tokens: tokens, logger: logger)
         let pages = try await Pages.load()
 
-        let router = Router(context: TesseraRequestContext.self)
+        let router = Routes()
         // Middleware first: Hummingbird builds each route's responder with the middleware added before it.
         router.add(middleware: ThrottleMiddleware(services: services, buckets: TokenBuckets(clock: options.clock)))
         router.get("/healthz") { _, _ in "ok" }

@@ -58,7 +58,10 @@ import TesseraCore
             formHeaders[.contentType] = "application/x-www-form-urlencoded"
             let huge = try await wire.send(.post, "/reggie/v1/REF30/regcode", headers: formHeaders,
                                            body: "deviceId=" + String(repeating: "x", count: 70_000))
-            expectError(huge, 400, "internal_error", "oversized body")
+            // 413 in v1's shape, with a code that does not invite a retry.
+            expectError(huge, 413, "payload_too_large", "oversized body")
+            #expect(huge.json["action"] as? String == "none")
+            #expect(try await harness.count("pending_login") == 0)
             // An access token past its 6 hours
             wire.clock.advance(by: 6 * 3600 + 1)
             let expired = try await create([("deviceId", "d")])

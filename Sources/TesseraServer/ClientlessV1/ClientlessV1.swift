@@ -45,7 +45,7 @@ struct ClientlessV1: Sendable {
         }
     }
 
-    func addRoutes(to router: Router<TesseraRequestContext>) {
+    func addRoutes(to router: Routes) {
         addRegistrationCodeRoutes(to: router)
         addConfigurationRoutes(to: router)
         addAuthenticationRoutes(to: router)
@@ -100,9 +100,14 @@ struct ClientlessV1: Sendable {
             let call = Call(request: request, parameters: parameters, format: format, tenant: tenant, context: context,
                             trustedProxies: services.configuration.trustedProxies)
             if authenticate { try await authenticateCaller(call, shortPath: shortPath) }
-            return try await handler(call)
+            var response = try await handler(call)
+            // Tokens, codes and decisions: no v1 answer may be kept by a cache or a proxy.
+            response.headers[.cacheControl] = "no-store"
+            return response
         } catch {
-            return V1Rendering.error(error, format: format, helpURL: services.configuration.helpURL, trace: UUID.random().uuidString.lowercased())
+            var response = V1Rendering.error(error, format: format, helpURL: services.configuration.helpURL, trace: UUID.random().uuidString.lowercased())
+            response.headers[.cacheControl] = "no-store"
+            return response
         }
     }
 }

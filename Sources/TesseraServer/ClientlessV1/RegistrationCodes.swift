@@ -43,7 +43,7 @@ extension ClientlessV1 {
 
     static let regcodeNamespace = ["xmlns:ns2": "model.mvc.reggie.pass.adobe.com"]
 
-    func addRegistrationCodeRoutes(to router: Router<TesseraRequestContext>) {
+    func addRegistrationCodeRoutes(to router: Routes) {
         router.post("/reggie/v1/:requestor/regcode") { request, context in
             await respond(request, context, requestor: context.parameters.get("requestor"), shortPath: "/regcode") { call throws(TesseraError) in
                 let (device, described) = try call.device()

@@ -14,7 +14,7 @@ extension ClientlessV1 {
         let proxyMvpd: String?
     }
 
-    func addTokenRoutes(to router: Router<TesseraRequestContext>) {
+    func addTokenRoutes(to router: Routes) {
         router.get("/api/v1/tokens/authn") { request, context in
             await respond(request, context, requestor: nil, shortPath: "/tokens/authn") { call throws(TesseraError) in
                 try await authentication(call, missing: 404, expired: 410)

@@ -30,15 +30,16 @@ struct ClientRegistration: Sendable {
         let token_type: String
     }
 
-    func addRoutes(to router: Router<TesseraRequestContext>) {
+    func addRoutes(to router: Routes) {
         router.post("/o/client/register") { request, _ in
             await respond { () async throws(TesseraError) -> Response in
                 guard request.headers.value(.contentType)?.lowercased().hasPrefix("application/json") == true else {
                     throw .clientRegistration(.invalidRequest)
                 }
                 try Self.checkDeviceInfo(request)
-                guard let buffer = try? await request.body.collect(upTo: 64 * 1024),
-                      let body = try? JSONDecoder().decode(RegisterBody.self, from: Data(buffer: buffer)),
+                let limit = RequestParameters.maximumBodySize
+                guard let buffer = try? await request.body.collect(upTo: limit) else { throw .payloadTooLarge(limit: limit) }
+                guard let body = try? JSONDecoder().decode(RegisterBody.self, from: Data(buffer: buffer)),
                       let statement = body.software_statement, !statement.isEmpty
                 else { throw .clientRegistration(.invalidRequest) }
                 let issued = try await services.registerClient(softwareStatement: statement, redirectURI: body.redirect_uri)

@@ -26,7 +26,7 @@ struct RequestParameters: Sendable {
         guard request.method == .post || request.method == .delete, contentType.hasPrefix("application/x-www-form-urlencoded") else { return }
         let body: ByteBuffer
         do { body = try await request.body.collect(upTo: Self.maximumBodySize) } catch {
-            throw .malformedRequest("the request body is larger than \(Self.maximumBodySize) bytes")
+            throw .payloadTooLarge(limit: Self.maximumBodySize)
         }
         for (name, value) in Self.parseForm(String(buffer: body)) { set(name, value, replacing: true) }
     }

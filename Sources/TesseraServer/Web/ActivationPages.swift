@@ -9,7 +9,7 @@ struct ActivationPages: Sendable {
     let pages: Pages
     let forms: BrowserForms
 
-    func addRoutes(to router: Router<TesseraRequestContext>) {
+    func addRoutes(to router: Routes) {
         router.get("/activate") { request, _ in
             let query = RequestParameters(query: request.uri.query)
             guard let tenant = tenant(query["requestor"]) else {

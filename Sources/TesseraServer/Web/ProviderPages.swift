@@ -28,7 +28,7 @@ struct ProviderPages: Sendable {
 
     static let linkExpired = ("Link expired", "This sign-in link is no longer valid. Start again from your TV.")
 
-    func addRoutes(to router: Router<TesseraRequestContext>) {
+    func addRoutes(to router: Routes) {
         // Shows the login form, or, when this browser is signed in at the provider already, the
         // confirmation. A GET never completes a code: a link in a mail must not sign a device in.
         router.get("/idp/:provider/login") { request, context in
