@@ -191,6 +191,19 @@ import TesseraMediaToken
             let items = pre.json["resources"] as? [[String: Any]] ?? []
             #expect(items.map { $0["authorized"] as? Bool } == [true, false])
             #expect((items.last?["error"] as? [String: Any])?["code"] as? String == "temporary_access_resources_limit_exceeded")
+            // As the probe wrote the same person: a leading space, the key in capitals, an extra
+            // field. Each is the same trial, not a fresh one.
+            for (device, written) in [("promo-3", #"{"email":" viewer@example.com"}"#), ("promo-4", #"{"EMAIL":"viewer@example.com"}"#),
+                                      ("promo-5", #"{"email":"VIEWER@example.com","campaign":"winter"}"#),
+                                      ("promo-6", #"(" Email ":"viewer@example.com ")"#)] {
+                #expect(try await start(device, written).status == .noContent, "\(written)")
+                let r = try await wire.send(.get, "/api/v1/authorize" + wire.deviceQuery(device, extra: [("resource", "HBO")]), headers: auth)
+                #expect(r.json["code"] as? String == "temporary_access_resources_limit_exceeded", "\(written)")
+            }
+            // Only other fields, or two spellings of the key that disagree: no identity.
+            #expect(try await start("promo-7", #"{"campaign":"winter"}"#).json["code"] as? String == "invalid_header_identity_for_temporary_access")
+            #expect(try await start("promo-7", #"{"email":"a@example.com","EMAIL":"b@example.com"}"#).json["code"] as? String
+                == "invalid_header_identity_for_temporary_access")
             // A regular provider is not a TempPass.
             let wrong = try await wire.form(.post, "/api/v1/authenticate/freepreview", [("requestor_id", "REF30"), ("deviceId", "x"), ("mso_id", "Dish")], headers: auth)
             #expect(wrong.json["code"] as? String == "unknown_integration")

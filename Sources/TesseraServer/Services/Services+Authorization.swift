@@ -158,8 +158,16 @@ extension Services {
 }
 
 /// Parses `generic_data`, which Adobe's example writes as `("email":"email@domain.com")`, and
-/// JSON `{"email":"…"}` as well. Returns a canonical identity string, or `nil` when empty.
+/// JSON `{"email":"…"}` as well. Returns the canonical identity, or `nil` when empty.
+///
+/// Canonical, so that one person is one trial however a client writes them: keys in any case
+/// (`"EMAIL"`), values trimmed, the e-mail address case-folded, and fields other than the
+/// identity's own ignored. For an identity of just a lower-case e-mail address this is the
+/// text earlier versions digested, so their trials are still found.
 enum GenericData {
+    /// The fields that say who someone is; the others (a campaign, a locale) do not.
+    static let identityKeys: Set<String> = ["email"]
+
     static func identity(_ raw: String?) throws(TesseraError) -> String? {
         guard var text = raw?.trimmingCharacters(in: .whitespacesAndNewlines), !text.isEmpty else { return nil }
         guard text.count <= 1024 else { throw .invalidTemporaryAccessIdentity }
@@ -167,6 +175,15 @@ enum GenericData {
         guard let object = try? JSONDecoder().decode([String: String].self, from: Data(text.utf8)), !object.isEmpty else {
             throw .invalidTemporaryAccessIdentity
         }
-        return object.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value.lowercased())" }.joined(separator: "&")
+        var fields: [String: String] = [:]
+        for (key, value) in object {
+            let name = key.trimmingCharacters(in: .whitespaces).lowercased()
+            guard identityKeys.contains(name) else { continue }
+            let normalized = value.trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
+            guard !normalized.isEmpty, fields[name] == nil || fields[name] == normalized else { throw .invalidTemporaryAccessIdentity }
+            fields[name] = normalized
+        }
+        guard !fields.isEmpty else { throw .invalidTemporaryAccessIdentity }
+        return fields.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: "&")
     }
 }
