@@ -130,14 +130,19 @@ public struct RegisteredClient: Sendable, Equatable {
     public var secretDigest: SecretDigest
     public var redirectURIs: [String]
     public var issuedAt: Date
+    /// When the client first got an access token; nil while it never has. A client that has
+    /// none a day after registering is purged.
+    public var firstTokenAt: Date?
 
-    public init(id: String, tenantID: String, softwareID: String, secretDigest: SecretDigest, redirectURIs: [String], issuedAt: Date) {
+    public init(id: String, tenantID: String, softwareID: String, secretDigest: SecretDigest, redirectURIs: [String], issuedAt: Date,
+                firstTokenAt: Date? = nil) {
         self.id = id
         self.tenantID = tenantID
         self.softwareID = softwareID
         self.secretDigest = secretDigest
         self.redirectURIs = redirectURIs
         self.issuedAt = issuedAt
+        self.firstTokenAt = firstTokenAt
     }
 }
 

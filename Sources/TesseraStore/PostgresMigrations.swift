@@ -82,6 +82,12 @@ enum PostgresMigrations {
             "DROP INDEX temporary_access_identity",
             "CREATE INDEX temporary_access_identity ON temporary_access(tenant_id, provider_id, identity_digest) WHERE identity_digest IS NOT NULL",
         ]),
+        // Clients registered before this are taken as used: the upgrade purges none of them.
+        ("v3: when each client first got a token", [
+            "ALTER TABLE registered_client ADD COLUMN first_token_at BIGINT",
+            "UPDATE registered_client SET first_token_at = issued_at",
+            "CREATE INDEX registered_client_unused ON registered_client(issued_at) WHERE first_token_at IS NULL",
+        ]),
     ]
 
 

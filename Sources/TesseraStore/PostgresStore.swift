@@ -125,15 +125,23 @@ public final class PostgresStore: Store {
     public func client(id: String) async throws -> RegisteredClient? {
         try await read { db in
             let rows = try await db.query("""
-                SELECT id, tenant_id, software_id, secret_digest, redirect_uris, issued_at FROM registered_client WHERE id = \(id)
+                SELECT id, tenant_id, software_id, secret_digest, redirect_uris, issued_at, first_token_at FROM registered_client WHERE id = \(id)
                 """, logger: logger)
-            for try await (id, tenant, software, digest, uris, issued) in rows.decode((String, String, String, Data, String, Int64).self) {
+            for try await (id, tenant, software, digest, uris, issued, firstToken) in rows.decode((String, String, String, Data, String, Int64, Int64?).self) {
                 return RegisteredClient(
                     id: id, tenantID: tenant, softwareID: software, secretDigest: SecretDigest(bytes: digest),
                     redirectURIs: try JSONDecoder().decode([String].self, from: Data(uris.utf8)),
-                    issuedAt: Date(epochMilliseconds: issued))
+                    issuedAt: Date(epochMilliseconds: issued), firstTokenAt: firstToken.map(Date.init(epochMilliseconds:)))
             }
             return nil
+        }
+    }
+
+    public func markFirstToken(clientID: String, at date: Date) async throws {
+        try await write { db in
+            try await db.query("""
+                UPDATE registered_client SET first_token_at = \(date.epochMilliseconds) WHERE id = \(clientID) AND first_token_at IS NULL
+                """, logger: logger)
         }
     }
 
@@ -482,6 +490,9 @@ public final class PostgresStore: Store {
                                    ("provider_session", cutoff), ("decision", sessionCutoff), ("session", sessionCutoff)] {
                 removed += try await Self.count(db.query("DELETE FROM \(unescaped: table) WHERE expires_at <= \(limit) RETURNING 1", logger: logger))
             }
+            let unused = now.addingTimeInterval(-unusedClientLifetime).epochMilliseconds
+            removed += try await Self.count(db.query(
+                "DELETE FROM registered_client WHERE first_token_at IS NULL AND issued_at <= \(unused) RETURNING 1", logger: logger))
             // Instances gone for a day.
             try await db.query("DELETE FROM tessera_instance WHERE lease_until < \(cutoff - 86_400_000)", logger: logger)
             return removed

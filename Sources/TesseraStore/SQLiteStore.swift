@@ -155,6 +155,14 @@ public final class SQLiteStore: Store {
                 CREATE INDEX login_attempt_expiry ON login_attempt(expires_at);
                 """)
         }
+        migrator.registerMigration("v4: when each client first got a token") { db in
+            // Clients registered before this are taken as used: the upgrade purges none of them.
+            try db.execute(sql: """
+                ALTER TABLE registered_client ADD COLUMN first_token_at INTEGER;
+                UPDATE registered_client SET first_token_at = issued_at;
+                CREATE INDEX registered_client_unused ON registered_client(issued_at) WHERE first_token_at IS NULL;
+                """)
+        }
         return migrator
     }
 
@@ -185,8 +193,16 @@ public final class SQLiteStore: Store {
                 return RegisteredClient(
                     id: row["id"], tenantID: row["tenant_id"], softwareID: row["software_id"],
                     secretDigest: SecretDigest(bytes: row["secret_digest"]), redirectURIs: uris,
-                    issuedAt: Date(epochMilliseconds: row["issued_at"]))
+                    issuedAt: Date(epochMilliseconds: row["issued_at"]),
+                    firstTokenAt: (row["first_token_at"] as Int64?).map(Date.init(epochMilliseconds:)))
             }
+        }
+    }
+
+    public func markFirstToken(clientID: String, at date: Date) async throws {
+        try await write { db in
+            try db.run(sql: "UPDATE registered_client SET first_token_at = ? WHERE id = ? AND first_token_at IS NULL",
+                       arguments: [date.epochMilliseconds, clientID])
         }
     }
 
@@ -558,6 +574,9 @@ public final class SQLiteStore: Store {
                 try db.run(sql: "DELETE FROM \(table) WHERE expires_at <= ?", arguments: [limit])
                 removed += db.changesCount
             }
+            try db.run(sql: "DELETE FROM registered_client WHERE first_token_at IS NULL AND issued_at <= ?",
+                       arguments: [now.addingTimeInterval(-unusedClientLifetime).epochMilliseconds])
+            removed += db.changesCount
             return removed
         }
     }

@@ -5,7 +5,13 @@ import TesseraCore
 public protocol ClientStore: Sendable {
     func insert(_ client: RegisteredClient) async throws
     func client(id: String) async throws -> RegisteredClient?
+    /// Records the client's first access token (a later call changes nothing).
+    func markFirstToken(clientID: String, at: Date) async throws
 }
+
+/// How long a registered client may go without getting an access token before the purge
+/// deletes it: registrations nobody uses are not kept for ever.
+public let unusedClientLifetime: TimeInterval = 24 * 3600
 
 /// Pending logins (registration codes), keyed by the digest of their code.
 public protocol PendingLoginStore: Sendable {
@@ -135,8 +141,9 @@ public protocol MemoryCoherence: Sendable {
 public protocol Store: ClientStore, PendingLoginStore, LoginAttemptStore, SessionStore, DecisionStore,
     NonceStore, SigningKeyStore, ProviderSessionStore, TemporaryAccessStore, MetadataVersionStore, MemoryCoherence
 {
-    /// Deletes codes, attempts, nonces and browser sessions past their expiry, and sessions and
-    /// decisions more than `grace` past theirs (so that "expired" can still be told from "never").
+    /// Deletes codes, attempts, nonces and browser sessions past their expiry, sessions and
+    /// decisions more than `grace` past theirs (so that "expired" can still be told from "never"),
+    /// and clients that got no access token within ``unusedClientLifetime`` of registering.
     func purgeExpired(now: Date, grace: TimeInterval) async throws -> Int
     /// Releases connections and background work; the store is unusable afterwards.
     func close() async

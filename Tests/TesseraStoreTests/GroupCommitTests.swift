@@ -133,6 +133,26 @@ import TesseraCore
         #expect(throws: StoreError.self) { try SQLiteStore(path: path) }
     }
 
+    /// A database of the schema before first tokens were kept: its clients carry over as used,
+    /// and the purge deletes none of them.
+    @Test func clientsOfAnOlderSchemaCarryOverAsUsed() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-upgrade-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let path = dir + "/t.sqlite"
+        let issued = Date(epochMilliseconds: 1_700_000_000_000)
+        let old = try DatabaseQueue(path: path)
+        try SQLiteStore.migrator.migrate(old, upTo: "v3: expiry indexes for the purge")
+        try await old.write { db in
+            try db.execute(sql: "INSERT INTO registered_client (id, tenant_id, software_id, secret_digest, redirect_uris, issued_at) VALUES ('old', 'REF30', 's', x'00', '[]', ?)",
+                           arguments: [issued.epochMilliseconds])
+        }
+        try old.close()
+        let store = try SQLiteStore(path: path)
+        #expect(try await store.client(id: "old")?.firstTokenAt == issued)
+        #expect(try await store.purgeExpired(now: issued.addingTimeInterval(365 * 86_400), grace: 0) == 0)
+        #expect(try await store.client(id: "old") != nil)
+    }
+
     /// Under writes that never pause, the WAL still starts over and stays near its mark. Without
     /// the writer's own checkpoints it held every page written (here over 16 MB).
     @Test func theWALStartsOverUnderWritesThatNeverPause() async throws {

@@ -126,6 +126,26 @@ import TesseraCore
         }
     }
 
+    @Test(arguments: Backend.available) func clientsThatNeverGotATokenArePurgedAfterADay(backend: Backend) async throws {
+        try await backend.withStore { (store, _) async throws in
+            func client(_ id: String, at: Date) -> RegisteredClient {
+                RegisteredClient(id: id, tenantID: "REF30", softwareID: "s", secretDigest: SecretDigest(of: id), redirectURIs: [], issuedAt: at)
+            }
+            try await store.insert(client("unused", at: now))
+            try await store.insert(client("used", at: now))
+            try await store.insert(client("recent", at: now.addingTimeInterval(unusedClientLifetime - 60)))
+            try await store.markFirstToken(clientID: "used", at: now.addingTimeInterval(5))
+            try await store.markFirstToken(clientID: "used", at: now.addingTimeInterval(500)) // the first one stays
+            #expect(try await store.client(id: "used")?.firstTokenAt == now.addingTimeInterval(5))
+            #expect(try await store.client(id: "unused")?.firstTokenAt == nil)
+            #expect(try await store.purgeExpired(now: now.addingTimeInterval(unusedClientLifetime - 1), grace: 0) == 0)
+            #expect(try await store.purgeExpired(now: now.addingTimeInterval(unusedClientLifetime), grace: 0) == 1)
+            #expect(try await store.client(id: "unused") == nil)
+            #expect(try await store.client(id: "used") != nil)
+            #expect(try await store.client(id: "recent") != nil)
+        }
+    }
+
     @Test(arguments: Backend.available) func clientsKeysAndBrowserSessionsRoundTrip(backend: Backend) async throws {
         try await backend.withStore { (store, _) async throws in
             let client = RegisteredClient(id: "c1", tenantID: "REF30", softwareID: "s", secretDigest: SecretDigest(of: "x"),

@@ -18,9 +18,11 @@ struct ConfigurationFile: Decodable {
         var cacheDecisions: Int?
         var database: String?
         var loginLimits: LoginLimitsEntry?
+        var registrationsPerAddress: Int?
         enum CodingKeys: String, CodingKey {
             case publicBaseURL = "public_base_url", trustedProxies = "trusted_proxies", helpURL = "help_url", throttling
             case cacheSessions = "cache_sessions", cacheDecisions = "cache_decisions", database, loginLimits = "login_limits"
+            case registrationsPerAddress = "registrations_per_address"
         }
     }
 
@@ -164,6 +166,8 @@ public struct TesseraConfiguration: Sendable {
     public var databaseURL: String?
     /// Limits on guessing codes and passwords.
     public var loginLimits = LoginLimits()
+    /// DCR registrations per software statement and client address an hour.
+    public var registrationsPerAddress = 100
     /// Plain-text passwords as the YAML gave them, for the credentials file (provider → username → password).
     let knownPasswords: [String: [String: String]]
 
@@ -249,6 +253,10 @@ public struct TesseraConfiguration: Sendable {
             helpURL: file.server?.helpURL ?? defaultHelpURL, throttling: file.server?.throttling ?? true,
             cacheCapacity: capacity, databaseURL: file.server?.database, knownPasswords: passwords)
         if let limits = try file.server?.loginLimits?.limits { configuration.loginLimits = limits }
+        if let count = file.server?.registrationsPerAddress {
+            guard count > 0 else { throw ConfigurationError("server.registrations_per_address must be at least 1") }
+            configuration.registrationsPerAddress = count
+        }
         return configuration
     }
 

@@ -31,7 +31,7 @@ struct ClientRegistration: Sendable {
     }
 
     func addRoutes(to router: Routes) {
-        router.post("/o/client/register") { request, _ in
+        router.post("/o/client/register") { request, context in
             await respond { () async throws(TesseraError) -> Response in
                 guard request.headers.value(.contentType)?.lowercased().hasPrefix("application/json") == true else {
                     throw .clientRegistration(.invalidRequest)
@@ -42,7 +42,8 @@ struct ClientRegistration: Sendable {
                 guard let body = try? JSONDecoder().decode(RegisterBody.self, from: Data(buffer: buffer)),
                       let statement = body.software_statement, !statement.isEmpty
                 else { throw .clientRegistration(.invalidRequest) }
-                let issued = try await services.registerClient(softwareStatement: statement, redirectURI: body.redirect_uri)
+                let issued = try await services.registerClient(softwareStatement: statement, redirectURI: body.redirect_uri,
+                                                               client: services.clientAddress(request, context))
                 return Self.json(Registered(
                     client_id: issued.client.id, client_secret: issued.secret, redirect_uris: issued.client.redirectURIs,
                     grant_types: ["client_credentials"], scopes: ["api:client:v2"],

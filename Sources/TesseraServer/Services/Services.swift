@@ -17,6 +17,8 @@ public final class Services: Sendable {
     public let tokens: TokenAuthority
     /// Wrong codes and passwords per address, subscriber and tenant.
     public let loginGuard: LoginGuard
+    /// Client registrations per tenant, software statement and client address, in the last hour.
+    let registrations: AttemptLimiter
     /// Sessions and decisions in memory, so that hot reads do not wait on the store.
     let hot: HotReads
     let logger: Logger
@@ -35,6 +37,7 @@ public final class Services: Sendable {
         self.tokens = tokens
         self.logger = logger
         self.loginGuard = LoginGuard(limits: configuration.loginLimits, clock: clock, logger: logger)
+        self.registrations = AttemptLimiter(limit: configuration.registrationsPerAddress, window: 3600, clock: clock)
         let hot = HotReads(capacity: configuration.cacheCapacity)
         self.hot = hot
         // Another instance changed a device's sessions (or we may have missed some): forget it.
