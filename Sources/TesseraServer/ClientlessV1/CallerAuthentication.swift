@@ -13,6 +13,22 @@ extension ClientlessV1 {
     static let legacyClockSkew: TimeInterval = 300
 
     func authenticateCaller(_ call: Call, shortPath: String) async throws(TesseraError) {
+        do { try await checkCredential(call, shortPath: shortPath) } catch {
+            switch error {
+            case .invalidAccessToken(let why), .invalidLegacySignature(let why):
+                // A forged, expired or replayed credential: a security event, with why and never the credential.
+                services.logger.notice("security: credential refused: \(why)", metadata: [
+                    "event": "credential-refused", "tenant": .string(call.tenant.id), "client": .string(call.clientAddress)])
+            case .accessTokenForAnotherTenant:
+                services.logger.notice("security: credential of another tenant", metadata: [
+                    "event": "credential-refused", "tenant": .string(call.tenant.id), "client": .string(call.clientAddress)])
+            default: break
+            }
+            throw error
+        }
+    }
+
+    private func checkCredential(_ call: Call, shortPath: String) async throws(TesseraError) {
         guard let header = call.request.headers.value(.authorization), !header.isEmpty else { throw .missingCredentials }
         guard header.hasAtMost(8192) else { throw .invalidAccessToken("the Authorization header is too long") }
         if let token = Self.bearerToken(header) {

@@ -52,6 +52,8 @@ struct ThrottleMiddleware: RouterMiddleware {
     typealias Context = TesseraRequestContext
     let services: Services
     let buckets: TokenBuckets
+    /// When each throttled key was last logged: one notice a minute per key, not one per refusal.
+    let logged = BoundedCache<String, Date>(capacity: 10_000)
 
     /// The throttled endpoints of adobe-pass.md section 12.
     static func isThrottled(_ path: String) -> Bool {
@@ -83,7 +85,14 @@ struct ThrottleMiddleware: RouterMiddleware {
         let tenant = Self.tenantID(request, tokens: services.tokens).flatMap(services.directory.tenant)
         guard let policy = tenant.map({ $0.policies.throttle }) ?? ThrottlePolicy() else { return try await next(request, context) }
         let client = services.configuration.trustedProxies.clientAddress(peer: context.peerAddress, forwardedFor: request.headers.value(.forwardedFor))
-        guard buckets.take((tenant?.id ?? "") + "|" + client, policy: policy) else {
+        let key = (tenant?.id ?? "") + "|" + client
+        guard buckets.take(key, policy: policy) else {
+            let now = services.clock.now()
+            if logged.value(for: key).map({ now.timeIntervalSince($0) >= 60 }) ?? true {
+                logged.set(key, now)
+                services.logger.notice("security: requests throttled (further refusals of this client logged once a minute)", metadata: [
+                    "event": "throttled", "tenant": .string(tenant?.id ?? "-"), "client": .string(client)])
+            }
             let html = "<html>\r\n<head><title>429 Too Many Requests</title></head>\r\n<body>\r\n<center><h1>429 Too Many Requests</h1></center>\r\n<hr><center>Tessera</center>\r\n</body>\r\n</html>\r\n"
             return Response(status: .tooManyRequests, headers: [.contentType: "text/html"], body: .init(byteBuffer: ByteBuffer(string: html)))
         }
