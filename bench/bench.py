@@ -330,7 +330,7 @@ class Tessera:
 
     def seed(self):
         shutil.rmtree(self.data, ignore_errors=True)
-        os.makedirs(self.data)
+        os.makedirs(self.data, mode=0o700)  # it holds the signing keys: Tessera warns about an open one
         if self.postgres:
             self.postgres.reset()
         subprocess.run([self.args.binary, "migrate", "--data-dir", self.data] + self.database_arguments(),

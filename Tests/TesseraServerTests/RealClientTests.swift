@@ -54,8 +54,12 @@ import TesseraCore
             // The record carries the device id base64-encoded, as Adobe's does.
             #expect(regcode.body.contains("<deviceId>\(Data(device.utf8).base64EncodedString())</deviceId>"))
 
-            // Authenticate by code on the second screen.
+            // Authenticate by code on the second screen; the device then asks for its authN token
+            // by code (`GET /api/v1/authenticate/{code}`), again without a requestor.
             try await wire.browserLogin(code: code)
+            let byCode = try await wire.send(.get, "/api/v1/authenticate/\(code)", headers: signer.headers("GET", "/authenticate/\(code)"))
+            #expect(byCode.status == .ok, "\(byCode.body)")
+            #expect(byCode.body.contains("<userId>cv-user-full</userId>"))
 
             let q = "?" + Self.urlencode([("deviceId", device)])
             let authn = try await wire.send(.get, "/api/v1/tokens/authn" + q, headers: signer.headers("GET", "/tokens/authn"))

@@ -79,6 +79,11 @@ struct ConnectionCap: AvailableConnectionsDelegate {
 /// Closes a connection that takes too long over a request head, a body, or doing nothing
 /// (``ConnectionLimits``). It sits after HTTP decoding; a small companion at the front of the
 /// pipeline tells it when a request's first bytes arrive, which decoding does not show.
+///
+/// A phase change only notes its deadline: one timer per connection checks the deadline in
+/// force when it fires and re-arms itself for it; it is moved only for an earlier deadline. So
+/// a busy keep-alive connection schedules a timer about once per bound (seconds), not three
+/// times per request.
 final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
@@ -91,7 +96,11 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
     private var phase = Phase.idle
     /// Requests whose head has arrived and whose response has not ended (pipelining).
     private var outstanding = 0
-    private var deadline: Scheduled<Void>?
+    /// When the current phase must be over; nil while a request is being handled.
+    private var deadline: NIODeadline?
+    private var timer: Scheduled<Void>?
+    /// When ``timer`` fires.
+    private var armedAt = NIODeadline.distantFuture
 
     init(limits: ConnectionLimits) { self.limits = limits }
 
@@ -101,7 +110,7 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
         enter(.idle, context: context)
     }
 
-    func handlerRemoved(context: ChannelHandlerContext) { deadline?.cancel() }
+    func handlerRemoved(context: ChannelHandlerContext) { timer?.cancel() }
 
     /// Bytes arrived: a request has begun if none was under way.
     fileprivate func bytesArrived(context: ChannelHandlerContext) {
@@ -130,23 +139,35 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        deadline?.cancel()
+        timer?.cancel()
+        timer = nil
         context.fireChannelInactive()
     }
 
     private func enter(_ next: Phase, context: ChannelHandlerContext) {
         phase = next
-        deadline?.cancel()
-        deadline = nil
-        let limit: Duration
         switch next {
-        case .idle: limit = limits.idleTimeout
-        case .head: limit = limits.headTimeout
-        case .body: limit = limits.bodyTimeout
-        case .handling: return
+        case .idle: deadline = .now() + TimeAmount(limits.idleTimeout)
+        case .head: deadline = .now() + TimeAmount(limits.headTimeout)
+        case .body: deadline = .now() + TimeAmount(limits.bodyTimeout)
+        case .handling: deadline = nil
         }
-        let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
-        deadline = context.eventLoop.scheduleTask(in: TimeAmount(limit)) { loopBound.value.close(promise: nil) }
+        // Re-armed only for a deadline earlier than the timer's: on a busy connection that
+        // happens about once per timer period, not once per request.
+        guard let deadline, timer == nil || deadline < armedAt else { return }
+        timer?.cancel()
+        arm(at: deadline, context: context)
+    }
+
+    private func arm(at when: NIODeadline, context: ChannelHandlerContext) {
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        armedAt = when
+        timer = context.eventLoop.scheduleTask(deadline: when) {
+            let (handler, context) = loopBound.value
+            handler.timer = nil
+            guard let deadline = handler.deadline else { return } // handling: re-armed by the next phase
+            if deadline <= .now() { context.close(promise: nil) } else { handler.arm(at: deadline, context: context) }
+        }
     }
 }
 
