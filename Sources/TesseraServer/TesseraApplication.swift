@@ -70,7 +70,7 @@ public enum TesseraServerBuilder {
         let purge = PurgeService(store: store, clock: options.clock, interval: options.purgeInterval, grace: 24 * 3600, logger: logger)
         let limits = options.connectionLimits
         let application = Application(
-            responder: FormatSuffixResponder(inner: AccessLogResponder(inner: router.buildResponder(), services: services)),
+            responder: FormatSuffixResponder(inner: AccessLogResponder(inner: router.buildResponder(helpURL: options.configuration.helpURL), services: services)),
             server: .http1(configuration: .init(additionalChannelHandlers: [RequestDeadlineHandler(limits: limits)])),
             configuration: .init(address: .hostname(options.host, port: options.port), serverName: "Tessera",
                                  availableConnectionsDelegate: ConnectionCap(cap: limits.connectionCap, logger: logger)),

@@ -38,7 +38,8 @@ final class Routes: RouterMethods {
 
     static let methods: [HTTPRequest.Method] = [.get, .head, .post, .put, .delete, .patch, .options]
 
-    func buildResponder() -> MethodCheckResponder {
+    /// `helpURL`: what v1's 405 body names, as its other errors do (`server.help_url`).
+    func buildResponder(helpURL: String) -> MethodCheckResponder {
         // A second router knows, for each path, every method it does not have.
         let others = Router(context: TesseraRequestContext.self)
         for (path, methods) in paths {
@@ -50,7 +51,7 @@ final class Routes: RouterMethods {
                 }
             }
         }
-        return MethodCheckResponder(routes: router.buildResponder(), others: others.buildResponder())
+        return MethodCheckResponder(routes: router.buildResponder(), others: others.buildResponder(), helpURL: helpURL)
     }
 
     struct MethodNotAllowed: Error { let allowed: [String] }
@@ -62,6 +63,7 @@ public struct MethodCheckResponder: HTTPResponder {
     public typealias Context = TesseraRequestContext
     let routes: RouterResponder<Context>
     let others: RouterResponder<Context>
+    let helpURL: String
 
     public func respond(to request: Request, context: Context) async throws -> Response {
         let response = try await routes.respond(to: request, context: context)
@@ -69,20 +71,20 @@ public struct MethodCheckResponder: HTTPResponder {
         // 404 (an unknown code, say) has its path there and is left alone.
         guard response.status == .notFound, context.endpointPath == nil || context.endpointPath == "NotFound" else { return response }
         do { _ = try await others.respond(to: request, context: context) } catch let refused as Routes.MethodNotAllowed {
-            return Self.methodNotAllowed(refused.allowed, request: request, context: context)
+            return Self.methodNotAllowed(refused.allowed, request: request, context: context, helpURL: helpURL)
         } catch {}
         return response
     }
 
     /// 405 in the dialect of the path: v1's error (JSON or XML as asked), OAuth's for DCR,
     /// a page for the browser's paths, plain text elsewhere.
-    static func methodNotAllowed(_ allowed: [String], request: Request, context: Context) -> Response {
+    static func methodNotAllowed(_ allowed: [String], request: Request, context: Context, helpURL: String) -> Response {
         let error = TesseraError.methodNotAllowed(allowed: allowed)
         let path = request.uri.path
         var response: Response
         if path.hasPrefix("/api/v1/") || path.hasPrefix("/reggie/v1/") {
             let format = ClientlessV1.format(request: request, context: context, parameters: RequestParameters(query: request.uri.query))
-            response = V1Rendering.error(error, format: format, helpURL: TesseraConfiguration.defaultHelpURL, trace: UUID.random().uuidString.lowercased())
+            response = V1Rendering.error(error, format: format, helpURL: helpURL, trace: UUID.random().uuidString.lowercased())
         } else if path.hasPrefix("/o/client/") {
             response = ClientRegistration.json(["error": "invalid_request", "error_description": error.message], status: .methodNotAllowed)
         } else {

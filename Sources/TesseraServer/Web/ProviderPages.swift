@@ -156,11 +156,7 @@ struct ProviderPages: Sendable {
 
     /// The account is locked: when it unlocks, and nothing about whether it exists.
     private func locked(until: Date) -> Response {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        formatter.dateFormat = "HH:mm 'UTC'"
-        return pages.message("Account locked", "Too many failed sign-ins for this account. Try again after \(formatter.string(from: until)).",
+        pages.message("Account locked", "Too many failed sign-ins for this account. Try again after \(Self.utc(until, "HH:mm 'UTC'")).",
                              status: .tooManyRequests)
     }
 
@@ -216,13 +212,18 @@ struct ProviderPages: Sendable {
 
     /// "20:31 UTC, 3 minutes ago".
     static func when(_ date: Date, now: Date) -> String {
+        let minutes = max(0, Int(now.timeIntervalSince(date) / 60))
+        let ago = minutes == 0 ? "just now" : minutes == 1 ? "1 minute ago" : "\(minutes) minutes ago"
+        return "\(utc(date, "yyyy-MM-dd HH:mm 'UTC'")), \(ago)"
+    }
+
+    /// `date` in UTC, as `format` writes it.
+    static func utc(_ date: Date, _ format: String) -> String {
         let formatter = DateFormatter()
         formatter.locale = Locale(identifier: "en_US_POSIX")
         formatter.timeZone = TimeZone(identifier: "UTC")
-        formatter.dateFormat = "yyyy-MM-dd HH:mm 'UTC'"
-        let minutes = max(0, Int(now.timeIntervalSince(date) / 60))
-        let ago = minutes == 0 ? "just now" : minutes == 1 ? "1 minute ago" : "\(minutes) minutes ago"
-        return "\(formatter.string(from: date)), \(ago)"
+        formatter.dateFormat = format
+        return formatter.string(from: date)
     }
 
     /// Roughly where an address is, without naming it exactly: its IPv4 /24 or IPv6 /48.
