@@ -20,6 +20,19 @@ public protocol PasswordAuthenticating: IdentityProvider {
     func authenticate(username: String, password: String) -> Subject?
 }
 
+/// A provider that grants temporary access without a login (TempPass): per device, or per
+/// device and hashed identity when promotional.
+public protocol TemporaryAccessGranting: IdentityProvider {
+    /// How long a trial lasts from its first authorization.
+    var duration: TimeInterval { get }
+    /// Set for a promotional trial: how many distinct resources it may authorize.
+    var resourceLimit: Int? { get }
+}
+
+extension TemporaryAccessGranting {
+    public var isPromotional: Bool { resourceLimit != nil }
+}
+
 /// A signed-in subscriber as a provider vouches for it.
 public struct Subject: Sendable, Equatable {
     public var userID: String
@@ -115,7 +128,7 @@ public struct DirectoryProvider: PasswordAuthenticating, Equatable {
 /// A TempPass: a provider with no login, granting temporary access per device (basic) or per
 /// device and hashed user identity (promotional, with a resource limit). The clock of a trial
 /// starts at its first authorization and runs no matter how much is watched.
-public struct TempPassProvider: IdentityProvider, Equatable {
+public struct TempPassProvider: TemporaryAccessGranting, Equatable {
     public var id: String
     public var displayName: String
     public var logoURL: String?
@@ -131,6 +144,4 @@ public struct TempPassProvider: IdentityProvider, Equatable {
         self.duration = duration
         self.resourceLimit = resourceLimit
     }
-
-    public var isPromotional: Bool { resourceLimit != nil }
 }

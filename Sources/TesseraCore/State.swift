@@ -86,42 +86,6 @@ public struct LoginAttempt: Sendable, Equatable {
     }
 }
 
-/// An authenticated device (Adobe v1: authN token).
-public struct Session: Sendable, Equatable {
-    public var id: UUID
-    public var device: DeviceKey
-    public var subject: Subject
-    public var deviceUser: String?
-    public var createdAt: Date
-    public var expiresAt: Date
-
-    public init(id: UUID, device: DeviceKey, subject: Subject, deviceUser: String?, createdAt: Date, expiresAt: Date) {
-        self.id = id
-        self.device = device
-        self.subject = subject
-        self.deviceUser = deviceUser
-        self.createdAt = createdAt
-        self.expiresAt = expiresAt
-    }
-
-    public func isExpired(at now: Date) -> Bool { now >= expiresAt }
-}
-
-/// A stored authorization decision for one resource under a session (Adobe v1: authZ token).
-public struct Decision: Sendable, Equatable {
-    public var sessionID: UUID
-    public var resource: String
-    public var providerID: String
-    public var expiresAt: Date
-
-    public init(sessionID: UUID, resource: String, providerID: String, expiresAt: Date) {
-        self.sessionID = sessionID
-        self.resource = resource
-        self.providerID = providerID
-        self.expiresAt = expiresAt
-    }
-}
-
 /// An application registered through Dynamic Client Registration.
 public struct RegisteredClient: Sendable, Equatable {
     public var id: String

@@ -28,6 +28,22 @@ struct PurgeService: Service {
     }
 }
 
+/// Writes the sessions' last-used times every `interval`, and once more at shutdown.
+struct SessionUseRecorder: Service {
+    let services: Services
+    let interval: Duration
+
+    func run() async throws {
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                try await Task.sleep(for: interval)
+                await services.recordSessionUses()
+            }
+        }
+        await services.recordSessionUses()
+    }
+}
+
 /// Closes the store's connections once the server has stopped taking requests.
 struct StoreCloser: Service {
     let store: any Store

@@ -13,6 +13,8 @@ public struct ServerOptions: Sendable {
     public var configuration: TesseraConfiguration
     public var clock: any TesseraClock = SystemClock()
     public var purgeInterval: Duration = .seconds(60)
+    /// How often the last-used times of sessions are written.
+    public var sessionUseInterval: Duration = .seconds(30)
     public var logLevel: Logger.Level = .info
     /// Timeouts per request phase and the connection cap.
     public var connectionLimits = ConnectionLimits()
@@ -39,11 +41,11 @@ public typealias TesseraHTTPApplication = Application<FormatSuffixResponder<Acce
 /// Builds the Tessera server: store, keys, front doors, background purge.
 ///
 /// ```swift
-/// let (app, _) = try await TesseraServerBuilder.build(options)
+/// let (app, _, _) = try await TesseraServerBuilder.build(options)
 /// try await app.runService()
 /// ```
 public enum TesseraServerBuilder {
-    public static func build(_ options: ServerOptions) async throws -> (application: TesseraHTTPApplication, services: Services) {
+    public static func build(_ options: ServerOptions) async throws -> (application: TesseraHTTPApplication, services: Services, store: any Store) {
         var logger = Logger(label: "tessera")
         logger.logLevel = options.logLevel
         // The folder holds the credentials file with either store, and the database with SQLite.
@@ -66,6 +68,7 @@ public enum TesseraServerBuilder {
         let forms = BrowserForms(key: tokens.formKey, publicBaseURL: options.configuration.publicBaseURL)
         ActivationPages(services: services, pages: pages, forms: forms).addRoutes(to: router)
         ProviderPages(services: services, pages: pages, forms: forms).addRoutes(to: router)
+        AdminAPI(services: services).addRoutes(to: router)
 
         let purge = PurgeService(store: store, clock: options.clock, interval: options.purgeInterval, grace: 24 * 3600, logger: logger)
         let limits = options.connectionLimits
@@ -76,8 +79,8 @@ public enum TesseraServerBuilder {
                                  availableConnectionsDelegate: ConnectionCap(cap: limits.connectionCap, logger: logger)),
             // The service group stops its services last to first: the purge must have stopped
             // before the store closes under it.
-            services: [StoreCloser(store: store), purge],
+            services: [StoreCloser(store: store), purge, SessionUseRecorder(services: services, interval: options.sessionUseInterval)],
             logger: logger)
-        return (application, services)
+        return (application, services, store)
     }
 }

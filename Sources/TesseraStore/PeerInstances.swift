@@ -54,7 +54,7 @@ final class PeerInstances: Sendable {
         var nextBeat: Int64 = 0
         var nextChange: Int64 = 0
         var waits: [Int64: AckWait] = [:]
-        var handler: (@Sendable (DeviceKey?) -> Void)?
+        var handler: (@Sendable ([MemoryKey]?) -> Void)?
         var leaving = false
         /// When the current LISTEN took effect; nil while not listening.
         var listeningSince: ContinuousClock.Instant?
@@ -76,7 +76,7 @@ final class PeerInstances: Sendable {
 
     var memoryIsCurrent: Bool { elapsed < trustedUntil.load(ordering: .acquiring) }
 
-    func onSessionsChanged(_ handler: @escaping @Sendable (DeviceKey?) -> Void) {
+    func onInvalidation(_ handler: @escaping @Sendable ([MemoryKey]?) -> Void) {
         state.withLock { $0.handler = handler }
     }
 
@@ -126,13 +126,15 @@ final class PeerInstances: Sendable {
     // MARK: Changes
 
     struct Message: Codable {
-        /// c: sessions of devices changed; a: acknowledgement; b: lease renewal; l: leaving.
+        /// c: what memory may hold under some keys ended; a: acknowledgement; b: lease renewal; l: leaving.
         var k: String
         var from: UUID
         var to: UUID?
         var n: Int64
-        /// For c: [tenant, device] pairs.
+        /// For c: [tenant, device] pairs (``MemoryKey/deviceLogin(_:)``).
         var d: [[String]]?
+        /// For c: the other keys (``MemoryKey/wire``).
+        var x: [String]?
         /// For c: the change's last notification (only that one is acknowledged).
         var e: Bool?
         /// For b: the lease in milliseconds.
@@ -165,24 +167,33 @@ final class PeerInstances: Sendable {
         /// Inside the change's transaction: delivered to every instance if and when it commits.
         /// PostgreSQL takes payloads under 8,000 bytes: many devices go in several notifications,
         /// each acknowledged (the last one's acknowledgement implies the earlier ones').
-        func announce(_ devices: [DeviceKey], on db: PostgresConnection) async throws {
-            for payload in try payloads(for: devices) {
+        func announce(_ keys: [MemoryKey], on db: PostgresConnection) async throws {
+            for payload in try payloads(for: keys) {
                 try await db.query("SELECT pg_notify(\(peers.channel), \(payload))", logger: peers.logger)
             }
         }
 
-        /// The notifications that announce `devices`, each under PostgreSQL's 8,000-byte limit.
-        func payloads(for devices: [DeviceKey]) throws -> [String] {
+        /// The notifications that announce `keys`, each under PostgreSQL's 8,000-byte limit.
+        func payloads(for keys: [MemoryKey]) throws -> [String] {
             var payloads: [String] = []
-            var chunk: [[String]] = []
+            var devices: [[String]] = []
+            var others: [String] = []
             var size = 0
-            for (index, device) in devices.enumerated() {
-                chunk.append([device.tenantID, device.deviceID])
-                size += device.tenantID.utf8.count + device.deviceID.utf8.count + 8
-                if size > 6_000 || index == devices.count - 1 {
-                    let message = Message(k: "c", from: peers.id, n: number, d: chunk, e: index == devices.count - 1)
+            for (index, key) in keys.enumerated() {
+                if case .deviceLogin(let device) = key {
+                    devices.append([device.tenantID, device.deviceID])
+                    size += device.tenantID.utf8.count + device.deviceID.utf8.count + 8
+                } else {
+                    let wire = key.wire
+                    others.append(wire)
+                    size += wire.utf8.count + 4
+                }
+                if size > 6_000 || index == keys.count - 1 {
+                    let message = Message(k: "c", from: peers.id, n: number, d: devices.isEmpty ? nil : devices, x: others.isEmpty ? nil : others,
+                                          e: index == keys.count - 1)
                     payloads.append(String(decoding: try JSONEncoder().encode(message), as: UTF8.self))
-                    chunk = []
+                    devices = []
+                    others = []
                     size = 0
                 }
             }
@@ -294,9 +305,9 @@ final class PeerInstances: Sendable {
         switch message.k {
         case "c" where message.from != id:
             let handler = state.withLock { $0.handler }
-            for pair in message.d ?? [] where pair.count == 2 {
-                handler?(DeviceKey(tenantID: pair[0], deviceID: pair[1]))
-            }
+            var keys = (message.d ?? []).filter { $0.count == 2 }.map { MemoryKey.deviceLogin(DeviceKey(tenantID: $0[0], deviceID: $0[1])) }
+            keys += (message.x ?? []).compactMap(MemoryKey.init(wire:))
+            if !keys.isEmpty { handler?(keys) }
             guard message.e ?? true else { return }
             let ack = Message(k: "a", from: id, to: message.from, n: message.n)
             let ackPayload = String(decoding: try JSONEncoder().encode(ack), as: UTF8.self)
@@ -405,6 +416,44 @@ final class AckWait: Sendable {
                 return state.continuation
             }
             waiting?.resume()
+        }
+    }
+}
+
+extension MemoryKey {
+    /// The key in a notification (device logins travel as pairs, ``PeerInstances/Message/d``):
+    /// `t:` and the digest in hex, `s:` and a session id, `c:` and a client id.
+    var wire: String {
+        switch self {
+        case .deviceLogin(let device): "d:" + device.tenantID + "\n" + device.deviceID
+        case .token(let digest): "t:" + digest.bytes.map { String(format: "%02x", $0) }.joined()
+        case .session(let id): "s:" + id.uuidString
+        case .client(let id): "c:" + id
+        }
+    }
+
+    init?(wire: String) {
+        let value = String(wire.dropFirst(2))
+        switch wire.prefix(2) {
+        case "d:":
+            let parts = value.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false)
+            guard parts.count == 2 else { return nil }
+            self = .deviceLogin(DeviceKey(tenantID: String(parts[0]), deviceID: String(parts[1])))
+        case "t:":
+            var bytes = Data()
+            var index = value.startIndex
+            while index < value.endIndex {
+                let next = value.index(index, offsetBy: 2, limitedBy: value.endIndex) ?? value.endIndex
+                guard let byte = UInt8(value[index..<next], radix: 16) else { return nil }
+                bytes.append(byte)
+                index = next
+            }
+            self = .token(SecretDigest(bytes: bytes))
+        case "s:":
+            guard let id = UUID(uuidString: value) else { return nil }
+            self = .session(id)
+        case "c:": self = .client(value)
+        default: return nil
         }
     }
 }

@@ -88,11 +88,31 @@ enum PostgresMigrations {
             "UPDATE registered_client SET first_token_at = issued_at",
             "CREATE INDEX registered_client_unused ON registered_client(issued_at) WHERE first_token_at IS NULL",
         ]),
+        // Sessions of many kinds. Existing rows are v1 device logins (kind's default, which also
+        // keeps an instance of the previous version writing correct rows during a rolling upgrade);
+        // a session whose subscriber is a TempPass trial names it in trial_id. last_used_at is
+        // NULL where an older instance wrote the row, and read as created_at.
+        ("v4: sessions of many kinds", [
+            """
+            ALTER TABLE session ADD COLUMN kind TEXT NOT NULL DEFAULT 'device', ADD COLUMN application_id TEXT,
+                ADD COLUMN sso_key TEXT, ADD COLUMN token_digest BYTEA, ADD COLUMN refresh_digest BYTEA, ADD COLUMN family_id UUID,
+                ADD COLUMN trial_id UUID, ADD COLUMN last_used_at BIGINT
+            """,
+            "ALTER TABLE session ALTER COLUMN device_id DROP NOT NULL",
+            "UPDATE session SET last_used_at = created_at",
+            """
+            UPDATE session s SET trial_id = t.id FROM temporary_access t
+            WHERE t.id::text = lower(s.user_id) AND t.tenant_id = s.tenant_id AND t.provider_id = s.provider_id
+            """,
+            "ALTER TABLE session DROP CONSTRAINT session_tenant_id_device_id_key",
+            "DROP INDEX session_expiry",
+        ] + SessionSQL.indexes),
     ]
 
 
-    /// Applies what is missing; refuses a schema that a newer Tessera migrated.
-    static func apply(on client: PostgresClient, schema: String, logger: Logger) async throws {
+    /// Applies what is missing (up to and including `last`, for tests of an upgrade); refuses a
+    /// schema that a newer Tessera migrated.
+    static func apply(on client: PostgresClient, schema: String, logger: Logger, upTo last: String? = nil) async throws {
         do {
             try await client.withTransaction(logger: logger) { db in
                 // One lock per schema: instances migrating other schemas of the database do not wait.
@@ -110,7 +130,8 @@ enum PostgresMigrations {
                 guard unknown.isEmpty else {
                     throw StoreError("the PostgreSQL database has a newer schema than this Tessera knows (\(unknown.joined(separator: ", "))); upgrade Tessera")
                 }
-                for migration in all where !applied.contains(migration.id) {
+                let wanted = last.flatMap { id in all.firstIndex { $0.id == id } }.map { all[...$0] } ?? all[...]
+                for migration in wanted where !applied.contains(migration.id) {
                     for statement in migration.sql {
                         try await db.query(PostgresQuery(unsafeSQL: statement), logger: logger)
                     }

@@ -44,37 +44,43 @@ struct DeviceLock: PostgresPreparedStatement {
     func decodeRow(_ row: PostgresRow) throws -> Row {}
 }
 
-/// The device's previous session goes (its decisions with it, ON DELETE CASCADE) and `session`
+/// A v1 device's previous login goes (its decisions with it, ON DELETE CASCADE) and `session`
 /// takes its place, in one statement. The INSERT reads the DELETE's count, so the old row is gone
 /// before the new one is checked against the device's unique index. The device's lock
-/// (``DeviceLocks``) is taken first: the DELETE's one-time filter reads it.
+/// (``DeviceLocks``) is taken first: the DELETE's one-time filter reads it. Returns the ended
+/// sessions as JSON rows (``SessionRowJSON``).
 struct ReplaceSession: PostgresPreparedStatement {
     static let sql = """
         WITH locked AS (SELECT \(DeviceLocks.lock(tenant: "$2", device: "$3"))),
-        old AS (DELETE FROM session WHERE tenant_id = $2 AND device_id = $3 AND (SELECT count(*) FROM locked) > 0 RETURNING 1)
-        INSERT INTO session (id, tenant_id, device_id, provider_id, user_id, device_user, created_at, expires_at)
-        SELECT $1, $2, $3, $4, $5, $6, $7, $8 FROM (SELECT count(*) FROM old) AS gone
+        old AS (DELETE FROM session WHERE tenant_id = $2 AND device_id = $3 AND kind = 'device' AND (SELECT count(*) FROM locked) > 0
+                RETURNING \(SessionSQL.columns)),
+        added AS (INSERT INTO session (\(SessionSQL.columns))
+                  SELECT $1, $2, 'device', NULL, $4, $5, $3, NULL, NULL, NULL, NULL, $9, $6, $7, $8, $7 FROM (SELECT count(*) FROM old) AS gone
+                  RETURNING 1)
+        SELECT row_to_json(o)::text FROM old o
         """
-    typealias Row = Void
+    typealias Row = String
     var session: Session
 
     func makeBindings() throws -> PostgresBindings {
-        var bindings = PostgresBindings(capacity: 8)
+        var bindings = PostgresBindings(capacity: 9)
         Self.bind(session, to: &bindings)
         return bindings
     }
 
-    func decodeRow(_ row: PostgresRow) throws -> Row {}
+    func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(String.self) }
 
+    /// $1…$9: id, tenant, device, provider, user, device user, created, expires, trial.
     static func bind(_ session: Session, to bindings: inout PostgresBindings) {
         bindings.append(session.id)
-        bindings.append(session.device.tenantID)
-        bindings.append(session.device.deviceID)
+        bindings.append(session.tenantID)
+        bindings.append(session.deviceID ?? "")
         bindings.append(session.subject.providerID)
         bindings.append(session.subject.userID)
         bindings.append(session.deviceUser)
         bindings.append(session.createdAt.epochMilliseconds)
         bindings.append(session.expiresAt.epochMilliseconds)
+        bindings.append(session.trialID)
     }
 }
 
@@ -83,18 +89,22 @@ struct ReplaceSessionCreatingTrial: PostgresPreparedStatement {
     static let sql = """
         WITH trial AS (
             INSERT INTO temporary_access (id, tenant_id, provider_id, device_id, identity_digest, started_at, resources)
-            VALUES ($9, $10, $11, $12, $13, $14, $15) RETURNING 1),
+            VALUES ($10, $11, $12, $13, $14, $15, $16) RETURNING 1),
         locked AS (SELECT \(DeviceLocks.lock(tenant: "$2", device: "$3"))),
-        old AS (DELETE FROM session WHERE tenant_id = $2 AND device_id = $3 AND (SELECT count(*) FROM locked) > 0 RETURNING 1)
-        INSERT INTO session (id, tenant_id, device_id, provider_id, user_id, device_user, created_at, expires_at)
-        SELECT $1, $2, $3, $4, $5, $6, $7, $8 FROM (SELECT count(*) FROM old) AS gone, (SELECT count(*) FROM trial) AS made
+        old AS (DELETE FROM session WHERE tenant_id = $2 AND device_id = $3 AND kind = 'device' AND (SELECT count(*) FROM locked) > 0
+                RETURNING \(SessionSQL.columns)),
+        added AS (INSERT INTO session (\(SessionSQL.columns))
+                  SELECT $1, $2, 'device', NULL, $4, $5, $3, NULL, NULL, NULL, NULL, $9, $6, $7, $8, $7
+                  FROM (SELECT count(*) FROM old) AS gone, (SELECT count(*) FROM trial) AS made
+                  RETURNING 1)
+        SELECT row_to_json(o)::text FROM old o
         """
-    typealias Row = Void
+    typealias Row = String
     var session: Session
     var trial: TemporaryAccess
 
     func makeBindings() throws -> PostgresBindings {
-        var bindings = PostgresBindings(capacity: 15)
+        var bindings = PostgresBindings(capacity: 16)
         ReplaceSession.bind(session, to: &bindings)
         bindings.append(trial.id)
         bindings.append(trial.tenantID)
@@ -106,18 +116,71 @@ struct ReplaceSessionCreatingTrial: PostgresPreparedStatement {
         return bindings
     }
 
-    func decodeRow(_ row: PostgresRow) throws -> Row {}
+    func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(String.self) }
 }
 
-/// Logout: the device's sessions go, with their decisions.
+/// v1 logout: the device's login goes, with its decisions; the ended rows as JSON.
 struct RevokeDevice: PostgresPreparedStatement {
-    static let sql = "DELETE FROM session WHERE tenant_id = $1 AND device_id = $2 RETURNING 1"
-    typealias Row = Int32
+    static let sql = """
+        WITH gone AS (DELETE FROM session WHERE tenant_id = $1 AND device_id = $2 AND kind = 'device' RETURNING \(SessionSQL.columns))
+        SELECT row_to_json(g)::text FROM gone g
+        """
+    typealias Row = String
     var device: DeviceKey
 
     func makeBindings() throws -> PostgresBindings { device.bindings }
 
-    func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Int32.self) }
+    func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(String.self) }
+}
+
+/// A session row as `row_to_json` writes it (a bytea as `\\x` and hex digits).
+struct SessionRowJSON: Decodable {
+    let id: UUID
+    let tenant_id: String
+    let kind: String
+    let application_id: String?
+    let provider_id: String
+    let user_id: String
+    let device_id: String?
+    let sso_key: String?
+    let token_digest: String?
+    let refresh_digest: String?
+    let family_id: UUID?
+    let trial_id: UUID?
+    let device_user: String?
+    let created_at: Int64
+    let expires_at: Int64
+    let last_used_at: Int64?
+
+    static func sessions(_ rows: [String]) throws -> [Session] {
+        try rows.map { try JSONDecoder().decode(SessionRowJSON.self, from: Data($0.utf8)).session() }
+    }
+
+    func session() throws -> Session {
+        guard let kind = SessionKind(rawValue: kind) else { throw StoreError("stored session kind \(kind) is unknown") }
+        return Session(
+            id: id, tenantID: tenant_id, kind: kind, applicationID: application_id, subject: Subject(userID: user_id, providerID: provider_id),
+            deviceID: device_id, ssoKey: sso_key, tokenDigest: try token_digest.map(Self.bytes).map(SecretDigest.init(bytes:)),
+            refreshDigest: try refresh_digest.map(Self.bytes).map(SecretDigest.init(bytes:)), familyID: family_id, trialID: trial_id,
+            deviceUser: device_user, createdAt: Date(epochMilliseconds: created_at), expiresAt: Date(epochMilliseconds: expires_at),
+            lastUsedAt: last_used_at.map(Date.init(epochMilliseconds:)))
+    }
+
+    private static func bytes(_ hex: String) throws -> Data {
+        guard hex.hasPrefix("\\x"), hex.utf8.count % 2 == 0 else { throw StoreError("a stored digest is not hex") }
+        var data = Data(capacity: hex.utf8.count / 2)
+        var high: UInt8?
+        for byte in hex.utf8.dropFirst(2) {
+            let nibble: UInt8
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): nibble = byte - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): nibble = byte - UInt8(ascii: "a") + 10
+            default: throw StoreError("a stored digest is not hex")
+            }
+            if let h = high { data.append(h << 4 | nibble); high = nil } else { high = nibble }
+        }
+        return data
+    }
 }
 
 /// The TempPass trial a device already has with a provider.
@@ -153,7 +216,7 @@ struct TrialOfDevice: PostgresPreparedStatement {
 /// other instances are notified, all committed together without BEGIN or COMMIT.
 ///
 /// The notification names every device of the batch, and is sent unless nothing changed at all.
-/// The result is the devices whose session was removed, and whether the notification went.
+/// The result is the sessions removed (as JSON rows), and whether the notification went.
 /// The DELETE finds its rows through the (tenant, device) index with `= ANY` (a join with
 /// `unnest` was planned as a scan of the whole table). The logins' INSERT reads
 /// the DELETE's count first, so the old rows are gone before the unique index is checked. The
@@ -161,6 +224,8 @@ struct TrialOfDevice: PostgresPreparedStatement {
 /// failure (a trial taken meanwhile, a deadlock with another instance) fails the whole statement,
 /// and the batch then runs one change at a time.
 struct PlainBatch {
+    /// Stands in the trial array where a session has none (its has_trial is false).
+    static let noTrial = UUID(uuidString: "00000000-0000-0000-0000-000000000000")!
     let devices: [DeviceKey]
     private let changes: [SessionChangeBatches.PlainChange]
 
@@ -169,7 +234,7 @@ struct PlainBatch {
         devices = changes.map { change in
             switch change {
             case .revoke(let device): device
-            case .replace(let session, _): session.device
+            case .replace(let session, _): session.device!
             }
         }
         guard Set(devices).count == devices.count else { return nil }
@@ -178,20 +243,23 @@ struct PlainBatch {
 
     func query(channel: String, payloads: [String]) throws -> PostgresQuery {
         var sessions: (id: [UUID], tenant: [String], device: [String], provider: [String], user: [String],
-                       hasDeviceUser: [Bool], deviceUser: [String], created: [Int64], expires: [Int64]) = ([], [], [], [], [], [], [], [], [])
+                       hasDeviceUser: [Bool], deviceUser: [String], created: [Int64], expires: [Int64],
+                        hasTrial: [Bool], trial: [UUID]) = ([], [], [], [], [], [], [], [], [], [], [])
         var trials: (id: [UUID], tenant: [String], provider: [String], device: [String], hasIdentity: [Bool], identity: [ByteBuffer],
                      hasStart: [Bool], started: [Int64], resources: [String]) = ([], [], [], [], [], [], [], [], [])
         for change in changes {
             guard case .replace(let session, let trial) = change else { continue }
             sessions.id.append(session.id)
-            sessions.tenant.append(session.device.tenantID)
-            sessions.device.append(session.device.deviceID)
+            sessions.tenant.append(session.tenantID)
+            sessions.device.append(session.deviceID ?? "")
             sessions.provider.append(session.subject.providerID)
             sessions.user.append(session.subject.userID)
             sessions.hasDeviceUser.append(session.deviceUser != nil)
             sessions.deviceUser.append(session.deviceUser ?? "")
             sessions.created.append(session.createdAt.epochMilliseconds)
             sessions.expires.append(session.expiresAt.epochMilliseconds)
+            sessions.hasTrial.append(session.trialID != nil)
+            sessions.trial.append(session.trialID ?? PlainBatch.noTrial)
             guard let trial else { continue }
             trials.id.append(trial.id)
             trials.tenant.append(trial.tenantID)
@@ -203,7 +271,7 @@ struct PlainBatch {
             trials.started.append(trial.startedAt?.epochMilliseconds ?? 0)
             trials.resources.append(String(decoding: try JSONEncoder().encode(trial.resources), as: UTF8.self))
         }
-        var bindings = PostgresBindings(capacity: 22)
+        var bindings = PostgresBindings(capacity: 24)
         bindings.append(devices.map(\.tenantID))
         bindings.append(devices.map(\.deviceID))
         bindings.append(trials.id)
@@ -226,6 +294,8 @@ struct PlainBatch {
         bindings.append(sessions.expires)
         bindings.append(channel)
         bindings.append(payloads)
+        bindings.append(sessions.hasTrial)
+        bindings.append(sessions.trial)
         return PostgresQuery(unsafeSQL: Self.sql, binds: bindings)
     }
 
@@ -235,10 +305,10 @@ struct PlainBatch {
                                   FROM unnest($13::text[], $14::text[]) AS l(tenant_id, device_id)) AS l),
         gone AS (
             DELETE FROM session
-            WHERE tenant_id = ANY($1::text[]) AND device_id = ANY($2::text[])
+            WHERE tenant_id = ANY($1::text[]) AND device_id = ANY($2::text[]) AND kind = 'device'
               AND (tenant_id, device_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))
               AND (SELECT * FROM locked) >= 0
-            RETURNING tenant_id, device_id),
+            RETURNING \(SessionSQL.columns)),
         trials AS (
             INSERT INTO temporary_access (id, tenant_id, provider_id, device_id, identity_digest, started_at, resources)
             SELECT t.id, t.tenant_id, t.provider_id, t.device_id, CASE WHEN t.has_identity THEN t.identity END,
@@ -247,14 +317,16 @@ struct PlainBatch {
                 AS t(id, tenant_id, provider_id, device_id, has_identity, identity, has_start, started_at, resources)
             RETURNING 1),
         added AS (
-            INSERT INTO session (id, tenant_id, device_id, provider_id, user_id, device_user, created_at, expires_at)
-            SELECT n.id, n.tenant_id, n.device_id, n.provider_id, n.user_id, CASE WHEN n.has_device_user THEN n.device_user END,
-                   n.created_at, n.expires_at
-            FROM unnest($12::uuid[], $13::text[], $14::text[], $15::text[], $16::text[], $17::bool[], $18::text[], $19::int8[], $20::int8[])
-                AS n(id, tenant_id, device_id, provider_id, user_id, has_device_user, device_user, created_at, expires_at)
+            INSERT INTO session (\(SessionSQL.columns))
+            SELECT n.id, n.tenant_id, 'device', NULL, n.provider_id, n.user_id, n.device_id, NULL, NULL, NULL, NULL,
+                   CASE WHEN n.has_trial THEN n.trial END, CASE WHEN n.has_device_user THEN n.device_user END,
+                   n.created_at, n.expires_at, n.created_at
+            FROM unnest($12::uuid[], $13::text[], $14::text[], $15::text[], $16::text[], $17::bool[], $18::text[], $19::int8[], $20::int8[],
+                        $23::bool[], $24::uuid[])
+                AS n(id, tenant_id, device_id, provider_id, user_id, has_device_user, device_user, created_at, expires_at, has_trial, trial)
             WHERE (SELECT count(*) FROM gone) >= 0
             RETURNING 1)
-        SELECT ARRAY(SELECT tenant_id FROM gone), ARRAY(SELECT device_id FROM gone), (SELECT count(*) FROM trials), (SELECT count(*) FROM added),
+        SELECT ARRAY(SELECT row_to_json(g)::text FROM gone g), (SELECT count(*) FROM trials), (SELECT count(*) FROM added),
                (SELECT count(pg_notify($21, p)) FROM unnest($22::text[]) AS p
                 WHERE EXISTS (SELECT 1 FROM gone) OR EXISTS (SELECT 1 FROM added))
         """

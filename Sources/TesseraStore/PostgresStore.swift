@@ -87,9 +87,12 @@ public final class PostgresStore: Store {
         }
     }
 
-    /// A login, TempPass start or logout: shares a transaction with others and tells the other instances.
-    private func changeSessions<T: Sendable>(of device: DeviceKey, _ body: @Sendable @escaping (PostgresConnection) async throws -> (T, changed: Bool)) async throws -> T {
-        try await gate.run { try await sessionChanges.write(device: device, body) }
+    /// A login, TempPass start, logout or revoke: shares a transaction with others and tells the
+    /// other instances the memory keys it changed. `scope` keeps it apart from other writes of the
+    /// same device on this instance; nil for a write of its own.
+    private func changeSessions<T: Sendable>(of scope: DeviceKey?, _ body: @Sendable @escaping (PostgresConnection) async throws -> (T, keys: [MemoryKey])) async throws -> T {
+        let scope = scope ?? DeviceKey(tenantID: "", deviceID: UUID.random().uuidString)
+        return try await gate.run { try await sessionChanges.write(scope: scope, body) }
     }
 
     static func storeError(_ error: any Error, doing what: String) -> StoreError {
@@ -134,6 +137,13 @@ public final class PostgresStore: Store {
                     issuedAt: Date(epochMilliseconds: issued), firstTokenAt: firstToken.map(Date.init(epochMilliseconds:)))
             }
             return nil
+        }
+    }
+
+    public func deleteClient(id: String, tenantID: String) async throws -> Bool {
+        try await changeSessions(of: nil) { [self] db in
+            let deleted = try await Self.count(db.query("DELETE FROM registered_client WHERE id = \(id) AND tenant_id = \(tenantID) RETURNING 1", logger: logger))
+            return (deleted > 0, keys: deleted > 0 ? [.client(id)] : [])
         }
     }
 
@@ -254,34 +264,103 @@ public final class PostgresStore: Store {
                 SELECT pending_login_id FROM login_attempt WHERE state_digest = \(attemptDigest.bytes) AND expires_at > \(now.epochMilliseconds)
                 """, logger: logger)
             for try await id in attempts.decode(UUID.self) { pendingID = id }
-            guard let pendingID else { return (.attemptNotFound, changed: false) }
+            guard let pendingID else { return (.attemptNotFound, keys: []) }
             guard let pending = try await pendingLogin(
                 where: "SELECT \(unescaped: Self.pendingLoginColumns) FROM pending_login WHERE id = \(pendingID) FOR UPDATE", on: db)
-            else { return (.codeNotFound, changed: false) }
-            if pending.completedSessionID != nil { return (.codeAlreadyUsed, changed: false) }
-            if pending.isExpired(at: now) { return (.codeExpired, changed: false) }
+            else { return (.codeNotFound, keys: []) }
+            if pending.completedSessionID != nil { return (.codeAlreadyUsed, keys: []) }
+            if pending.isExpired(at: now) { return (.codeExpired, keys: []) }
             try await db.query("DELETE FROM login_attempt WHERE pending_login_id = \(pendingID)", logger: logger)
             try await db.query("UPDATE pending_login SET completed_session_id = \(session.id) WHERE id = \(pendingID)", logger: logger)
-            try await replaceSession(session, on: db)
+            let ended = try await start(session, limit: nil, on: db)
             var completed = pending
             completed.completedSessionID = session.id
-            return (.completed(completed), changed: true)
+            return (.completed(completed), keys: Self.keys(starting: session, ended: ended))
         }
     }
 
-    public func startSession(_ session: Session, creating trial: TemporaryAccess?) async throws {
-        try await gate.run { try await sessionChanges.replace(session, creatingTrial: trial, logger: logger) }
+    public func startSession(_ session: Session, creating trial: TemporaryAccess?, limit: SessionLimit?) async throws -> [Session] {
+        // v1 logins go in the batch's single statement; other kinds through the shared transaction.
+        if session.kind == .deviceLogin, limit == nil, session.device != nil {
+            return try await gate.run { try await sessionChanges.replace(session, creatingTrial: trial, logger: logger) }
+        }
+        return try await changeSessions(of: session.device) { [self] db in
+            if let trial { try await insert(trial, on: db) }
+            let ended = try await start(session, limit: limit, on: db)
+            return (ended, keys: Self.keys(starting: session, ended: ended))
+        }
     }
 
-    /// The device's previous session goes, with its decisions (ON DELETE CASCADE).
-    private func replaceSession(_ session: Session, on db: PostgresConnection) async throws {
-        _ = try await db.execute(ReplaceSession(session: session), logger: logger)
+    /// What memory may hold that starting `session` (and ending `ended`) made stale: a device's
+    /// login is cached even when absent.
+    private static func keys(starting session: Session, ended: [Session]) -> [MemoryKey] {
+        var keys = ended.flatMap(\.memoryKeys)
+        if session.kind == .deviceLogin, let device = session.device { keys.append(.deviceLogin(device)) }
+        return keys
+    }
+
+    /// Ends what `session` replaces and, with `limit`, the oldest of its subject's past it; stores it.
+    private func start(_ session: Session, limit: SessionLimit?, on db: PostgresConnection) async throws -> [Session] {
+        var ended: [Session] = []
+        if session.kind == .deviceLogin, session.device != nil {
+            var rows: [String] = []
+            for try await row in try await db.execute(ReplaceSession(session: session), logger: logger) { rows.append(row) }
+            return try SessionRowJSON.sessions(rows)
+        }
+        if let replaced = session.replaces { ended = try await revoke(replaced, on: db) }
+        if let limit {
+            // FOR UPDATE: two logins of one subject at once count each other's sessions.
+            let rows = try await db.query("""
+                SELECT id FROM session WHERE tenant_id = \(session.tenantID) AND user_id = \(session.subject.userID)
+                AND provider_id = \(session.subject.providerID) AND kind = \(session.kind.rawValue)
+                AND application_id IS NOT DISTINCT FROM \(session.applicationID) AND expires_at > \(session.createdAt.epochMilliseconds)
+                ORDER BY created_at, id FOR UPDATE
+                """, logger: logger)
+            var live: [UUID] = []
+            for try await id in rows.decode(UUID.self) { live.append(id) }
+            for id in live.prefix(max(0, live.count - limit.perSubject + 1)) {
+                ended += try await revoke(SessionSelector(tenantID: session.tenantID, .id(id)), on: db)
+            }
+        }
+        try await db.query("""
+            INSERT INTO session (\(unescaped: SessionSQL.columns)) VALUES (
+                \(session.id), \(session.tenantID), \(session.kind.rawValue), \(session.applicationID), \(session.subject.providerID),
+                \(session.subject.userID), \(session.deviceID), \(session.ssoKey), \(session.tokenDigest?.bytes), \(session.refreshDigest?.bytes),
+                \(session.familyID), \(session.trialID), \(session.deviceUser), \(session.createdAt.epochMilliseconds),
+                \(session.expiresAt.epochMilliseconds), \(session.lastUsedAt.epochMilliseconds))
+            """, logger: logger)
+        return ended
+    }
+
+    private static func query(_ sql: String, _ values: [SessionSQL.Value]) throws -> PostgresQuery {
+        var bindings = PostgresBindings(capacity: values.count)
+        for value in values {
+            switch value {
+            case .text(let text): bindings.append(text)
+            case .blob(let data): try bindings.append(data)
+            case .uuid(let id): bindings.append(id)
+            }
+        }
+        return PostgresQuery(unsafeSQL: SessionSQL.numbered(sql), binds: bindings)
+    }
+
+    private func revoke(_ selector: SessionSelector, on db: PostgresConnection) async throws -> [Session] {
+        var ended: [Session] = []
+        for filter in SessionSQL.filters(selector) {
+            let rows = try await db.query(Self.query("""
+                WITH gone AS (DELETE FROM session WHERE \(filter.sql) RETURNING \(SessionSQL.columns)) SELECT row_to_json(g)::text FROM gone g
+                """, filter.values), logger: logger)
+            var json: [String] = []
+            for try await row in rows.decode(String.self) { json.append(row) }
+            ended += try SessionRowJSON.sessions(json)
+        }
+        return ended
     }
 
     public func session(device: DeviceKey) async throws -> Session? {
         try await read { db in
             for try await row in try await db.execute(SessionByDevice(tenantID: device.tenantID, deviceID: device.deviceID), logger: logger) {
-                return SessionByDevice.session(row)
+                return try SessionByDevice.session(row)
             }
             return nil
         }
@@ -289,14 +368,44 @@ public final class PostgresStore: Store {
 
     public func session(id: UUID) async throws -> Session? {
         try await read { db in
-            for try await row in try await db.execute(SessionByID(id: id), logger: logger) { return SessionByDevice.session(row) }
+            for try await row in try await db.execute(SessionByID(id: id), logger: logger) { return try SessionByDevice.session(row) }
             return nil
         }
     }
 
-    public func revokeSessions(device: DeviceKey) async throws -> Int {
+    public func sessions(_ selector: SessionSelector) async throws -> [Session] {
+        try await read { db in
+            var found: [Session] = []
+            for filter in SessionSQL.filters(selector) {
+                let rows = try await db.query(Self.query("SELECT \(SessionSQL.columns) FROM session WHERE \(filter.sql)", filter.values), logger: logger)
+                for try await row in rows.decode(SessionByDevice.Row.self) { found.append(try SessionByDevice.session(row)) }
+            }
+            return found.sorted { ($0.createdAt, $0.id.uuidString) < ($1.createdAt, $1.id.uuidString) }
+        }
+    }
+
+    public func revokeSessions(_ selector: SessionSelector) async throws -> [Session] {
         // Decisions go with their session (ON DELETE CASCADE).
-        try await gate.run { try await sessionChanges.revoke(device, logger: logger) }
+        if selector.kinds == [.deviceLogin], selector.applicationID == nil, case .device(let device) = selector.key {
+            return try await gate.run { try await sessionChanges.revoke(DeviceKey(tenantID: selector.tenantID, deviceID: device), logger: logger) }
+        }
+        var scope: DeviceKey?
+        if case .device(let device) = selector.key { scope = DeviceKey(tenantID: selector.tenantID, deviceID: device) }
+        if case .deviceAndProvider(let device, _) = selector.key { scope = DeviceKey(tenantID: selector.tenantID, deviceID: device) }
+        return try await changeSessions(of: scope) { [self] db in
+            let ended = try await revoke(selector, on: db)
+            return (ended, keys: ended.flatMap(\.memoryKeys))
+        }
+    }
+
+    public func recordUse(_ uses: [SessionUse]) async throws {
+        guard !uses.isEmpty else { return }
+        try await write { db in
+            try await db.query("""
+                UPDATE session SET last_used_at = u.at FROM unnest(\(uses.map(\.sessionID))::uuid[], \(uses.map(\.at.epochMilliseconds))::int8[]) AS u(id, at)
+                WHERE session.id = u.id AND (session.last_used_at IS NULL OR session.last_used_at < u.at)
+                """, logger: logger)
+        }
     }
 
     // MARK: Decisions
@@ -503,8 +612,8 @@ public final class PostgresStore: Store {
 
     public var memoryIsCurrent: Bool { peers.memoryIsCurrent }
 
-    public func onSessionsChanged(_ handler: @escaping @Sendable (DeviceKey?) -> Void) {
-        peers.onSessionsChanged(handler)
+    public func onInvalidation(_ handler: @escaping @Sendable ([MemoryKey]?) -> Void) {
+        peers.onInvalidation(handler)
     }
 }
 
@@ -512,8 +621,8 @@ public final class PostgresStore: Store {
 
 /// A device's session: parsed and planned once per connection.
 struct SessionByDevice: PostgresPreparedStatement {
-    static let sql = "SELECT id, tenant_id, device_id, provider_id, user_id, device_user, created_at, expires_at FROM session WHERE tenant_id = $1 AND device_id = $2"
-    typealias Row = (UUID, String, String, String, String, String?, Int64, Int64)
+    static let sql = "SELECT \(SessionSQL.columns) FROM session WHERE tenant_id = $1 AND device_id = $2 AND kind = 'device'"
+    typealias Row = (UUID, String, String, String?, String, String, String?, String?, Data?, Data?, UUID?, UUID?, String?, Int64, Int64, Int64?)
     var tenantID: String
     var deviceID: String
 
@@ -526,14 +635,19 @@ struct SessionByDevice: PostgresPreparedStatement {
 
     func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
 
-    static func session(_ row: Row) -> Session {
-        Session(id: row.0, device: DeviceKey(tenantID: row.1, deviceID: row.2), subject: Subject(userID: row.4, providerID: row.3),
-                deviceUser: row.5, createdAt: Date(epochMilliseconds: row.6), expiresAt: Date(epochMilliseconds: row.7))
+    static func session(_ row: Row) throws -> Session {
+        guard let kind = SessionKind(rawValue: row.2) else { throw StoreError("stored session kind \(row.2) is unknown") }
+        return Session(
+            id: row.0, tenantID: row.1, kind: kind, applicationID: row.3, subject: Subject(userID: row.5, providerID: row.4),
+            deviceID: row.6, ssoKey: row.7, tokenDigest: row.8.map(SecretDigest.init(bytes:)),
+            refreshDigest: row.9.map(SecretDigest.init(bytes:)), familyID: row.10, trialID: row.11, deviceUser: row.12,
+            createdAt: Date(epochMilliseconds: row.13), expiresAt: Date(epochMilliseconds: row.14),
+            lastUsedAt: row.15.map(Date.init(epochMilliseconds:)))
     }
 }
 
 struct SessionByID: PostgresPreparedStatement {
-    static let sql = "SELECT id, tenant_id, device_id, provider_id, user_id, device_user, created_at, expires_at FROM session WHERE id = $1"
+    static let sql = "SELECT \(SessionSQL.columns) FROM session WHERE id = $1"
     typealias Row = SessionByDevice.Row
     var id: UUID
 

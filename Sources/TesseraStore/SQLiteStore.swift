@@ -163,6 +163,28 @@ public final class SQLiteStore: Store {
                 CREATE INDEX registered_client_unused ON registered_client(issued_at) WHERE first_token_at IS NULL;
                 """)
         }
+        migrator.registerMigration("v5: sessions of many kinds") { db in
+            // SQLite cannot drop the (tenant, device) UNIQUE constraint: the table is rebuilt and
+            // every row carried over as a v1 device login. A session whose subscriber is a TempPass
+            // trial (its user id is the trial's) now names the trial in trial_id. Decisions keep
+            // pointing at their session's id (foreign keys are off while a migration runs).
+            try db.execute(sql: """
+                CREATE TABLE session_v5 (
+                    id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, kind TEXT NOT NULL, application_id TEXT,
+                    provider_id TEXT NOT NULL, user_id TEXT NOT NULL, device_id TEXT, sso_key TEXT,
+                    token_digest BLOB, refresh_digest BLOB, family_id TEXT, trial_id TEXT, device_user TEXT,
+                    created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, last_used_at INTEGER NOT NULL);
+                INSERT INTO session_v5 (\(SessionSQL.columns))
+                    SELECT s.id, s.tenant_id, 'device', NULL, s.provider_id, s.user_id, s.device_id, NULL, NULL, NULL, NULL,
+                           (SELECT t.id FROM temporary_access t
+                            WHERE t.id = s.user_id AND t.tenant_id = s.tenant_id AND t.provider_id = s.provider_id),
+                           s.device_user, s.created_at, s.expires_at, s.created_at
+                    FROM session s;
+                DROP TABLE session;
+                ALTER TABLE session_v5 RENAME TO session;
+                """)
+            for index in SessionSQL.indexes { try db.execute(sql: index) }
+        }
         return migrator
     }
 
@@ -196,6 +218,13 @@ public final class SQLiteStore: Store {
                     issuedAt: Date(epochMilliseconds: row["issued_at"]),
                     firstTokenAt: (row["first_token_at"] as Int64?).map(Date.init(epochMilliseconds:)))
             }
+        }
+    }
+
+    public func deleteClient(id: String, tenantID: String) async throws -> Bool {
+        try await write { db in
+            try db.run(sql: "DELETE FROM registered_client WHERE id = ? AND tenant_id = ?", arguments: [id, tenantID])
+            return db.changesCount > 0
         }
     }
 
@@ -316,59 +345,115 @@ public final class SQLiteStore: Store {
             if pending.isExpired(at: now) { return .codeExpired }
             try db.run(sql: "DELETE FROM login_attempt WHERE pending_login_id = ?", arguments: [pendingID])
             try db.run(sql: "UPDATE pending_login SET completed_session_id = ? WHERE id = ?", arguments: [session.id.uuidString, pendingID])
-            try Self.replaceSession(session, in: db)
+            _ = try Self.start(session, limit: nil, in: db)
             var completed = pending
             completed.completedSessionID = session.id
             return .completed(completed)
         }
     }
 
-    public func startSession(_ session: Session, creating trial: TemporaryAccess?) async throws {
+    public func startSession(_ session: Session, creating trial: TemporaryAccess?, limit: SessionLimit?) async throws -> [Session] {
         let resources = try trial.map { try Self.storedResources($0.resources) }
-        try await write { db in
+        return try await write { db in
             if let trial, let resources { try Self.insert(trial, resources: resources, in: db) }
-            try Self.replaceSession(session, in: db)
+            return try Self.start(session, limit: limit, in: db)
         }
     }
 
-    /// The device's previous session goes, with its decisions (ON DELETE CASCADE).
-    static func replaceSession(_ session: Session, in db: Database) throws {
-        try db.run(sql: "DELETE FROM session WHERE tenant_id = ? AND device_id = ?",
-                       arguments: [session.device.tenantID, session.device.deviceID])
-        try db.run(sql: """
-                INSERT INTO session (id, tenant_id, device_id, provider_id, user_id, device_user, created_at, expires_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                """,
-            arguments: [session.id.uuidString, session.device.tenantID, session.device.deviceID, session.subject.providerID,
-                        session.subject.userID, session.deviceUser, session.createdAt.epochMilliseconds, session.expiresAt.epochMilliseconds])
+    /// The sessions `session` replaces go (their decisions with them, ON DELETE CASCADE), then,
+    /// with `limit`, the oldest of its subject's live ones past the limit; then `session` is stored.
+    static func start(_ session: Session, limit: SessionLimit?, in db: Database) throws -> [Session] {
+        var ended: [Session] = []
+        if let replaced = session.replaces { ended = try revoke(replaced, in: db) }
+        if let limit {
+            let live = try db.rows(sql: """
+                SELECT id FROM session WHERE tenant_id = ? AND user_id = ? AND provider_id = ? AND kind = ? AND application_id IS ?
+                AND expires_at > ? ORDER BY created_at, id
+                """, arguments: [session.tenantID, session.subject.userID, session.subject.providerID, session.kind.rawValue,
+                                 session.applicationID, session.createdAt.epochMilliseconds])
+            for row in live.prefix(max(0, live.count - limit.perSubject + 1)) {
+                ended += try revoke(SessionSelector(tenantID: session.tenantID, .id(try uuid(row["id"]))), in: db)
+            }
+        }
+        try insert(session, in: db)
+        return ended
+    }
+
+    static func insert(_ session: Session, in db: Database) throws {
+        try db.run(sql: "INSERT INTO session (\(SessionSQL.columns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            arguments: [session.id.uuidString, session.tenantID, session.kind.rawValue, session.applicationID, session.subject.providerID,
+                        session.subject.userID, session.deviceID, session.ssoKey, session.tokenDigest?.bytes, session.refreshDigest?.bytes,
+                        session.familyID?.uuidString, session.trialID?.uuidString, session.deviceUser, session.createdAt.epochMilliseconds,
+                        session.expiresAt.epochMilliseconds, session.lastUsedAt.epochMilliseconds])
+    }
+
+    static func arguments(_ values: [SessionSQL.Value]) -> StatementArguments {
+        StatementArguments(values.map { value -> (any DatabaseValueConvertible)? in
+            switch value {
+            case .text(let text): text
+            case .blob(let data): data
+            case .uuid(let id): id.uuidString
+            }
+        })
+    }
+
+    static func revoke(_ selector: SessionSelector, in db: Database) throws -> [Session] {
+        var ended: [Session] = []
+        for filter in SessionSQL.filters(selector) {
+            ended += try db.rows(sql: "DELETE FROM session WHERE \(filter.sql) RETURNING \(SessionSQL.columns)",
+                                 arguments: arguments(filter.values)).map(session(from:))
+        }
+        return ended
     }
 
     public func session(device: DeviceKey) async throws -> Session? {
         try await read { db in
-            try db.row(sql: "SELECT * FROM session WHERE tenant_id = ? AND device_id = ?",
-                             arguments: [device.tenantID, device.deviceID]).map(Self.session(from:))
+            try db.row(sql: "SELECT \(SessionSQL.columns) FROM session WHERE tenant_id = ? AND device_id = ? AND kind = 'device'",
+                       arguments: [device.tenantID, device.deviceID]).map(Self.session(from:))
         }
     }
 
     public func session(id: UUID) async throws -> Session? {
         try await read { db in
-            try db.row(sql: "SELECT * FROM session WHERE id = ?", arguments: [id.uuidString]).map(Self.session(from:))
+            try db.row(sql: "SELECT \(SessionSQL.columns) FROM session WHERE id = ?", arguments: [id.uuidString]).map(Self.session(from:))
         }
     }
 
-    public func revokeSessions(device: DeviceKey) async throws -> Int {
+    public func sessions(_ selector: SessionSelector) async throws -> [Session] {
+        try await read { db in
+            var found: [Session] = []
+            for filter in SessionSQL.filters(selector) {
+                found += try db.rows(sql: "SELECT \(SessionSQL.columns) FROM session WHERE \(filter.sql)",
+                                     arguments: Self.arguments(filter.values)).map(Self.session(from:))
+            }
+            return found.sorted { ($0.createdAt, $0.id.uuidString) < ($1.createdAt, $1.id.uuidString) }
+        }
+    }
+
+    public func revokeSessions(_ selector: SessionSelector) async throws -> [Session] {
+        try await write { db in try Self.revoke(selector, in: db) }
+    }
+
+    public func recordUse(_ uses: [SessionUse]) async throws {
+        guard !uses.isEmpty else { return }
         try await write { db in
-            // Decisions go with their session (ON DELETE CASCADE).
-            try db.run(sql: "DELETE FROM session WHERE tenant_id = ? AND device_id = ?", arguments: [device.tenantID, device.deviceID])
-            return db.changesCount
+            for use in uses {
+                try db.run(sql: "UPDATE session SET last_used_at = ? WHERE id = ? AND last_used_at < ?",
+                           arguments: [use.at.epochMilliseconds, use.sessionID.uuidString, use.at.epochMilliseconds])
+            }
         }
     }
 
     static func session(from row: Row) throws -> Session {
-        Session(
-            id: try uuid(row["id"]), device: DeviceKey(tenantID: row["tenant_id"], deviceID: row["device_id"]),
-            subject: Subject(userID: row["user_id"], providerID: row["provider_id"]), deviceUser: row["device_user"],
-            createdAt: Date(epochMilliseconds: row["created_at"]), expiresAt: Date(epochMilliseconds: row["expires_at"]))
+        guard let kind = SessionKind(rawValue: row["kind"]) else { throw StoreError("stored session kind \(row["kind"] as String) is unknown") }
+        return Session(
+            id: try uuid(row["id"]), tenantID: row["tenant_id"], kind: kind, applicationID: row["application_id"],
+            subject: Subject(userID: row["user_id"], providerID: row["provider_id"]), deviceID: row["device_id"], ssoKey: row["sso_key"],
+            tokenDigest: (row["token_digest"] as Data?).map(SecretDigest.init(bytes:)),
+            refreshDigest: (row["refresh_digest"] as Data?).map(SecretDigest.init(bytes:)),
+            familyID: try (row["family_id"] as String?).map(uuid), trialID: try (row["trial_id"] as String?).map(uuid),
+            deviceUser: row["device_user"], createdAt: Date(epochMilliseconds: row["created_at"]),
+            expiresAt: Date(epochMilliseconds: row["expires_at"]), lastUsedAt: Date(epochMilliseconds: row["last_used_at"]))
     }
 
     // MARK: Decisions
@@ -487,7 +572,7 @@ public final class SQLiteStore: Store {
             if found == nil { try Self.insert(fresh, resources: resources, in: db) }
             let trial = found ?? fresh
             let session = makeSession(trial)
-            try Self.replaceSession(session, in: db)
+            _ = try Self.start(session, limit: nil, in: db)
             return .started(session, trial: trial)
         }
     }
@@ -560,7 +645,7 @@ public final class SQLiteStore: Store {
     /// One process owns the file (the pool's single writer): nobody else changes it behind our back.
     public var memoryIsCurrent: Bool { true }
 
-    public func onSessionsChanged(_ handler: @escaping @Sendable (DeviceKey?) -> Void) {}
+    public func onInvalidation(_ handler: @escaping @Sendable ([MemoryKey]?) -> Void) {}
 
     // MARK: Purge
 

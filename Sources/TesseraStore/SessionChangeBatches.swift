@@ -23,7 +23,7 @@ import TesseraCore
 /// or a deadlock (another instance changed the same device at the same moment) runs again in a
 /// fresh savepoint, holding the device's lock, a few times at most. Within an instance, a device is in one batch at a time.
 final class SessionChangeBatches: Sendable {
-    /// A logout or a login, as data, so that a batch of them can run as one statement.
+    /// A v1 logout or login (of a device login), as data, so that a batch of them can run as one statement.
     enum PlainChange: Sendable {
         case revoke(DeviceKey)
         case replace(Session, creatingTrial: TemporaryAccess?)
@@ -33,10 +33,10 @@ final class SessionChangeBatches: Sendable {
         let device: DeviceKey
         /// Set for logouts and logins: the batch may then run as one statement.
         let plain: PlainChange?
-        /// Runs inside the shared transaction; `true` when it changed the device's sessions.
-        let run: @Sendable (PostgresConnection) async throws -> Bool
-        /// For a plain change done by the batch's single statement: whether a session was removed.
-        let settle: @Sendable (_ removedASession: Bool) -> Void
+        /// Runs inside the shared transaction; returns the memory keys it changed (none: nothing changed).
+        let run: @Sendable (PostgresConnection) async throws -> [MemoryKey]
+        /// For a plain change done by the batch's single statement: the sessions it removed.
+        let settle: @Sendable (_ removed: [Session]) -> Void
         let failed: @Sendable (any Error) -> Void
         let finish: @Sendable ((any Error)?) -> Void
     }
@@ -55,44 +55,49 @@ final class SessionChangeBatches: Sendable {
         queue = BatchQueue(limit: batchLimit, drainers: drainers, exclusiveBy: { $0.device })
     }
 
-    /// Logout: removes the device's session (and its decisions); returns how many went.
-    func revoke(_ device: DeviceKey, logger: Logger) async throws -> Int {
-        try await enqueue(device: device, plain: .revoke(device), settle: { $0 ? 1 : 0 }) { db in
-            var removed = 0
-            for try await _ in try await db.execute(RevokeDevice(device: device), logger: logger) { removed += 1 }
-            return (removed, changed: removed > 0)
+    /// v1 logout: removes the device's login (and its decisions); returns what went.
+    func revoke(_ device: DeviceKey, logger: Logger) async throws -> [Session] {
+        try await enqueue(device: device, plain: .revoke(device), settle: { $0 }) { db in
+            var rows: [String] = []
+            for try await row in try await db.execute(RevokeDevice(device: device), logger: logger) { rows.append(row) }
+            let removed = try SessionRowJSON.sessions(rows)
+            return (removed, keys: removed.isEmpty ? [] : [.deviceLogin(device)] + removed.flatMap(\.memoryKeys))
         }
     }
 
-    /// Login: `session` replaces the device's session, and a new TempPass trial is stored with it.
-    func replace(_ session: Session, creatingTrial trial: TemporaryAccess?, logger: Logger) async throws {
-        try await enqueue(device: session.device, plain: .replace(session, creatingTrial: trial), settle: { _ in () }) { db in
+    /// v1 login: `session` replaces the device's login, and a new TempPass trial is stored with it.
+    func replace(_ session: Session, creatingTrial trial: TemporaryAccess?, logger: Logger) async throws -> [Session] {
+        let device = session.device!
+        return try await enqueue(device: device, plain: .replace(session, creatingTrial: trial), settle: { $0 }) { db in
+            var rows: [String] = []
             if let trial {
-                _ = try await db.execute(ReplaceSessionCreatingTrial(session: session, trial: trial), logger: logger)
+                for try await row in try await db.execute(ReplaceSessionCreatingTrial(session: session, trial: trial), logger: logger) { rows.append(row) }
             } else {
-                _ = try await db.execute(ReplaceSession(session: session), logger: logger)
+                for try await row in try await db.execute(ReplaceSession(session: session), logger: logger) { rows.append(row) }
             }
-            return ((), changed: true)
+            let removed = try SessionRowJSON.sessions(rows)
+            return (removed, keys: [.deviceLogin(device)] + removed.flatMap(\.memoryKeys))
         }
     }
 
-    /// Runs `body` in the next shared transaction. `body` returns its value and whether it
-    /// changed the device's sessions (only then are the other instances told).
-    func write<T: Sendable>(device: DeviceKey, _ body: @Sendable @escaping (PostgresConnection) async throws -> (T, changed: Bool)) async throws -> T {
-        try await enqueue(device: device, plain: nil, settle: nil, body)
+    /// Runs `body` in the next shared transaction, apart from other writes of `scope` (a device,
+    /// or a key of its own). `body` returns its value and the memory keys it changed (only when
+    /// there are some are the other instances told).
+    func write<T: Sendable>(scope: DeviceKey, _ body: @Sendable @escaping (PostgresConnection) async throws -> (T, keys: [MemoryKey])) async throws -> T {
+        try await enqueue(device: scope, plain: nil, settle: nil, body)
     }
 
-    private func enqueue<T: Sendable>(device: DeviceKey, plain: PlainChange?, settle: (@Sendable (Bool) -> T)?,
-                                      _ body: @Sendable @escaping (PostgresConnection) async throws -> (T, changed: Bool)) async throws -> T {
+    private func enqueue<T: Sendable>(device: DeviceKey, plain: PlainChange?, settle: (@Sendable ([Session]) -> T)?,
+                                      _ body: @Sendable @escaping (PostgresConnection) async throws -> (T, keys: [MemoryKey])) async throws -> T {
         let outcome = Outcome<T>()
         return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
             let job = Job(
                 device: device,
                 plain: settle == nil ? nil : plain,
                 run: { db in
-                    let (value, changed) = try await body(db)
+                    let (value, keys) = try await body(db)
                     outcome.set(.success(value))
-                    return changed
+                    return keys
                 },
                 settle: { removed in if let settle { outcome.set(.success(settle(removed))) } },
                 failed: { error in outcome.set(.failure(error)) },
@@ -116,13 +121,13 @@ final class SessionChangeBatches: Sendable {
             let ordered = batch.sorted { ($0.device.tenantID, $0.device.deviceID) < ($1.device.tenantID, $1.device.deviceID) }
             let change = peers.prepareChange()
             do {
-                var changed: [DeviceKey]
+                var changed: [MemoryKey]
                 let plain = ordered.compactMap(\.plain)
                 if plain.count == ordered.count, let statement = PlainBatch(plain) {
                     do {
                         let (removed, announced) = try await run(statement, announcing: change)
-                        for (index, job) in ordered.enumerated() { job.settle(removed.contains(index)) }
-                        changed = announced ? statement.devices : []
+                        for (index, job) in ordered.enumerated() { job.settle(removed[index]) }
+                        changed = announced ? statement.devices.map(MemoryKey.deviceLogin) : []
                     } catch let error as PSQLError where error.serverInfo != nil {
                         // A write of the batch failed (a conflict, a taken trial): one by one instead.
                         changed = try await runAll(ordered, announcing: change, inSavepoints: true)
@@ -155,15 +160,18 @@ final class SessionChangeBatches: Sendable {
 
     /// A batch of logouts and logins as one statement, committed on its own (no BEGIN, no COMMIT:
     /// one round trip for the whole batch), with the notification in the same statement.
-    /// Returns the positions of the logouts that removed a session, and whether the other instances were told.
-    private func run(_ batch: PlainBatch, announcing change: PeerInstances.PreparedChange) async throws -> (removed: Set<Int>, announced: Bool) {
-        let query = try batch.query(channel: peers.channel, payloads: change.payloads(for: batch.devices))
+    /// Returns the sessions each change removed (by position), and whether the other instances were told.
+    /// The other instances hear the batch's devices; each drops its memory of the login it held
+    /// for a device, decisions included (``MemoryKey/deviceLogin(_:)``).
+    private func run(_ batch: PlainBatch, announcing change: PeerInstances.PreparedChange) async throws -> (removed: [[Session]], announced: Bool) {
+        let query = try batch.query(channel: peers.channel, payloads: change.payloads(for: batch.devices.map(MemoryKey.deviceLogin)))
         return try await client.withConnection { db in
-            var result: (removed: Set<Int>, announced: Bool) = ([], false)
+            var result: (removed: [[Session]], announced: Bool) = (batch.devices.map { _ in [] }, false)
             let rows = try await db.query(query, logger: logger)
-            for try await (tenants, devices, _, _, notified) in rows.decode(([String], [String], Int64, Int64, Int64).self) {
-                let gone = Set(zip(tenants, devices).map { DeviceKey(tenantID: $0, deviceID: $1) })
-                result = (Set(batch.devices.indices.filter { gone.contains(batch.devices[$0]) }), notified > 0)
+            for try await (gone, _, _, notified) in rows.decode(([String], Int64, Int64, Int64).self) {
+                var byDevice: [DeviceKey: [Session]] = [:]
+                for session in try SessionRowJSON.sessions(gone) { if let device = session.device { byDevice[device, default: []].append(session) } }
+                result = (batch.devices.map { byDevice[$0] ?? [] }, notified > 0)
             }
             return result
         }
@@ -177,17 +185,15 @@ final class SessionChangeBatches: Sendable {
     /// First without savepoints (most writes are one statement; a savepoint would double their
     /// round trips): if any write throws, the transaction is rolled back and the batch runs again
     /// with each write in its own savepoint, where a failure costs only that write.
-    private func runAll(_ jobs: [Job], announcing change: PeerInstances.PreparedChange, inSavepoints: Bool) async throws -> [DeviceKey] {
-        try await client.withTransaction(logger: logger) { db -> [DeviceKey] in
-            var changed: [DeviceKey] = []
+    private func runAll(_ jobs: [Job], announcing change: PeerInstances.PreparedChange, inSavepoints: Bool) async throws -> [MemoryKey] {
+        try await client.withTransaction(logger: logger) { db -> [MemoryKey] in
+            var changed: [MemoryKey] = []
             for job in jobs {
-                let changedThis: Bool
                 if inSavepoints {
-                    changedThis = try await run(job, inSavepointOn: db)
+                    changed += try await run(job, inSavepointOn: db)
                 } else {
-                    do { changedThis = try await job.run(db) } catch { throw WriteFailed() }
+                    do { changed += try await job.run(db) } catch { throw WriteFailed() }
                 }
-                if changedThis { changed.append(job.device) }
             }
             if !changed.isEmpty { try await change.announce(changed, on: db) }
             return changed
@@ -200,7 +206,7 @@ final class SessionChangeBatches: Sendable {
     /// it, no other instance can insert a session for the device until this batch commits, and
     /// the write's own statement sees every session committed before.
     /// Savepoints are not released (a round trip each): the batch's COMMIT ends them all.
-    private func run(_ job: Job, inSavepointOn db: PostgresConnection) async throws -> Bool {
+    private func run(_ job: Job, inSavepointOn db: PostgresConnection) async throws -> [MemoryKey] {
         var attempt = 0
         while true {
             try await db.query("SAVEPOINT write", logger: logger)
@@ -215,7 +221,7 @@ final class SessionChangeBatches: Sendable {
                     continue
                 }
                 job.failed(PostgresStore.storeError(error, doing: "write"))
-                return false
+                return []
             }
         }
     }

@@ -5,6 +5,9 @@ import TesseraCore
 public protocol ClientStore: Sendable {
     func insert(_ client: RegisteredClient) async throws
     func client(id: String) async throws -> RegisteredClient?
+    /// Deletes the client; on PostgreSQL every live instance has dropped its verified bearers
+    /// (``MemoryKey/client(_:)``) before this returns. `false` when there was none.
+    func deleteClient(id: String, tenantID: String) async throws -> Bool
     /// Records the client's first access token (a later call changes nothing).
     func markFirstToken(clientID: String, at: Date) async throws
 }
@@ -40,23 +43,36 @@ public enum LoginCompletion: Sendable, Equatable {
     case codeAlreadyUsed
 }
 
-/// Sessions (authenticated devices) and what hangs off them.
+/// Sessions of every kind and what hangs off them (decisions).
 public protocol SessionStore: Sendable {
-    /// In one transaction: consumes the attempt, marks its pending login completed, and replaces
-    /// the device's session (with every decision under it) by `session`.
+    /// In one transaction: consumes the attempt, marks its pending login completed, and starts
+    /// `session` in place of the ones it replaces (``Session/replaces``: a v1 device's login),
+    /// with every decision under them.
     func completeLogin(attemptDigest: SecretDigest, session: Session, now: Date) async throws -> LoginCompletion
-    /// Replaces the device's session (and every decision under it) without a pending login
-    /// (TempPass); in the same transaction, stores `trial` when it is a new one.
-    func startSession(_ session: Session, creating trial: TemporaryAccess?) async throws
+    /// In one transaction: ends the sessions `session` replaces (``Session/replaces``) and, with
+    /// `limit`, the oldest live sessions of its subject, kind and application past the limit;
+    /// stores `trial` when it is a new one (TempPass); stores `session`. Returns what it ended.
+    @discardableResult
+    func startSession(_ session: Session, creating trial: TemporaryAccess?, limit: SessionLimit?) async throws -> [Session]
+    /// A v1 device's login (its authN token).
     func session(device: DeviceKey) async throws -> Session?
     func session(id: UUID) async throws -> Session?
-    /// Removes the device's sessions and every decision under them, durably, in one transaction.
-    /// Returns how many sessions were removed.
-    func revokeSessions(device: DeviceKey) async throws -> Int
+    /// Every session `selector` picks, oldest first.
+    func sessions(_ selector: SessionSelector) async throws -> [Session]
+    /// Ends every session `selector` picks, with everything under it (decisions), durably, in
+    /// one transaction; on PostgreSQL every live instance has dropped their memory keys before
+    /// this returns. Returns the sessions it ended.
+    @discardableResult
+    func revokeSessions(_ selector: SessionSelector) async throws -> [Session]
+    /// Records when sessions were last used (a later time only ever moves it forward).
+    func recordUse(_ uses: [SessionUse]) async throws
 }
 
 extension SessionStore {
-    public func startSession(_ session: Session) async throws { try await startSession(session, creating: nil) }
+    @discardableResult
+    public func startSession(_ session: Session, creating trial: TemporaryAccess? = nil) async throws -> [Session] {
+        try await startSession(session, creating: trial, limit: nil)
+    }
 }
 
 /// Authorization decisions under a session.
@@ -130,10 +146,10 @@ public protocol MemoryCoherence: Sendable {
     /// Whether hot reads may be answered from memory right now. Always true for a store only
     /// this process uses.
     var memoryIsCurrent: Bool { get }
-    /// `handler(device)` runs when another instance changed that device's sessions (before the
-    /// change is answered there); `handler(nil)` when this instance may have missed changes and
-    /// must forget everything.
-    func onSessionsChanged(_ handler: @escaping @Sendable (DeviceKey?) -> Void)
+    /// `handler(keys)` runs when another instance ended or replaced what memory may hold under
+    /// `keys` (before the change is answered there); `handler(nil)` when this instance may have
+    /// missed changes and must forget everything.
+    func onInvalidation(_ handler: @escaping @Sendable ([MemoryKey]?) -> Void)
 }
 
 /// Everything Tessera keeps. Each backend implements all of it; one conformance suite tests

@@ -54,6 +54,14 @@ struct Serve: AsyncParsableCommand {
         var configuration = try TesseraConfiguration.load(yaml: yaml)
         if disableThrottling { configuration.throttling = false }
         if let url = database ?? ProcessInfo.processInfo.environment["TESSERA_DATABASE_URL"] { configuration.databaseURL = url }
+        if let token = ProcessInfo.processInfo.environment["TESSERA_ADMIN_TOKEN"] { try configuration.setAdminToken(token) }
+        // The demo makes its own admin token, written to the credentials file with the rest.
+        var demoAdminToken: String?
+        if demo, configuration.adminTokenDigest == nil {
+            let token = Secret.generate()
+            try configuration.setAdminToken(token)
+            demoAdminToken = token
+        }
         var options = ServerOptions(dataDirectory: dataDir, configuration: configuration)
         options.host = host
         options.port = port
@@ -62,11 +70,11 @@ struct Serve: AsyncParsableCommand {
         options.connectionLimits.bodyTimeout = .milliseconds(Int64(requestBodyTimeout * 1000))
         options.connectionLimits.idleTimeout = .milliseconds(Int64(idleTimeout * 1000))
         options.connectionLimits.maximumConnections = maxConnections
-        let (application, services) = try await TesseraServerBuilder.build(options)
+        let (application, services, _) = try await TesseraServerBuilder.build(options)
         let baseURL = options.configuration.publicBaseURL ?? "http://\(host):\(port)"
         let path = credentialsFile ?? (dataDir as NSString).appendingPathComponent(demo ? "demo-credentials.json" : "credentials.json")
         try await Credentials.make(services: services, baseURL: baseURL,
-                                   metadataPrivateKey: demo ? Credentials.demoMetadataPrivateKey() : nil).write(to: path)
+                                   metadataPrivateKey: demo ? Credentials.demoMetadataPrivateKey() : nil, adminToken: demoAdminToken).write(to: path)
         print("Tessera listens on \(baseURL); credentials written to \(path)")
         try await application.runService()
     }

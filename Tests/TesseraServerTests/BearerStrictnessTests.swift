@@ -35,7 +35,7 @@ import TesseraCore
     }
 
     static func keys(_ wire: Wire) async throws -> Keys {
-        let stored = try await wire.services.store.signingKeys()
+        let stored = try await wire.store.signingKeys()
         let rsa = try #require(stored.first { $0.algorithm == "RS256" })
         let ec = try #require(stored.first { $0.algorithm == "ES256" })
         return Keys(rsaKID: rsa.kid, rsa: try _RSA.Signing.PrivateKey(pemRepresentation: rsa.privateKeyPEM),

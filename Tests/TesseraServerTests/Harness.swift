@@ -83,9 +83,9 @@ struct Harness {
         options.purgeInterval = purgeInterval
         options.clock = clock
         options.logLevel = .critical
-        let (application, services) = try await TesseraServerBuilder.build(options)
+        let (application, services, store) = try await TesseraServerBuilder.build(options)
         try await application.test(.live) { client in
-            try await body(Wire(client: client, services: services, clock: clock))
+            try await body(Wire(client: client, services: services, store: store, clock: clock))
         }
     }
 
@@ -127,6 +127,8 @@ struct Reply: Sendable {
 struct Wire: Sendable {
     let client: any TestClientProtocol
     let services: Services
+    /// The store under the server, for tests that check the state a request left behind.
+    let store: any Store
     let clock: ManualClock
 
     func send(_ method: HTTPRequest.Method, _ uri: String, headers: HTTPFields = [:], body: String? = nil) async throws -> Reply {

@@ -15,8 +15,8 @@ import TesseraCore
         let auth = try await wire.bearer()
         let code = try await wire.registrationCode(auth, deviceID: deviceID, extra: [("deviceUser", deviceUser), ("deviceType", "Roku"), ("appId", "ref-app")])
         try await wire.browserLogin(code: code)
-        try await wire.services.store.upsert(Decision(
-            sessionID: try #require(try await wire.services.store.session(device: DeviceKey(tenantID: "REF30", deviceID: deviceID))).id,
+        try await wire.store.upsert(Decision(
+            sessionID: try #require(try await wire.store.session(device: DeviceKey(tenantID: "REF30", deviceID: deviceID))).id,
             resource: "REF30", providerID: "Cablevision", expiresAt: wire.clock.now().addingTimeInterval(3600)))
         return auth
     }

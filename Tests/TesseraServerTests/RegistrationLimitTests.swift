@@ -40,10 +40,10 @@ import TesseraCore
                                              body: #"{"software_statement":"\#(statement)"}"#)
             let unusedID = try #require(unused.json["client_id"] as? String)
             wire.clock.advance(by: unusedClientLifetime + 1)
-            _ = try await wire.services.store.purgeExpired(now: wire.clock.now(), grace: 86_400)
-            #expect(try await wire.services.store.client(id: unusedID) == nil)
+            _ = try await wire.store.purgeExpired(now: wire.clock.now(), grace: 86_400)
+            #expect(try await wire.store.client(id: unusedID) == nil)
             let usedID = try BearerStrictnessTests.clientID(of: bearer)
-            #expect(try await wire.services.store.client(id: usedID) != nil)
+            #expect(try await wire.store.client(id: usedID) != nil)
             // Its credentials are gone with it.
             let token = try await wire.form(.post, "/o/client/token", [("client_id", unusedID), ("client_secret", unused.json["client_secret"] as? String ?? ""),
                                                                         ("grant_type", "client_credentials")])

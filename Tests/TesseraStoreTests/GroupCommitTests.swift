@@ -87,7 +87,7 @@ import TesseraCore
                                           createdAt: now, expiresAt: now.addingTimeInterval(60))
                     try await store.startSession(session)
                     #expect(try await store.session(device: device) == session)
-                    #expect(try await store.revokeSessions(device: device) == 1)
+                    #expect(try await store.revokeSessions(.deviceLogin(device)).count == 1)
                     #expect(try await store.session(device: device) == nil)
                 }
             }

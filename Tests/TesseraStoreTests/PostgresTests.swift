@@ -100,19 +100,19 @@ struct PostgresTests {
     @Test func aChangeReturnsOnlyAfterTheOtherInstanceForgotTheDevice() async throws {
         try await withTwoInstances { a, b in
             let heard = Mutex<[DeviceKey?]>([])
-            b.onSessionsChanged { device in heard.withLock { $0.append(device) } }
+            b.onInvalidation { keys in heard.withLock { $0 += loginsNamed(keys) } }
             let mine = Mutex<[DeviceKey?]>([])
-            a.onSessionsChanged { device in mine.withLock { $0.append(device) } }
+            a.onInvalidation { keys in mine.withLock { $0 += loginsNamed(keys) } }
             for round in 0..<50 {
                 let device = DeviceKey(tenantID: "REF30", deviceID: "dev-\(round)")
                 try await a.startSession(session(device))
                 #expect(heard.withLock { $0.last } == device)
-                #expect(try await a.revokeSessions(device: device) == 1)
+                #expect(try await a.revokeSessions(.deviceLogin(device)).count == 1)
                 #expect(heard.withLock { $0.last } == device)
                 #expect(heard.withLock { $0.count } == 2 * (round + 1))
             }
             // Nothing changed: nobody is told. And an instance is never told of its own changes.
-            #expect(try await a.revokeSessions(device: device) == 0)
+            #expect(try await a.revokeSessions(.deviceLogin(device)).count == 0)
             #expect(heard.withLock { $0.count } == 100)
             #expect(mine.withLock { $0.isEmpty })
         }
@@ -126,14 +126,14 @@ struct PostgresTests {
                 INSERT INTO tessera_instance (id, lease_until) VALUES (\(UUID()), (extract(epoch FROM clock_timestamp()) * 1000)::bigint + 1500)
                 """)
             let started = ContinuousClock.now
-            #expect(try await a.revokeSessions(device: device) == 1)
+            #expect(try await a.revokeSessions(.deviceLogin(device)).count == 1)
             let waited = ContinuousClock.now - started
             #expect(waited > .milliseconds(700))
             #expect(waited < .seconds(4))
             // Once that lease has run out, nobody waits for it.
             try await a.startSession(session(device))
             let again = ContinuousClock.now
-            #expect(try await a.revokeSessions(device: device) == 1)
+            #expect(try await a.revokeSessions(.deviceLogin(device)).count == 1)
             #expect(ContinuousClock.now - again < .seconds(2))
         }
     }
@@ -154,7 +154,7 @@ struct PostgresTests {
             try await say(.init(k: "b", from: ghost, n: 1, l: 1500))
             try await Task.sleep(for: .milliseconds(100))
             var started = ContinuousClock.now
-            #expect(try await a.revokeSessions(device: device) == 1)
+            #expect(try await a.revokeSessions(.deviceLogin(device)).count == 1)
             let waited = ContinuousClock.now - started
             #expect(waited > .milliseconds(1000))
             #expect(waited < .seconds(4))
@@ -164,7 +164,7 @@ struct PostgresTests {
                 """)
             try await a.startSession(session(device))
             started = ContinuousClock.now
-            #expect(try await a.revokeSessions(device: device) == 1)
+            #expect(try await a.revokeSessions(.deviceLogin(device)).count == 1)
             #expect(ContinuousClock.now - started < .milliseconds(800))
             // Heard renewing a minute's lease, then leaving while a change waits for it.
             try await a.startSession(session(device))
@@ -175,7 +175,7 @@ struct PostgresTests {
                 try await Task.sleep(for: .milliseconds(300))
                 try await say(.init(k: "l", from: ghost, n: 0))
             }
-            #expect(try await a.revokeSessions(device: device) == 1)
+            #expect(try await a.revokeSessions(.deviceLogin(device)).count == 1)
             try await leaving.value
             #expect(ContinuousClock.now - started > .milliseconds(250))
             #expect(ContinuousClock.now - started < .seconds(3))
@@ -189,7 +189,7 @@ struct PostgresTests {
                 for (i, s) in sessions.enumerated() {
                     let store = i % 2 == 0 ? a : b
                     group.addTask { try await store.startSession(s) }
-                    if i % 4 == 3 { group.addTask { _ = try await store.revokeSessions(device: device) } }
+                    if i % 4 == 3 { group.addTask { _ = try await store.revokeSessions(.deviceLogin(device)).count } }
                 }
                 try await group.waitForAll()
             }
@@ -199,9 +199,9 @@ struct PostgresTests {
             let devices = (0..<300).map { DeviceKey(tenantID: "REF30", deviceID: "many-\($0)") }
             for d in devices { try await a.startSession(session(d)) }
             let heard = Findings()
-            b.onSessionsChanged { device in heard.add(device?.deviceID ?? "*") }
+            b.onInvalidation { keys in for device in loginsNamed(keys) { heard.add(device?.deviceID ?? "*") } }
             let removed = try await withThrowingTaskGroup(of: Int.self) { group in
-                for d in devices { group.addTask { try await a.revokeSessions(device: d) } }
+                for d in devices { group.addTask { try await a.revokeSessions(.deviceLogin(d)).count } }
                 return try await group.reduce(0, +)
             }
             #expect(removed == 300)
@@ -260,7 +260,7 @@ struct PostgresTests {
         await b.close()
         try await a.startSession(session(device))
         let started = ContinuousClock.now
-        #expect(try await a.revokeSessions(device: device) == 1)
+        #expect(try await a.revokeSessions(.deviceLogin(device)).count == 1)
         // Well under the 5 s a lease would hold it.
         #expect(ContinuousClock.now - started < .seconds(2))
         await Backend.drop(location.schema, with: a)
@@ -287,8 +287,8 @@ struct PostgresTests {
         }
         let removed = try await withThrowingTaskGroup(of: (String, Int).self) { group in
             for index in 0..<20 {
-                group.addTask { ("held-\(index)", try await store.revokeSessions(device: DeviceKey(tenantID: "REF30", deviceID: "held-\(index)"))) }
-                group.addTask { ("absent-\(index)", try await store.revokeSessions(device: DeviceKey(tenantID: "REF30", deviceID: "absent-\(index)"))) }
+                group.addTask { ("held-\(index)", try await store.revokeSessions(.deviceLogin(DeviceKey(tenantID: "REF30", deviceID: "held-\(index)"))).count) }
+                group.addTask { ("absent-\(index)", try await store.revokeSessions(.deviceLogin(DeviceKey(tenantID: "REF30", deviceID: "absent-\(index)"))).count) }
                 let (login, trial) = logins[index]
                 group.addTask { try await store.startSession(login, creating: trial); return ("login", 0) }
             }
@@ -299,9 +299,9 @@ struct PostgresTests {
             #expect(removed["absent-\(index)"] == 0)
             #expect(try await store.session(device: DeviceKey(tenantID: "REF30", deviceID: "held-\(index)")) == nil)
             let (login, trial) = logins[index]
-            #expect(try await store.session(device: login.device) == login)
-            let stored = try await store.temporaryAccess(tenantID: login.device.tenantID, providerID: "TempPass_5mins",
-                                                         deviceID: login.device.deviceID, identityDigest: nil)
+            #expect(try await store.session(device: login.device!) == login)
+            let stored = try await store.temporaryAccess(tenantID: login.device!.tenantID, providerID: "TempPass_5mins",
+                                                         deviceID: login.device!.deviceID, identityDigest: nil)
             #expect(stored == trial)
         }
         await Backend.drop(location.schema, with: store)
@@ -380,4 +380,14 @@ final class Findings: Sendable {
     private let lines = Mutex<[String]>([])
     func add(_ line: String) { lines.withLock { $0.append(line) } }
     var all: [String] { lines.withLock { $0 } }
+}
+
+/// The v1 device logins a notification names (nil: forget everything).
+func loginsNamed(_ keys: [MemoryKey]?) -> [DeviceKey?] {
+    guard let keys else { return [nil] }
+    var seen = Set<DeviceKey>()
+    return keys.compactMap { key -> DeviceKey? in
+        guard case .deviceLogin(let device) = key, seen.insert(device).inserted else { return nil }
+        return device
+    }
 }

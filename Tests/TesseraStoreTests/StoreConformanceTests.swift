@@ -92,9 +92,9 @@ import TesseraCore
             try await store.upsert(Decision(sessionID: s.id, resource: "CNN", providerID: "Dish", expiresAt: now.addingTimeInterval(60)))
             #expect(try await store.decisions(sessionID: s.id).count == 1)
             let other = DeviceKey(tenantID: "OTHER", deviceID: "dev-1")
-            #expect(try await store.revokeSessions(device: other) == 0)
+            #expect(try await store.revokeSessions(.deviceLogin(other)).count == 0)
             #expect(try await store.session(device: device) != nil)
-            #expect(try await store.revokeSessions(device: device) == 1)
+            #expect(try await store.revokeSessions(.deviceLogin(device)).count == 1)
             #expect(try await store.session(device: device) == nil)
             #expect(try await store.decision(sessionID: s.id, resource: "CNN") == nil)
             // A second store on the same database sees the same state.
@@ -292,7 +292,7 @@ import TesseraCore
     @Test(arguments: Backend.available) func aStorageFailureIsAnError(backend: Backend) async throws {
         try await backend.withStore { (store, _) async throws in
             try await backend.dropSessionTable(of: store)
-            await #expect(throws: StoreError.self) { try await store.revokeSessions(device: device) }
+            await #expect(throws: StoreError.self) { try await store.revokeSessions(.deviceLogin(device)).count }
             await #expect(throws: StoreError.self) { try await store.session(device: device) }
         }
     }

@@ -17,7 +17,7 @@ extension ClientlessV1 {
             expires = String(session.expiresAt.epochMilliseconds)
             userId = session.subject.userID
             mvpd = session.subject.providerID
-            requestor = session.device.tenantID
+            requestor = session.tenantID
         }
     }
 

@@ -85,7 +85,7 @@ extension ClientlessV1 {
                                                             using: SymmetricKey(data: Data(pair.privateKey.utf8)))
         else { throw .invalidLegacySignature("the signature does not verify") }
         let expiry = now.addingTimeInterval(2 * Self.legacyClockSkew)
-        guard try await services.stored({ try await services.store.claimNonce(tenantID: call.tenant.id, nonce: nonce, expiresAt: expiry) }) else {
+        guard try await services.claimNonce(tenantID: call.tenant.id, nonce: nonce, expiresAt: expiry) else {
             throw .invalidLegacySignature("the nonce was used before")
         }
     }

@@ -10,7 +10,7 @@ extension ClientlessV1 {
         let handler: @Sendable (Request, TesseraRequestContext) async -> Response = { request, context in
             await respond(request, context, requestor: nil, shortPath: "/logout") { call throws(TesseraError) in
                 let (device, _) = try call.device()
-                try await services.logout(device: device)
+                _ = try await services.logout(device: device)
                 return Response(status: .noContent)
             }
         }

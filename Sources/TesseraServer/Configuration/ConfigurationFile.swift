@@ -19,10 +19,11 @@ struct ConfigurationFile: Decodable {
         var database: String?
         var loginLimits: LoginLimitsEntry?
         var registrationsPerAddress: Int?
+        var adminToken: String?
         enum CodingKeys: String, CodingKey {
             case publicBaseURL = "public_base_url", trustedProxies = "trusted_proxies", helpURL = "help_url", throttling
             case cacheSessions = "cache_sessions", cacheDecisions = "cache_decisions", database, loginLimits = "login_limits"
-            case registrationsPerAddress = "registrations_per_address"
+            case registrationsPerAddress = "registrations_per_address", adminToken = "admin_token"
         }
     }
 
@@ -168,6 +169,9 @@ public struct TesseraConfiguration: Sendable {
     public var loginLimits = LoginLimits()
     /// DCR registrations per software statement and client address an hour.
     public var registrationsPerAddress = 100
+    /// The digest of the token the admin API takes (`server.admin_token`, or TESSERA_ADMIN_TOKEN);
+    /// nil: the admin API answers 404.
+    public var adminTokenDigest: SecretDigest?
     /// Plain-text passwords as the YAML gave them, for the credentials file (provider → username → password).
     let knownPasswords: [String: [String: String]]
 
@@ -253,11 +257,20 @@ public struct TesseraConfiguration: Sendable {
             helpURL: file.server?.helpURL ?? defaultHelpURL, throttling: file.server?.throttling ?? true,
             cacheCapacity: capacity, databaseURL: file.server?.database, knownPasswords: passwords)
         if let limits = try file.server?.loginLimits?.limits { configuration.loginLimits = limits }
+        if let token = file.server?.adminToken { try configuration.setAdminToken(token) }
         if let count = file.server?.registrationsPerAddress {
             guard count > 0 else { throw ConfigurationError("server.registrations_per_address must be at least 1") }
             configuration.registrationsPerAddress = count
         }
         return configuration
+    }
+
+    /// Takes `token` as the admin API's token; only its digest is kept.
+    public mutating func setAdminToken(_ token: String) throws {
+        guard token.utf8.count >= 16, token.utf8.count <= 1024, !token.contains(where: \.isWhitespace) else {
+            throw ConfigurationError("the admin token must be 16 to 1024 characters without spaces")
+        }
+        adminTokenDigest = SecretDigest(of: token)
     }
 
     /// The demo configuration shipped with the program.

@@ -10,6 +10,8 @@ public struct Credentials: Encodable, Sendable {
     public let jwksURL: String
     public let tenants: [TenantCredentials]
     public let providers: [ProviderCredentials]
+    /// The admin API's token, when `serve --demo` made one.
+    public let adminToken: String?
 
     public struct TenantCredentials: Encodable, Sendable {
         public let requestor: String
@@ -55,7 +57,7 @@ public struct Credentials: Encodable, Sendable {
             .flatMap { try? String(contentsOf: $0, encoding: .utf8) }
     }
 
-    public static func make(services: Services, baseURL: String, metadataPrivateKey: String? = nil) async throws -> Credentials {
+    public static func make(services: Services, baseURL: String, metadataPrivateKey: String? = nil, adminToken: String? = nil) async throws -> Credentials {
         let configuration = services.configuration
         let directory = configuration.directory
         let now = services.clock.now()
@@ -84,7 +86,7 @@ public struct Credentials: Encodable, Sendable {
                 logoutURL: provider.hasLogoutEndpoint ? "\(baseURL)/idp/\(provider.id)/logout" : nil, subscribers: subscribers)
         }
         return Credentials(baseURL: baseURL, activationURL: "\(baseURL)/activate", jwksURL: "\(baseURL)/o/client/jwks",
-                           tenants: tenants, providers: providers)
+                           tenants: tenants, providers: providers, adminToken: adminToken)
     }
 
     public func write(to path: String) throws {

@@ -77,12 +77,44 @@ final class BoundedCache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
         }
     }
 
-    /// Forgets `key`, and voids every fill whose ticket was taken before.
-    func invalidate(_ key: Key) {
+    /// Changes what is held for `key` (nil: nothing), unless a ticket is given and the shard was
+    /// invalidated since it was taken. Setting nil forgets the key.
+    func update(_ key: Key, ticket: Ticket? = nil, _ change: (inout Value?) -> Void) {
+        guard generationSize > 0 else { return }
+        let index = ticket?.shard ?? shardIndex(key)
+        shards[index].state.withLock { shard in
+            if let ticket, shard.generation != ticket.generation { return }
+            var value = shard.young[key] ?? shard.old[key]
+            change(&value)
+            if let value {
+                Self.insert(key, value, into: &shard, generationSize: generationSize)
+            } else {
+                shard.young.removeValue(forKey: key)
+                shard.old.removeValue(forKey: key)
+            }
+        }
+    }
+
+    /// Forgets `key`, and voids every fill whose ticket was taken before. Returns what was held.
+    @discardableResult
+    func invalidate(_ key: Key) -> Value? {
         shards[shardIndex(key)].state.withLock { shard in
             shard.generation &+= 1
-            shard.young.removeValue(forKey: key)
-            shard.old.removeValue(forKey: key)
+            let young = shard.young.removeValue(forKey: key)
+            let old = shard.old.removeValue(forKey: key)
+            return young ?? old
+        }
+    }
+
+    /// Forgets every entry `predicate` picks, voiding every outstanding ticket. It visits every
+    /// entry: for rare events (a client revoked), not for a logout.
+    func invalidate(where predicate: (Key, Value) -> Bool) {
+        for box in shards {
+            box.state.withLock { shard in
+                shard.generation &+= 1
+                shard.young = shard.young.filter { !predicate($0.key, $0.value) }
+                shard.old = shard.old.filter { !predicate($0.key, $0.value) }
+            }
         }
     }
 

@@ -1,37 +1,83 @@
 import Foundation
+import Synchronization
 import TesseraCore
 
-/// What the hot paths read from memory: each device's session (or that it has none) and the
-/// decisions under live sessions.
+/// What the hot paths read from memory: each v1 device's login (or that it has none), sessions
+/// found by token digest, and the decisions under live sessions.
 ///
-/// Every change to a device's sessions (login, TempPass, logout) goes through ``Services``,
-/// which invalidates the device here after the store has committed and before it answers; see
-/// ``BoundedCache`` for why a read racing with that change cannot put the old session back.
-/// With several instances on one PostgreSQL database, the store also reports other instances'
-/// changes, and memory answers only while the store says it is current (``MemoryCoherence``).
-/// Decisions need no invalidation: they are only consulted under a session just found live,
-/// and a new session has a new id.
+/// Every cache is keyed by what front doors look up, and every revoke drops exactly the keys of
+/// what it ended (``MemoryKey``): after the store has committed and before it answers, on this
+/// instance through ``Services``, on the others through the store's notifications
+/// (``MemoryCoherence``). See ``BoundedCache`` for why a read racing with that change cannot
+/// put the old session back. Memory answers only while the store says it is current.
 final class HotReads: Sendable {
-    /// A device's session as the store last said; `nil` when it had none.
-    struct SessionEntry: Sendable {
+    /// A session as the store last said; `nil` when there was none. It also remembers when its
+    /// use was last recorded, so that a read answered from here costs one atomic load, and a
+    /// write of the session's last-used time happens at most once a minute, off the request.
+    final class SessionEntry: Sendable {
         let session: Session?
+        /// Unix seconds of the last recorded use.
+        let recordedUse: Atomic<Int64>
+
+        init(session: Session?) {
+            self.session = session
+            recordedUse = Atomic(Int64(session?.lastUsedAt.timeIntervalSince1970 ?? 0))
+        }
     }
 
-    struct DecisionKey: Hashable, Sendable {
-        let sessionID: UUID
-        let resource: String
-    }
-
-    let sessions: BoundedCache<DeviceKey, SessionEntry>
-    let decisions: BoundedCache<DecisionKey, Decision>
+    let deviceLogins: BoundedCache<DeviceKey, SessionEntry>
+    let sessionsByToken: BoundedCache<SecretDigest, SessionEntry>
+    /// Per session, its decisions by resource: a revoke drops a session's decisions in one step.
+    let decisions: BoundedCache<UUID, [String: Decision]>
+    static let pendingUseLimit = 500_000
+    /// Uses waiting for ``takeUses()``.
+    private let uses = Mutex<[SessionUse]>([])
 
     init(capacity: CacheCapacity) {
-        sessions = BoundedCache(capacity: capacity.sessions)
+        deviceLogins = BoundedCache(capacity: capacity.sessions)
+        sessionsByToken = BoundedCache(capacity: capacity.sessions)
         decisions = BoundedCache(capacity: capacity.decisions)
     }
 
     func forgetEverything() {
-        sessions.invalidateAll()
+        deviceLogins.invalidateAll()
+        sessionsByToken.invalidateAll()
         decisions.invalidateAll()
+    }
+
+    /// Drops what is held under `keys` (and the decisions of the sessions held there).
+    func invalidate(_ keys: [MemoryKey], bearers: BoundedCache<String, AccessTokenClaims>) {
+        for key in keys {
+            switch key {
+            case .deviceLogin(let device):
+                if let id = deviceLogins.invalidate(device)?.session?.id { decisions.invalidate(id) }
+            case .token(let digest):
+                if let id = sessionsByToken.invalidate(digest)?.session?.id { decisions.invalidate(id) }
+            case .session(let id):
+                decisions.invalidate(id)
+            case .client(let id):
+                bearers.invalidate { $1.sub.value == id }
+            }
+        }
+    }
+
+    /// Notes that `entry`'s session was used at `now`: queued for the store when its last
+    /// recorded use is ``SessionUse/interval`` old.
+    func noteUse(_ entry: SessionEntry, at now: Date) {
+        guard let session = entry.session else { return }
+        let seconds = Int64(now.timeIntervalSince1970)
+        let recorded = entry.recordedUse.load(ordering: .relaxed)
+        guard seconds - recorded >= Int64(SessionUse.interval) else { return }
+        guard entry.recordedUse.compareExchange(expected: recorded, desired: seconds, ordering: .relaxed).exchanged else { return }
+        // Bounded: if the store cannot take them, last-used times lag; memory does not grow.
+        uses.withLock { pending in if pending.count < Self.pendingUseLimit { pending.append(SessionUse(sessionID: session.id, at: now)) } }
+    }
+
+    /// The uses noted since the last call.
+    func takeUses() -> [SessionUse] {
+        uses.withLock { pending in
+            defer { pending = [] }
+            return pending
+        }
     }
 }

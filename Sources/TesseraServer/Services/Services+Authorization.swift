@@ -25,10 +25,10 @@ extension Services {
         switch directory.providers[session.subject.providerID] {
         case let provider as any EntitlementDeciding:
             try Self.require(provider.entitlement(for: session.subject, resource: resource))
-        case let tempPass as TempPassProvider:
-            guard let trial = UUID(uuidString: session.subject.userID) else { throw .authorizationDenied(details: nil) }
+        case let tempPass as any TemporaryAccessGranting:
+            guard let trial = session.trialID else { throw .authorizationDenied(details: nil) }
             switch try await stored({
-                try await store.useTemporaryAccess(id: trial, resource: resource.id, now: now, duration: tempPass.duration, resourceLimit: tempPass.resourceLimit)
+                try await trials.useTemporaryAccess(id: trial, resource: resource.id, now: now, duration: tempPass.duration, resourceLimit: tempPass.resourceLimit)
             }) {
             case .permitted(let end): until = min(until, end)
             case .durationExceeded: throw .temporaryAccessDurationExceeded
@@ -57,10 +57,10 @@ extension Services {
         case let provider as any EntitlementDeciding:
             do { try Self.require(provider.entitlement(for: session.subject, resource: resource)) } catch { return error }
             return nil
-        case let tempPass as TempPassProvider:
+        case let tempPass as any TemporaryAccessGranting:
             // The session names its trial (a promotional one may have begun on another device).
-            guard let id = UUID(uuidString: session.subject.userID),
-                  let trial = try await stored({ try await store.temporaryAccess(id: id) })
+            guard let id = session.trialID,
+                  let trial = try await stored({ try await trials.temporaryAccess(id: id) })
             else { return .authorizationDenied(details: nil) }
             if trial.isOver(at: clock.now(), duration: tempPass.duration) { return .temporaryAccessDurationExceeded }
             if let limit = tempPass.resourceLimit, !trial.resources.contains(resource.id), trial.resources.count >= limit {
@@ -98,7 +98,7 @@ extension Services {
         canonical.outputFormatting = [.sortedKeys]
         let digest = Data(SHA256.hash(data: (try? canonical.encode(data)) ?? Data()))
         let updated = try await stored {
-            try await store.metadataUpdated(providerID: provider.id, userID: session.subject.userID, digest: digest, now: clock.now())
+            try await metadataVersions.metadataUpdated(providerID: provider.id, userID: session.subject.userID, digest: digest, now: clock.now())
         }
         var encrypted: [String] = []
         if let encryption = tenant.metadataEncryption {
@@ -136,7 +136,7 @@ extension Services {
     /// `generic_data`: whichever already has a trial, that trial is used.
     func startTemporaryAccess(tenant: Tenant, deviceID: String, providerID: String, identity: String?,
                               deviceUser: String?) async throws(TesseraError) {
-        guard let tempPass = directory.provider(providerID, for: tenant) as? TempPassProvider else { throw .unknownIntegration(providerID) }
+        guard let tempPass = directory.provider(providerID, for: tenant) as? any TemporaryAccessGranting else { throw .unknownIntegration(providerID) }
         var identityDigest: SecretDigest?
         if tempPass.isPromotional {
             guard let identity, !identity.isEmpty else { throw .invalidTemporaryAccessIdentity }
@@ -148,9 +148,10 @@ extension Services {
         let expiresAt = now.addingTimeInterval(max(tempPass.duration, tenant.policies.authenticationTTL))
         let device = DeviceKey(tenantID: tenant.id, deviceID: deviceID)
         let start = try await changingSessions(of: device) {
-            try await store.startTemporaryAccessSession(request, now: now) { trial in
+            try await trials.startTemporaryAccessSession(request, now: now) { trial in
+                // v1 names the trial as the subscriber (its userId); the session refers to it by id.
                 Session(id: UUID.random(), device: device, subject: Subject(userID: trial.id.uuidString, providerID: providerID),
-                        deviceUser: deviceUser, createdAt: now, expiresAt: expiresAt)
+                        deviceUser: deviceUser, createdAt: now, expiresAt: expiresAt, trialID: trial.id)
             }
         }
         if case .durationExceeded = start { throw .temporaryAccessDurationExceeded }

@@ -43,7 +43,7 @@ extension Services {
         let client = RegisteredClient(
             id: Secret.generate(byteCount: 16), tenantID: tenant.id, softwareID: grant.softwareID,
             secretDigest: SecretDigest(of: secret), redirectURIs: redirectURIs, issuedAt: clock.now())
-        try await stored { try await store.insert(client) }
+        try await stored { try await clients.insert(client) }
         registrations.recordFailure(quota)
         return IssuedClient(client: client, secret: secret)
     }
@@ -52,7 +52,7 @@ extension Services {
     /// its `sub` must be a client registered for its requestor.
     func verifyBearer(_ token: String) async throws(TesseraError) -> AccessTokenClaims {
         try await tokens.verifyAccessToken(token, now: clock.now()) { claims throws(TesseraError) in
-            let client = try await stored { try await store.client(id: claims.sub.value) }
+            let client = try await stored { try await clients.client(id: claims.sub.value) }
             return client?.tenantID == claims.requestor
         }
     }
@@ -62,7 +62,7 @@ extension Services {
             throw .clientRegistration(.invalidRequest)
         }
         guard grantType == "client_credentials" else { throw .clientRegistration(.unsupportedGrantType) }
-        guard let client = try await stored({ try await store.client(id: clientID) }),
+        guard let client = try await stored({ try await clients.client(id: clientID) }),
               client.secretDigest.matches(clientSecret)
         else { throw .clientRegistration(.invalidClient) }
         guard let tenant = directory.tenant(client.tenantID),
@@ -70,7 +70,7 @@ extension Services {
         else { throw .clientRegistration(.unauthorizedClient) }
         let id = UUID.random()
         let now = clock.now()
-        if client.firstTokenAt == nil { try await stored { try await store.markFirstToken(clientID: client.id, at: now) } }
+        if client.firstTokenAt == nil { try await stored { try await clients.markFirstToken(clientID: client.id, at: now) } }
         do {
             let token = try await tokens.accessToken(clientID: client.id, tenantID: tenant.id, id: id, now: now)
             return IssuedAccessToken(id: id, token: token, createdAt: now, lifetime: TokenAuthority.accessTokenLifetime)

@@ -24,7 +24,7 @@ extension Services {
                 id: UUID.random(), codeDigest: RegistrationCode.digest(code, tenant: tenant.id),
                 device: DeviceKey(tenantID: tenant.id, deviceID: deviceID), providerID: providerID,
                 description: description, createdAt: now, expiresAt: now.addingTimeInterval(lifetime))
-            if try await stored({ try await store.insert(login) }) { return IssuedCode(code: code, login: login) }
+            if try await stored({ try await pendingLogins.insert(login) }) { return IssuedCode(code: code, login: login) }
         }
         throw .storageFailure
     }
@@ -32,7 +32,7 @@ extension Services {
     /// The live pending login of `code` in `tenant`; 404-style errors when it is not there.
     func pendingLogin(tenant: Tenant, code rawCode: String, status: Int) async throws(TesseraError) -> (code: String, login: PendingLogin) {
         guard let code = RegistrationCode.normalize(rawCode) else { throw .registrationCode(.unknown, status: status) }
-        guard let login = try await stored({ try await store.pendingLogin(codeDigest: RegistrationCode.digest(code, tenant: tenant.id)) }) else {
+        guard let login = try await stored({ try await pendingLogins.pendingLogin(codeDigest: RegistrationCode.digest(code, tenant: tenant.id)) }) else {
             throw .registrationCode(.unknown, status: status)
         }
         guard !login.isExpired(at: clock.now()) else { throw .registrationCode(.expired, status: status) }
@@ -41,7 +41,7 @@ extension Services {
 
     func deletePendingLogin(tenant: Tenant, code rawCode: String) async throws(TesseraError) {
         guard let code = RegistrationCode.normalize(rawCode),
-              try await stored({ try await store.deletePendingLogin(codeDigest: RegistrationCode.digest(code, tenant: tenant.id)) })
+              try await stored({ try await pendingLogins.deletePendingLogin(codeDigest: RegistrationCode.digest(code, tenant: tenant.id)) })
         else { throw .registrationCode(.unknown, status: 404) }
     }
 
@@ -66,7 +66,7 @@ extension Services {
         let attempt = LoginAttempt(
             stateDigest: SecretDigest(of: state), tenantID: tenant.id, pendingLoginID: login.id, providerID: providerID,
             returnURL: returnURL, expiresAt: min(login.expiresAt, clock.now().addingTimeInterval(Self.loginAttemptLifetime)))
-        try await stored { try await store.insert(attempt) }
+        try await stored { try await pendingLogins.insert(attempt) }
         return state
     }
 
@@ -74,9 +74,9 @@ extension Services {
     func loginAttempt(state: String) async throws(TesseraError) -> (attempt: LoginAttempt, login: PendingLogin, tenant: Tenant)? {
         guard state.count <= 128 else { return nil }
         let digest = SecretDigest(of: state)
-        guard let attempt = try await stored({ try await store.loginAttempt(stateDigest: digest) }),
+        guard let attempt = try await stored({ try await pendingLogins.loginAttempt(stateDigest: digest) }),
               attempt.expiresAt > clock.now(),
-              let login = try await stored({ try await store.pendingLogin(id: attempt.pendingLoginID) }),
+              let login = try await stored({ try await pendingLogins.pendingLogin(id: attempt.pendingLoginID) }),
               let tenant = directory.tenant(attempt.tenantID)
         else { return nil }
         return (attempt, login, tenant)
@@ -86,7 +86,7 @@ extension Services {
     /// whether the attempt is still usable.
     func recordWrongPassword(state: String, providerID: String, username: String, client: String) async throws(TesseraError) -> Bool {
         loginGuard.recordWrongPassword(providerID: providerID, username: username, address: client)
-        let count = try await stored { try await store.recordFailedPassword(stateDigest: SecretDigest(of: state), limit: Self.passwordsPerAttempt) }
+        let count = try await stored { try await pendingLogins.recordFailedPassword(stateDigest: SecretDigest(of: state), limit: Self.passwordsPerAttempt) }
         return count < Self.passwordsPerAttempt
     }
 
@@ -100,7 +100,25 @@ extension Services {
             id: UUID.random(), device: login.device, subject: subject, deviceUser: login.description.deviceUser,
             createdAt: now, expiresAt: now.addingTimeInterval(tenant.policies.authenticationTTL))
         return try await changingSessions(of: login.device) {
-            try await store.completeLogin(attemptDigest: attempt.stateDigest, session: session, now: now)
+            try await sessions.completeLogin(attemptDigest: attempt.stateDigest, session: session, now: now)
         }
+    }
+}
+
+/// A provider's own browser sessions (its cookie), for Tessera's directory provider pages.
+extension Services {
+    func providerSession(cookie: String) async throws(TesseraError) -> ProviderBrowserSession? {
+        try await stored { try await providerSessions.providerSession(digest: SecretDigest(of: cookie)) }
+    }
+
+    func startProviderSession(cookie: String, subject: Subject, lifetime: TimeInterval) async throws(TesseraError) {
+        try await stored {
+            try await providerSessions.insert(ProviderBrowserSession(
+                digest: SecretDigest(of: cookie), subject: subject, expiresAt: clock.now().addingTimeInterval(lifetime)))
+        }
+    }
+
+    func endProviderSession(cookie: String) async throws(TesseraError) {
+        try await stored { try await providerSessions.deleteProviderSession(digest: SecretDigest(of: cookie)) }
     }
 }

@@ -2,7 +2,7 @@ import Foundation
 import TesseraCore
 import TesseraStore
 
-/// Sessions of devices: checks, decisions under them, logout.
+/// Sessions: checks, decisions under them, revokes and logout.
 extension Services {
     /// What a device has: a live session, an expired one, or none.
     enum SessionState: Sendable {
@@ -20,63 +20,98 @@ extension Services {
         }
     }
 
-    /// The session of a device. A `deviceUser` that does not match the one the device signed
+    /// The v1 login of a device. A `deviceUser` that does not match the one the device signed
     /// in with counts as no session.
     func sessionState(device: DeviceKey, deviceUser: String?) async throws(TesseraError) -> SessionState {
-        guard let session = try await session(device: device) else { return .none }
+        guard let session = try await deviceLogin(device) else { return .none }
         if let deviceUser, deviceUser != session.deviceUser { return .none }
         return session.isExpired(at: clock.now()) ? .expired(session) : .active(session)
     }
 
-    /// The device's session: from memory when it is there and live (or known absent), else from
+    /// The session whose token (or refresh token) has this digest.
+    func sessionState(tokenDigest: SecretDigest, tenantID: String) async throws(TesseraError) -> SessionState {
+        let session = try await cachedSession(hot.sessionsByToken, tokenDigest) {
+            try await sessions.sessions(SessionSelector(tenantID: tenantID, .tokenDigest(tokenDigest))).first
+        }
+        guard let session, session.tenantID == tenantID else { return .none }
+        return session.isExpired(at: clock.now()) ? .expired(session) : .active(session)
+    }
+
+    /// The device's login: from memory when it is there and live (or known absent), else from
     /// the store. Expired sessions are never kept in memory, so "expired" and "purged" answer as
     /// the store says.
-    private func session(device: DeviceKey) async throws(TesseraError) -> Session? {
-        guard store.memoryIsCurrent else { return try await stored { try await store.session(device: device) } }
+    private func deviceLogin(_ device: DeviceKey) async throws(TesseraError) -> Session? {
+        try await cachedSession(hot.deviceLogins, device) { try await sessions.session(device: device) }
+    }
+
+    private func cachedSession<Key: Hashable & Sendable>(_ cache: BoundedCache<Key, HotReads.SessionEntry>, _ key: Key,
+                                                         read: () async throws -> Session?) async throws(TesseraError) -> Session? {
+        guard coherence.memoryIsCurrent else { return try await stored(read) }
         let now = clock.now()
-        if let entry = hot.sessions.value(for: device) {
+        if let entry = cache.value(for: key) {
             guard let session = entry.session else { return nil }
-            if !session.isExpired(at: now) { return session }
+            if !session.isExpired(at: now) {
+                hot.noteUse(entry, at: now)
+                return session
+            }
         }
-        let ticket = hot.sessions.ticket(for: device)
-        let session = try await stored { try await store.session(device: device) }
+        let ticket = cache.ticket(for: key)
+        let session = try await stored(read)
         if session.map({ !$0.isExpired(at: now) }) ?? true {
-            hot.sessions.fill(device, .init(session: session), ticket: ticket)
+            let entry = HotReads.SessionEntry(session: session)
+            cache.fill(key, entry, ticket: ticket)
+            hot.noteUse(entry, at: now)
         }
         return session
     }
 
-    /// Runs a store operation that changes the device's sessions, then forgets what memory
+    /// Runs a store operation that starts or ends a device's v1 login, then forgets what memory
     /// held for the device, whatever the outcome (a failed commit may still have happened).
     func changingSessions<T: Sendable>(of device: DeviceKey, _ operation: () async throws -> T) async throws(TesseraError) -> T {
-        defer { hot.sessions.invalidate(device) }
+        defer { hot.invalidate([.deviceLogin(device)], bearers: tokens.verifiedAccessTokens) }
         return try await stored(operation)
+    }
+
+    /// Starts `session` in place of those it replaces (and, with `limit`, past the subject's
+    /// limit); returns what it ended, already forgotten here and on every instance.
+    @discardableResult
+    func start(_ session: Session, creating trial: TemporaryAccess? = nil, limit: SessionLimit? = nil) async throws(TesseraError) -> [Session] {
+        var keys = session.memoryKeys
+        defer { hot.invalidate(keys, bearers: tokens.verifiedAccessTokens) }
+        let ended = try await stored { try await sessions.startSession(session, creating: trial, limit: limit) }
+        keys += ended.flatMap(\.memoryKeys)
+        return ended
     }
 
     /// The decision stored for `resource` under `session` (live or not), from memory when it
     /// is there and live.
     func storedDecision(session: Session, resource: String) async throws(TesseraError) -> Decision? {
-        guard store.memoryIsCurrent else { return try await stored { try await store.decision(sessionID: session.id, resource: resource) } }
-        let key = HotReads.DecisionKey(sessionID: session.id, resource: resource)
+        guard coherence.memoryIsCurrent else { return try await stored { try await sessions.decision(sessionID: session.id, resource: resource) } }
         let now = clock.now()
-        if let decision = hot.decisions.value(for: key), decision.expiresAt > now { return decision }
-        let ticket = hot.decisions.ticket(for: key)
-        let decision = try await stored { try await store.decision(sessionID: session.id, resource: resource) }
-        if let decision, decision.expiresAt > now { hot.decisions.fill(key, decision, ticket: ticket) }
+        if let decision = hot.decisions.value(for: session.id)?[resource], decision.expiresAt > now { return decision }
+        let ticket = hot.decisions.ticket(for: session.id)
+        let decision = try await stored { try await sessions.decision(sessionID: session.id, resource: resource) }
+        if let decision, decision.expiresAt > now {
+            hot.decisions.update(session.id, ticket: ticket) { held in held = (held ?? [:]).merging([resource: decision]) { $1 } }
+        }
         return decision
     }
 
     /// Stores a new decision and keeps it in memory.
     func record(_ decision: Decision) async throws(TesseraError) {
-        try await stored { try await store.upsert(decision) }
-        guard store.memoryIsCurrent else { return }
-        hot.decisions.set(.init(sessionID: decision.sessionID, resource: decision.resource), decision)
+        let ticket = hot.decisions.ticket(for: decision.sessionID)
+        try await stored { try await sessions.upsert(decision) }
+        guard coherence.memoryIsCurrent else { return }
+        // With the ticket: had the session been revoked meanwhile, its decision stays out.
+        hot.decisions.update(decision.sessionID, ticket: ticket) { held in
+            held = (held ?? [:]).merging([decision.resource: decision]) { $1 }
+        }
     }
 
     /// The session a completed registration code led to, if it is still the device's session.
     func sessionState(completedBy login: PendingLogin) async throws(TesseraError) -> SessionState {
         guard let id = login.completedSessionID,
-              let session = try await stored({ try await store.session(id: id) })
+              let session = try await stored({ try await sessions.session(id: id) })
         else { return .none }
         return session.isExpired(at: clock.now()) ? .expired(session) : .active(session)
     }
@@ -90,9 +125,27 @@ extension Services {
         return decision
     }
 
-    /// Ends the device's session and every decision under it, durably, before answering.
+    /// Ends every session `selector` picks and everything under it, durably; memory forgets them
+    /// here and on every instance before this returns. The plan says what must follow.
+    func revoke(_ selector: SessionSelector) async throws(TesseraError) -> LogoutPlan {
+        var keys: [MemoryKey] = []
+        if case .device(let device) = selector.key, selector.kinds.isEmpty || selector.kinds.contains(.deviceLogin) {
+            keys.append(.deviceLogin(DeviceKey(tenantID: selector.tenantID, deviceID: device)))
+        }
+        defer { hot.invalidate(keys, bearers: tokens.verifiedAccessTokens) }
+        let ended = try await stored { try await sessions.revokeSessions(selector) }
+        keys += ended.flatMap(\.memoryKeys)
+        return LogoutPlan(ended: ended) { directory.providers[$0] }
+    }
+
+    /// The sessions `selector` picks, oldest first.
+    func sessions(_ selector: SessionSelector) async throws(TesseraError) -> [Session] {
+        try await stored { try await sessions.sessions(selector) }
+    }
+
+    /// v1 logout: ends the device's login and every decision under it, durably, before answering.
     /// The provider is not contacted: its own browser session ends only at its logout page.
-    func logout(device: DeviceKey) async throws(TesseraError) {
-        _ = try await changingSessions(of: device) { try await store.revokeSessions(device: device) }
+    func logout(device: DeviceKey) async throws(TesseraError) -> LogoutPlan {
+        try await revoke(.deviceLogin(device))
     }
 }

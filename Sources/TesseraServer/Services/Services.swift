@@ -5,13 +5,21 @@ import TesseraCore
 import TesseraStore
 
 /// The operations of the core, over the store. Front doors parse a request, call one of
-/// these, and render the result; nothing here knows HTTP, and nothing in a front door knows SQL.
+/// these, and render the result; nothing here knows HTTP, and nothing in a front door knows SQL
+/// or reaches the store: each group of operations depends on the narrow store protocol it uses.
 ///
 /// A class: every route's closure and every front door holds it, and copying the struct it was
 /// (a dozen references, the configuration's among them) retained and released each of them on
 /// every request.
 public final class Services: Sendable {
-    public let store: any Store
+    let clients: any ClientStore
+    let pendingLogins: any PendingLoginStore & LoginAttemptStore
+    let sessions: any SessionStore & DecisionStore
+    let nonces: any NonceStore
+    let providerSessions: any ProviderSessionStore
+    let trials: any TemporaryAccessStore
+    let metadataVersions: any MetadataVersionStore
+    let coherence: any MemoryCoherence
     public let configuration: TesseraConfiguration
     public let clock: any TesseraClock
     public let tokens: TokenAuthority
@@ -31,7 +39,14 @@ public final class Services: Sendable {
     public var directory: Directory { configuration.directory }
 
     public init(store: any Store, configuration: TesseraConfiguration, clock: any TesseraClock, tokens: TokenAuthority, logger: Logger) {
-        self.store = store
+        clients = store
+        pendingLogins = store
+        sessions = store
+        nonces = store
+        providerSessions = store
+        trials = store
+        metadataVersions = store
+        coherence = store
         self.configuration = configuration
         self.clock = clock
         self.tokens = tokens
@@ -40,9 +55,13 @@ public final class Services: Sendable {
         self.registrations = AttemptLimiter(limit: configuration.registrationsPerAddress, window: 3600, clock: clock)
         let hot = HotReads(capacity: configuration.cacheCapacity)
         self.hot = hot
-        // Another instance changed a device's sessions (or we may have missed some): forget it.
-        store.onSessionsChanged { device in
-            if let device { hot.sessions.invalidate(device) } else { hot.forgetEverything() }
+        // Another instance ended what we may hold under these keys (or we may have missed some): forget it.
+        let bearers = tokens.verifiedAccessTokens
+        store.onInvalidation { keys in
+            if let keys { hot.invalidate(keys, bearers: bearers) } else {
+                hot.forgetEverything()
+                bearers.invalidateAll()
+            }
         }
     }
 
@@ -61,6 +80,24 @@ public final class Services: Sendable {
         do { return try await operation() } catch {
             logger.error("storage failure: \(error)")
             throw .storageFailure
+        }
+    }
+
+    /// Claims a signed request's nonce: `false` when it was seen before.
+    func claimNonce(tenantID: String, nonce: String, expiresAt: Date) async throws(TesseraError) -> Bool {
+        try await stored { try await nonces.claimNonce(tenantID: tenantID, nonce: nonce, expiresAt: expiresAt) }
+    }
+
+    /// Writes the last-used times noted since the last call (``HotReads/noteUse(_:at:)``).
+    func recordSessionUses() async {
+        let uses = hot.takeUses()
+        guard !uses.isEmpty else { return }
+        // In slices: a long write would hold up logins and logouts behind it.
+        for start in stride(from: 0, to: uses.count, by: 1_000) {
+            do { try await sessions.recordUse(Array(uses[start..<min(start + 1_000, uses.count)])) } catch {
+                logger.warning("cannot record when sessions were last used: \(error)")
+                return
+            }
         }
     }
 }

@@ -186,6 +186,8 @@ public struct TokenAuthority: Sendable {
         if let verified = verifiedAccessTokens.value(for: token) {
             claims = verified
         } else {
+            // Taken before the client is looked up: a revoke of the client meanwhile voids the fill.
+            let ticket = verifiedAccessTokens.ticket(for: token)
             try checkHeader(of: token)
             do { claims = try await keys.verify(token, as: AccessTokenClaims.self) } catch {
                 throw .invalidAccessToken("the access token is malformed or its signature does not verify")
@@ -197,7 +199,7 @@ public struct TokenAuthority: Sendable {
                 throw .invalidAccessToken("the access token was issued in the future")
             }
             guard try await isRegisteredClient(claims) else { throw .invalidAccessToken("the access token's client is not registered") }
-            verifiedAccessTokens.set(token, claims)
+            verifiedAccessTokens.fill(token, claims, ticket: ticket)
         }
         guard claims.exp.value > now else { throw .invalidAccessToken("the access token has expired") }
         guard claims.nbf.value <= now else { throw .invalidAccessToken("the access token is not valid yet") }

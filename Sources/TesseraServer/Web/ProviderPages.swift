@@ -40,7 +40,7 @@ struct ProviderPages: Sendable {
                 else { return pages.message(Self.linkExpired.0, Self.linkExpired.1, status: .badRequest) }
                 let browser = forms.browser(of: request)
                 if let cookie = BrowserForms.cookie(Self.cookieName, in: request),
-                   let session = try await services.stored({ try await services.store.providerSession(digest: SecretDigest(of: cookie)) }),
+                   let session = try await services.providerSession(cookie: cookie),
                    session.subject.providerID == providerID, session.expiresAt > services.clock.now() {
                     return confirmation(provider: provider, tenant: tenant, login: login, state: state, subject: session.subject,
                                         browser: browser, extraCookie: nil)
@@ -79,11 +79,7 @@ struct ProviderPages: Sendable {
                                      error: "Wrong username or password.", status: .unauthorized)
                 }
                 let cookie = Secret.generate()
-                try await services.stored {
-                    try await services.store.insert(ProviderBrowserSession(
-                        digest: SecretDigest(of: cookie), subject: subject,
-                        expiresAt: services.clock.now().addingTimeInterval(Self.browserSessionLifetime)))
-                }
+                try await services.startProviderSession(cookie: cookie, subject: subject, lifetime: Self.browserSessionLifetime)
                 let providerCookie = "\(Self.cookieName)=\(cookie); Path=/idp/\(providerID); Max-Age=\(Int(Self.browserSessionLifetime)); HttpOnly; SameSite=Lax\(forms.cookieSuffix)"
                 return confirmation(provider: provider, tenant: tenant, login: login, state: state, subject: subject,
                                     browser: browser, extraCookie: providerCookie)
@@ -137,7 +133,7 @@ struct ProviderPages: Sendable {
                     return refused(refusal, what: "provider logout", tenant: nil, client: client)
                 }
                 if let cookie = BrowserForms.cookie(Self.cookieName, in: request) {
-                    try await services.stored { try await services.store.deleteProviderSession(digest: SecretDigest(of: cookie)) }
+                    try await services.endProviderSession(cookie: cookie)
                 }
                 let clear = "\(Self.cookieName)=; Path=/idp/\(providerID); Max-Age=0; HttpOnly; SameSite=Lax\(forms.cookieSuffix)"
                 return pages.render("message", ["title": "Signed out", "heading": "Signed out of \(provider.displayName)",
