@@ -11,7 +11,7 @@ struct Tessera: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tessera",
         abstract: "Self-hosted authentication and entitlement service speaking the Adobe Pass and Huawei dialects.",
-        subcommands: [Serve.self, Migrate.self, HashPassword.self, VerifyMediaToken.self],
+        subcommands: [Serve.self, Migrate.self, HashPassword.self, VerifyMediaToken.self, Admin.self],
         defaultSubcommand: Serve.self)
 }
 

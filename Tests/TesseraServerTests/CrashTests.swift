@@ -31,7 +31,7 @@ final class TesseraProcess: Sendable {
     /// `database`: a PostgreSQL URL to share; nil for the SQLite file in `dataDirectory`.
     /// `arguments` go after the usual ones; `descriptorLimit` lowers the program's `ulimit -n`.
     static func launch(dataDirectory: String, database: String? = nil, arguments: [String] = [],
-                       descriptorLimit: Int? = nil) async throws -> TesseraProcess {
+                       descriptorLimit: Int? = nil, environment: [String: String] = [:]) async throws -> TesseraProcess {
         try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
         let logPath = dataDirectory + "/tessera-\(UUID().uuidString.prefix(8)).log"
         guard FileManager.default.createFile(atPath: logPath, contents: nil), let log = FileHandle(forWritingAtPath: logPath) else {
@@ -49,6 +49,7 @@ final class TesseraProcess: Sendable {
         }
         process.standardOutput = log
         process.standardError = log
+        if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         try process.run()
         try? log.close()
         // Hummingbird logs the port it bound.

@@ -99,6 +99,62 @@ struct MultiInstanceTests {
     }
 }
 
+/// The admin API's revokes on one instance, refused at once by the other: a subscriber signed out
+/// everywhere (two devices on one promotional trial), and a revoked client's bearer.
+@Suite(.serialized, .enabled(if: TestStore.postgresURL != nil, "needs TESSERA_TEST_STORE=postgres and TESSERA_TEST_DATABASE_URL"))
+struct MultiInstanceAdminTests {
+    static let token = "multi-instance-admin-token-0123456789"
+
+    @Test(.timeLimit(.minutes(15))) func aSignOutEverywhereAndAClientRevokeAreRefusedAtOnceByTheOtherInstance() async throws {
+        let database = try #require(TestStore.freshPostgresURL())
+        let (dirA, dirB) = (Instances.freshDirectory("a"), Instances.freshDirectory("b"))
+        let environment = ["TESSERA_ADMIN_TOKEN": Self.token]
+        let a = try await TesseraProcess.launch(dataDirectory: dirA, database: database, environment: environment)
+        defer { a.kill9() }
+        let b = try await TesseraProcess.launch(dataDirectory: dirB, database: database, environment: environment)
+        defer { b.kill9() }
+        let clientA = TestClient(host: "127.0.0.1", port: a.port)
+        let clientB = TestClient(host: "127.0.0.1", port: b.port)
+        for client in [clientA, clientB] { client.connect() }
+        let auth = try await Instances.bearer(clientA, dataDirectory: dirA)
+        var form = auth
+        form[.contentType] = "application/x-www-form-urlencoded"
+        let admin: HTTPFields = [.authorization: "Bearer \(Self.token)"]
+        let stale = Findings()
+        for round in 0..<300 {
+            let (revoker, reader, readerName) = round % 2 == 0 ? (clientA, clientB, "B") : (clientB, clientA, "A")
+            let devices = ["tv-\(round)", "phone-\(round)"]
+            let identity = #"{"email":"viewer-\#(round)@example.com"}"#.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
+            for (index, device) in devices.enumerated() {
+                let login = try await Instances.call(index == 0 ? clientA : clientB, .post, "/api/v1/authenticate/freepreview", headers: form,
+                                                     body: "requestor=REF30&mso_id=TempPass_promo&deviceId=\(device)&generic_data=\(identity)")
+                try #require(login.status == .noContent, "round \(round): freepreview \(login.status)")
+            }
+            let token = Instances.json(try await Instances.call(reader, .get, "/api/v1/tokens/authn?requestor=REF30&deviceId=\(devices[0])", headers: auth))
+            let subject = try #require(token["userId"] as? String)
+            for device in devices {
+                try #require(try await Instances.call(reader, .get, "/api/v1/authorize?requestor=REF30&deviceId=\(device)&resource=REF30", headers: auth).status == .ok)
+            }
+            let revoked = try await Instances.call(revoker, .delete, "/admin/v1/tenants/REF30/subjects/\(subject)/sessions", headers: admin)
+            try #require(revoked.status == .ok, "round \(round): revoke \(revoked.status)")
+            if Instances.json(revoked)["revoked"] as? Int != 2 { stale.add("round \(round): revoked \(Instances.json(revoked)["revoked"] ?? "?")") }
+            for device in devices {
+                let check = try await Instances.call(reader, .get, "/api/v1/checkauthn?requestor=REF30&deviceId=\(device)", headers: auth)
+                if check.status != .forbidden { stale.add("round \(round): checkauthn of \(device) on \(readerName) answered \(check.status)") }
+                let authorize = try await Instances.call(reader, .get, "/api/v1/authorize?requestor=REF30&deviceId=\(device)&resource=REF30", headers: auth)
+                if authorize.status == .ok { stale.add("round \(round): authorize of \(device) on \(readerName) answered 200") }
+            }
+        }
+        #expect(stale.all == [], "stale acceptances")
+        // Both instances have verified the bearer (and hold it); revoked on A, B refuses it on the next call.
+        for client in [clientA, clientB] { #expect(try await Instances.call(client, .get, "/api/v1/config/REF30", headers: auth).status == .ok) }
+        let clientID = try #require(AdminAPITests.subject(of: auth))
+        #expect(try await Instances.call(clientA, .delete, "/admin/v1/tenants/REF30/clients/\(clientID)", headers: admin).status == .noContent)
+        for client in [clientB, clientA] { #expect(try await Instances.call(client, .get, "/api/v1/config/REF30", headers: auth).status == .unauthorized) }
+        for client in [clientA, clientB] { try? await client.shutdown() }
+    }
+}
+
 /// kill -9 while logouts are in flight: every logout that was answered 204 is in force after the
 /// restart (on the store the tests run on: SQLite, or PostgreSQL with TESSERA_TEST_STORE=postgres).
 @Suite(.serialized) struct LogoutBurstCrashTests {

@@ -57,6 +57,64 @@ struct PostgresTests {
         await Backend.drop(location.schema, with: a)
     }
 
+    /// 1,000 rounds, each a revoke by one selector kind (in turn: device login, device,
+    /// device and provider, token digest, refresh digest, family, subject, application, SSO key,
+    /// session id) on instance A, and what instance B held in memory for it checked the moment A
+    /// answered: B must have dropped every key of every ended session by then.
+    @Test(.timeLimit(.minutes(10))) func everySelectorsRevokeIsForgottenByTheOtherInstanceBeforeItIsAnswered() async throws {
+        try await withTwoInstances { a, b in
+            // As B's caches hold them: each session under its keys; any of its keys named drops it
+            // (a device login's entry goes with the decisions of the session it held).
+            let held = Mutex<[Session]>([])
+            b.onInvalidation { keys in
+                held.withLock { held in
+                    guard let keys else { return held.removeAll() }
+                    let named = Set(keys)
+                    held.removeAll { !named.isDisjoint(with: $0.memoryKeys) }
+                }
+            }
+            let now = Date()
+            var stale: [String] = []
+            for round in 0..<1_000 {
+                let device = "dev-\(round)", user = "user-\(round)", family = UUID(), application = "app-\(round)"
+                let ssoKey = SSOKey.make(.serviceToken, "key-\(round)")
+                let secret = Secret.generate()
+                func make(_ kind: SessionKind, provider: String = "Dish") -> Session {
+                    Session(id: UUID(), tenantID: "REF30", kind: kind, applicationID: kind == .deviceLogin ? nil : application,
+                            subject: Subject(userID: user, providerID: provider), deviceID: kind == .accessToken || kind == .userSession ? nil : device,
+                            ssoKey: kind == .ssoProfile ? ssoKey : nil,
+                            tokenDigest: kind == .accessToken ? SecretDigest(of: secret) : kind == .userSession ? SecretDigest(of: secret + "u") : nil,
+                            refreshDigest: kind == .accessToken ? SecretDigest(of: secret + "r") : nil, familyID: kind == .accessToken ? family : nil,
+                            createdAt: now, expiresAt: now.addingTimeInterval(3600))
+                }
+                let sessions = [make(.deviceLogin), make(.providerProfile), make(.providerProfile, provider: "Cablevision"), make(.ssoProfile),
+                                make(.accessToken), make(.userSession)]
+                for session in sessions { try await a.startSession(session) }
+                let selectors: [SessionSelector] = [
+                    .deviceLogin(DeviceKey(tenantID: "REF30", deviceID: device)), SessionSelector(tenantID: "REF30", .device(device)),
+                    SessionSelector(tenantID: "REF30", .deviceAndProvider(device, "Cablevision")),
+                    SessionSelector(tenantID: "REF30", .tokenDigest(SecretDigest(of: secret + "u"))),
+                    SessionSelector(tenantID: "REF30", .refreshDigest(SecretDigest(of: secret + "r"))), SessionSelector(tenantID: "REF30", .family(family)),
+                    SessionSelector(tenantID: "REF30", .subject(userID: user)), SessionSelector(tenantID: "REF30", .application(application)),
+                    SessionSelector(tenantID: "REF30", .ssoKey(ssoKey, providerID: nil)), SessionSelector(tenantID: "REF30", .id(sessions[1].id)),
+                ]
+                let selector = selectors[round % selectors.count]
+                // B reads what the selector picks and holds it, as its caches would.
+                let picked = try await b.sessions(selector)
+                if picked.isEmpty { stale.append("round \(round): \(selector) picked nothing") }
+                held.withLock { held in held = picked }
+                let ended = try await a.revokeSessions(selector)
+                let left = held.withLock { $0 }
+                if Set(ended.map(\.id)) != Set(picked.map(\.id)) { stale.append("round \(round): ended \(ended.count) of \(picked.count)") }
+                if !left.isEmpty { stale.append("round \(round): B still held \(left.map(\.kind)) after \(selector) was answered") }
+                if !(try await b.sessions(selector)).isEmpty { stale.append("round \(round): B's store still finds \(selector)") }
+                // What is left of the round goes, so that the next round starts clean.
+                _ = try await a.revokeSessions(SessionSelector(tenantID: "REF30", .subject(userID: user)))
+            }
+            #expect(stale == [])
+        }
+    }
+
     @Test func migratingIsIdempotentAndANewerSchemaIsRefused() async throws {
         let location = try Backend.freshPostgresLocation()
         let first = try await PostgresStore.open(location)

@@ -1,0 +1,57 @@
+import Foundation
+import HTTPTypes
+import HummingbirdTesting
+import Testing
+
+/// `tessera admin …` against a real `tessera serve --demo`, whose admin token is in the
+/// credentials file it wrote.
+@Suite(.serialized) struct AdminCommandTests {
+    /// Runs the program with `arguments`; returns its exit status and standard output.
+    static func tessera(_ arguments: [String], environment: [String: String]) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = TesseraProcess.executable
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    @Test(.timeLimit(.minutes(3))) func theOperatorListsAndRevokesASubscribersSessions() async throws {
+        let directory = Instances.freshDirectory("admin-cli")
+        let server = try await TesseraProcess.launch(dataDirectory: directory, database: TestStore.freshPostgresURL())
+        defer { server.kill9() }
+        let credentials = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: directory + "/demo-credentials.json"))) as? [String: Any]
+        let token = try #require(credentials?["admin_token"] as? String)
+        let client = TestClient(host: "127.0.0.1", port: server.port)
+        client.connect()
+        defer { Task { try? await client.shutdown() } }
+        let auth = try await Instances.bearer(client, dataDirectory: directory)
+        var form = auth
+        form[.contentType] = "application/x-www-form-urlencoded"
+        let login = try await Instances.call(client, .post, "/api/v1/authenticate/freepreview", headers: form,
+                                             body: "requestor=REF30&mso_id=TempPass_5mins&deviceId=cli-tv")
+        try #require(login.status == .noContent)
+        let subject = try #require(Instances.json(try await Instances.call(client, .get, "/api/v1/tokens/authn?requestor=REF30&deviceId=cli-tv", headers: auth))["userId"] as? String)
+        let target = ["--url", "http://127.0.0.1:\(server.port)", "--tenant", "REF30", "--subject", subject]
+
+        let listed = try Self.tessera(["admin", "sessions", "list"] + target, environment: ["TESSERA_ADMIN_TOKEN": token])
+        #expect(listed.status == 0)
+        let sessions = (try JSONSerialization.jsonObject(with: Data(listed.output.utf8)) as? [String: Any])?["sessions"] as? [[String: Any]]
+        #expect(sessions?.map { $0["device"] as? String } == ["cli-tv"])
+        #expect(sessions?.first?["provider"] as? String == "TempPass_5mins")
+
+        let refused = try Self.tessera(["admin", "sessions", "revoke"] + target, environment: ["TESSERA_ADMIN_TOKEN": "not-the-admin-token-at-all"])
+        #expect(refused.status != 0)
+        #expect(try await Instances.call(client, .get, "/api/v1/checkauthn?requestor=REF30&deviceId=cli-tv", headers: auth).status == .ok)
+
+        let revoked = try Self.tessera(["admin", "sessions", "revoke"] + target, environment: ["TESSERA_ADMIN_TOKEN": token])
+        #expect(revoked.status == 0)
+        #expect((try JSONSerialization.jsonObject(with: Data(revoked.output.utf8)) as? [String: Any])?["revoked"] as? Int == 1)
+        #expect(try await Instances.call(client, .get, "/api/v1/checkauthn?requestor=REF30&deviceId=cli-tv", headers: auth).status == .forbidden)
+    }
+}
