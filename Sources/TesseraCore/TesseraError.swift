@@ -1,27 +1,25 @@
 import Foundation
 
-/// Every error a front door can answer with. Each case knows its code, HTTP status, recommended
-/// action and message; a front door only renders them in its dialect's shape.
-///
-/// Codes come from Adobe's enhanced error catalogue. The v1 catalogue has no code for some
-/// parameters of the browser flow (reg_code, mso_id, redirect_url, ttl); there the v2 code of the
-/// same parameter is used (`invalid_parameter_code`, `invalid_parameter_mvpd`, …), and
-/// `invalid_parameter_domain_name` / `invalid_parameter_ttl` follow the same naming.
-public enum TesseraError: Error, Sendable, Equatable {
+/// What went wrong, in the core's terms: a missing parameter, an expired session, a foreign
+/// tenant… Each front door owns a catalogue that maps a case to its dialect's status, code and
+/// message (v1: `ClientlessV1/V1Errors.swift`); a new dialect adds its catalogue without touching
+/// another's, and nothing here knows a status code or a dialect's parameter name.
+public enum TesseraError: Error, Sendable, Equatable, CustomStringConvertible {
     // Parameters
     case invalidRequestor
     case invalidParameter(Parameter, Problem)
     case invalidDeviceInfo(String)
     case unknownIntegration(String)
-    case registrationCode(CodeProblem, status: Int)
+    /// A pending login's code (Adobe: registration code).
+    case loginCode(CodeProblem)
     // Callers
     case missingCredentials
     case invalidAccessToken(String)
     case accessTokenForAnotherTenant
     case invalidLegacySignature(String)
-    // Sessions and decisions (status depends on the endpoint, as in Adobe's catalogue)
-    case notAuthenticated(status: Int)
-    case authenticationExpired(status: Int)
+    // Sessions and decisions
+    case noSession
+    case sessionExpired
     case authorizationNotFound
     case authorizationExpired
     case authorizationDenied(details: String?)
@@ -45,10 +43,9 @@ public enum TesseraError: Error, Sendable, Equatable {
     case tooManyRequests
     case storageFailure
 
-    public enum Parameter: String, Sendable {
-        case deviceID = "deviceId", registrationCode = "reg_code", provider = "mso_id", mvpd = "mvpd"
-        case redirectURL = "redirect_url", domainName = "domain_name", ttl = "ttl", resource = "resource"
-        case deviceUser = "deviceUser", deviceType = "deviceType", appID = "appId"
+    /// A request's parameter, by what it means; each dialect names it its own way.
+    public enum Parameter: Sendable, Equatable {
+        case deviceID, loginCode, provider, redirectURL, domainName, ttl, resource, deviceUser, deviceType, appID
     }
 
     public enum Problem: Sendable, Equatable {
@@ -69,124 +66,39 @@ public enum TesseraError: Error, Sendable, Equatable {
         case unsupportedGrantType = "unsupported_grant_type"
     }
 
-    public var status: Int {
+    /// What went wrong, in the core's words: for logs, and for front doors whose catalogue
+    /// has no text of its own for it.
+    public var description: String {
         switch self {
-        case .invalidRequestor, .invalidParameter, .invalidDeviceInfo, .unknownIntegration, .malformedRequest: 400
-        case .registrationCode(_, let status): status
-        case .missingCredentials, .invalidAccessToken, .accessTokenForAnotherTenant, .invalidLegacySignature: 401
-        case .notAuthenticated(let status), .authenticationExpired(let status): status
-        case .authorizationNotFound, .metadataNotFound: 404
-        case .authorizationExpired: 410
-        case .authorizationDenied, .parentalControl, .tooManyResources, .temporaryAccessDurationExceeded, .temporaryAccessResourcesExceeded: 403
-        case .malformedResource, .invalidTemporaryAccessIdentity: 400
-        case .preauthorizationNotAuthenticated: 412
-        case .metadataEncryptionFailed: 500
-        case .clientRegistration: 400
-        case .tooManyRequests: 429
-        case .storageFailure: 500
-        case .payloadTooLarge: 413
-        case .methodNotAllowed: 405
-        }
-    }
-
-    public var code: String {
-        switch self {
-        case .invalidRequestor: "invalid_requestor"
-        case .invalidParameter(let parameter, _):
-            switch parameter {
-            case .deviceID: "invalid_device_id"
-            case .registrationCode: "invalid_parameter_code"
-            case .provider, .mvpd: "invalid_parameter_mvpd"
-            case .redirectURL: "invalid_parameter_redirect_url"
-            case .domainName: "invalid_parameter_domain_name"
-            case .ttl: "invalid_parameter_ttl"
-            case .resource: "missing_resource"
-            case .deviceUser, .deviceType, .appID: "malformed_authz_request"
-            }
-        case .invalidDeviceInfo: "invalid_device_info"
-        case .unknownIntegration: "unknown_integration"
-        case .registrationCode: "invalid_parameter_code"
-        case .missingCredentials, .invalidAccessToken, .invalidLegacySignature: "invalid_access_token_client_application"
-        case .accessTokenForAnotherTenant: "invalid_access_token_service_provider"
-        case .notAuthenticated: "authentication_session_missing"
-        case .authenticationExpired: "authentication_session_expired"
-        case .authorizationNotFound: "authorization_not_found"
-        case .authorizationExpired: "authorization_expired"
-        case .authorizationDenied: "authorization_denied_by_mvpd"
-        case .parentalControl: "authorization_denied_by_parental_controls"
-        case .malformedResource: "malformed_authz_request"
-        case .tooManyResources: "too_many_resources"
-        case .preauthorizationNotAuthenticated(let expired):
-            expired ? "preauthorization_authentication_session_expired" : "preauthorization_authentication_session_missing"
-        case .temporaryAccessDurationExceeded: "temporary_access_duration_limit_exceeded"
-        case .temporaryAccessResourcesExceeded: "temporary_access_resources_limit_exceeded"
-        case .invalidTemporaryAccessIdentity: "invalid_header_identity_for_temporary_access"
-        // The v1 catalogue has no code for "this subscriber has no metadata"; this one is Tessera's.
-        case .metadataNotFound: "user_metadata_not_found"
-        case .metadataEncryptionFailed: "invalid_configuration_user_metadata_certificate"
-        case .clientRegistration(let e): e.rawValue
-        case .malformedRequest, .storageFailure, .methodNotAllowed: "internal_error"
-        // No v1 code says "too large"; this one is Tessera's, and it is not of the retry class.
-        case .payloadTooLarge: "payload_too_large"
-        case .tooManyRequests: "too_many_requests"
-        }
-    }
-
-    public var action: String {
-        switch self {
-        case .missingCredentials, .invalidAccessToken, .accessTokenForAnotherTenant, .invalidLegacySignature: "application-registration"
-        case .notAuthenticated, .authenticationExpired, .preauthorizationNotAuthenticated,
-             .temporaryAccessDurationExceeded, .temporaryAccessResourcesExceeded: "authentication"
-        case .tooManyResources, .metadataEncryptionFailed: "configuration"
-        case .authorizationNotFound, .authorizationExpired: "authorization"
-        case .unknownIntegration: "configuration"
-        case .tooManyRequests, .storageFailure: "retry"
-        default: "none"
-        }
-    }
-
-    /// The user-facing message. Where Adobe's pages quote the legacy message of an endpoint
-    /// (checkauthn's "Authentication token expired", tokens' "Not Found"), that one is used.
-    public var message: String {
-        switch self {
-        case .invalidRequestor: "The requestor parameter is missing or invalid."
-        case .invalidParameter(let parameter, .missing): "Required '\(parameter.rawValue)' is not present"
-        case .invalidParameter(let parameter, .tooLong): "The \(parameter.rawValue) parameter value is too long."
-        case .invalidParameter(let parameter, .notAllowed): "The \(parameter.rawValue) parameter value is not allowed for this requestor."
-        case .invalidParameter(let parameter, .malformed): "The \(parameter.rawValue) parameter value is missing or invalid."
-        case .invalidDeviceInfo: "The device information is missing or invalid."
-        case .unknownIntegration: "The integration between the specified requestor and MVPD is missing or disabled."
-        case .registrationCode(.unknown, _): "The registration code is unknown."
-        case .registrationCode(.expired, _): "The registration code has expired."
-        case .registrationCode(.alreadyUsed, _): "The registration code has already been used."
-        case .missingCredentials: "Not Authorized: the access token is missing."
-        case .invalidAccessToken: "The access token is invalid or expired for this client application."
-        case .accessTokenForAnotherTenant: "The access token was issued for another requestor."
-        case .invalidLegacySignature: "Not Authorized"
-        case .notAuthenticated(let status), .authenticationExpired(let status):
-            switch status {
-            case 404: "Not Found"
-            case 410: "Gone"
-            case 412: "User not authenticated"
-            default: "Authentication token expired"
-            }
-        case .authorizationNotFound, .metadataNotFound: "Not Found"
-        case .authorizationExpired: "Gone"
-        case .authorizationDenied: "User not authorized"
-        case .parentalControl: "The authorization was denied by parental controls."
-        case .malformedResource: "The resource parameter is not a valid resource id or MRSS fragment."
-        case .tooManyResources(let limit): "Too many resources: at most \(limit) per request."
-        case .preauthorizationNotAuthenticated: "User not authenticated"
-        case .temporaryAccessDurationExceeded: "The temporary access duration limit has been exceeded."
-        case .temporaryAccessResourcesExceeded: "The temporary access resources limit has been exceeded."
-        case .invalidTemporaryAccessIdentity: "The identity for temporary access is missing or invalid."
-        case .metadataEncryptionFailed: "The user metadata certificate is missing or invalid."
-        case .clientRegistration(let e): e.rawValue
-        case .malformedRequest: "The request is malformed."
-        case .payloadTooLarge(let limit): "The request body is larger than \(limit) bytes."
-        case .methodNotAllowed(let allowed): "This resource answers \(allowed.joined(separator: ", ")) only."
-        case .tooManyRequests: "Too Many Requests"
-        case .storageFailure: "The request could not be stored. Retry later."
+        case .invalidRequestor: "the tenant is missing or unknown"
+        case .invalidParameter(let parameter, let problem): "the \(parameter) parameter is \(problem)"
+        case .invalidDeviceInfo: "the device information is missing or invalid"
+        case .unknownIntegration(let provider): "the tenant does not offer the provider \(provider)"
+        case .loginCode(let problem): "the login code is \(problem)"
+        case .missingCredentials: "the caller gave no credentials"
+        case .invalidAccessToken: "the caller's access token is invalid"
+        case .accessTokenForAnotherTenant: "the caller's access token is for another tenant"
+        case .invalidLegacySignature: "the caller's signature is invalid"
+        case .noSession: "there is no session"
+        case .sessionExpired: "the session has expired"
+        case .authorizationNotFound: "there is no decision for the resource"
+        case .authorizationExpired: "the decision for the resource has expired"
+        case .authorizationDenied: "the provider denied the resource"
+        case .parentalControl: "parental controls denied the resource"
+        case .malformedResource: "the resource is malformed"
+        case .tooManyResources(let limit): "more than \(limit) resources"
+        case .preauthorizationNotAuthenticated(let expired): expired ? "the session has expired" : "there is no session"
+        case .temporaryAccessDurationExceeded: "the temporary access has used up its time"
+        case .temporaryAccessResourcesExceeded: "the temporary access has used up its resources"
+        case .invalidTemporaryAccessIdentity: "the identity for temporary access is invalid"
+        case .metadataNotFound: "the subscriber has no metadata"
+        case .metadataEncryptionFailed: "the metadata could not be encrypted"
+        case .clientRegistration(let e): "client registration: \(e.rawValue)"
+        case .malformedRequest: "the request is malformed"
+        case .payloadTooLarge(let limit): "the body is larger than \(limit) bytes"
+        case .methodNotAllowed(let allowed): "the resource answers \(allowed.joined(separator: ", ")) only"
+        case .tooManyRequests: "too many requests"
+        case .storageFailure: "the store failed"
         }
     }
 

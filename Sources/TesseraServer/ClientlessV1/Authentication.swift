@@ -24,9 +24,10 @@ extension ClientlessV1 {
     func addAuthenticationRoutes(to router: Routes) {
         // The browser arrives from the programmer's page; no bearer, the registration code is the link.
         router.get("/api/v1/authenticate") { request, context in
-            await respond(request, context, requestor: nil, shortPath: "/authenticate", authenticate: false) { call throws(TesseraError) in
+            await respond(request, context, requestor: nil, shortPath: "/authenticate", authenticate: false,
+                          endpoint: V1Endpoint(unknownCode: 400)) { call throws(TesseraError) in
                 let p = call.parameters
-                let code = try p.required(.registrationCode, maxLength: 64)
+                let code = try p.required(.loginCode, maxLength: 64)
                 let provider = try p.required(.provider, maxLength: 128)
                 let domain = try p.required(.domainName, maxLength: 253)
                 let redirect = try p.required(.redirectURL, maxLength: 2048)
@@ -40,34 +41,35 @@ extension ClientlessV1 {
         }
         router.get("/api/v1/authenticate/:code") { request, context in
             let code = context.parameters.get("code") ?? ""
-            return await respond(request, context, requestor: nil, shortPath: "/authenticate/\(code)") { call throws(TesseraError) in
-                try await authentication(call, code: code, missing: 404, expired: 410)
+            return await respond(request, context, requestor: nil, shortPath: "/authenticate/\(code)",
+                                 endpoint: V1Endpoint(sessionMissing: 404, sessionExpired: 410)) { call throws(TesseraError) in
+                try await authentication(call, code: code)
             }
         }
         router.get("/api/v1/checkauthn") { request, context in
             await respond(request, context, requestor: nil, shortPath: "/checkauthn") { call throws(TesseraError) in
-                try await authentication(call, missing: 403, expired: 403)
+                try await authentication(call)
             }
         }
         router.get("/api/v1/checkauthn/:code") { request, context in
             let code = context.parameters.get("code") ?? ""
             return await respond(request, context, requestor: nil, shortPath: "/checkauthn/\(code)") { call throws(TesseraError) in
-                try await authentication(call, code: code, missing: 403, expired: 403)
+                try await authentication(call, code: code)
             }
         }
     }
 
     /// The authN token of the calling device, or the endpoint's error when it has none.
-    func authentication(_ call: Call, missing: Int, expired: Int) async throws(TesseraError) -> Response {
+    func authentication(_ call: Call) async throws(TesseraError) -> Response {
         let (device, description) = try call.device()
-        let session = try await services.sessionState(device: device, deviceUser: description.deviceUser).require(missing: missing, expired: expired)
+        let session = try await services.sessionState(device: device, deviceUser: description.deviceUser).require()
         return V1Rendering.response(AuthenticationBody(session), root: "authentication", format: call.format)
     }
 
     /// The authN token of the login made with a registration code (second screen, older clients).
-    func authentication(_ call: Call, code: String, missing: Int, expired: Int) async throws(TesseraError) -> Response {
-        let (_, login) = try await services.pendingLogin(tenant: call.tenant, code: code, status: 404)
-        let session = try await services.sessionState(completedBy: login).require(missing: missing, expired: expired)
+    func authentication(_ call: Call, code: String) async throws(TesseraError) -> Response {
+        let (_, login) = try await services.pendingLogin(tenant: call.tenant, code: code)
+        let session = try await services.sessionState(completedBy: login).require()
         return V1Rendering.response(AuthenticationBody(session), root: "authentication", format: call.format)
     }
 }

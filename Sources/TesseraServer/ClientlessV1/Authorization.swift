@@ -45,7 +45,7 @@ extension ClientlessV1 {
                 let (device, description) = try call.device()
                 let resource = try resource(call)
                 _ = try GenericData.identity(call.parameters["generic_data"])
-                let session = try await services.sessionState(device: device, deviceUser: description.deviceUser).require(missing: 403, expired: 403)
+                let session = try await services.sessionState(device: device, deviceUser: description.deviceUser).require()
                 let authorization = try await services.authorize(session: session, tenant: call.tenant, resource: resource)
                 return authorizationResponse(authorization, tenant: call.tenant, format: call.format)
             }
@@ -54,7 +54,7 @@ extension ClientlessV1 {
             await respond(request, context, requestor: nil, shortPath: request.uri.path.hasSuffix("/media") ? "/tokens/media" : "/mediatoken") { call throws(TesseraError) in
                 let (device, description) = try call.device()
                 let resource = try resource(call)
-                let session = try await services.sessionState(device: device, deviceUser: description.deviceUser).require(missing: 403, expired: 403)
+                let session = try await services.sessionState(device: device, deviceUser: description.deviceUser).require()
                 let (token, claims) = try await services.mediaToken(session: session, tenant: call.tenant, resource: resource)
                 return V1Rendering.response(
                     PlayBody(expires: String(claims.exp.value.epochMilliseconds), mvpdId: claims.mvpd, requestor: claims.requestor,
@@ -76,14 +76,15 @@ extension ClientlessV1 {
             let code = context.parameters.get("code") ?? ""
             return await respond(request, context, requestor: nil, shortPath: "/preauthorize/\(code)") { call throws(TesseraError) in
                 let resources = try preauthorizeResources(call)
-                let (_, login) = try await services.pendingLogin(tenant: call.tenant, code: code, status: 404)
+                let (_, login) = try await services.pendingLogin(tenant: call.tenant, code: code)
                 return try await preauthorizeResponse(call, state: try await services.sessionState(completedBy: login), resources: resources)
             }
         }
         router.get("/api/v1/tokens/usermetadata") { request, context in
-            await respond(request, context, requestor: nil, shortPath: "/tokens/usermetadata") { call throws(TesseraError) in
+            await respond(request, context, requestor: nil, shortPath: "/tokens/usermetadata",
+                          endpoint: V1Endpoint(sessionMissing: 412, sessionExpired: 412)) { call throws(TesseraError) in
                 let (device, description) = try call.device()
-                let session = try await services.sessionState(device: device, deviceUser: description.deviceUser).require(missing: 412, expired: 412)
+                let session = try await services.sessionState(device: device, deviceUser: description.deviceUser).require()
                 let metadata = try await services.userMetadata(session: session, tenant: call.tenant)
                 return V1Rendering.response(
                     MetadataBody(updated: Int64(metadata.updated.timeIntervalSince1970), encrypted: metadata.encrypted, data: metadata.data),
@@ -138,7 +139,7 @@ extension ClientlessV1 {
             let error = try await services.preauthorize(session: session, resource: resource)
             // Item-level errors of preauthorize use the preauthorization denial code.
             let rendered = error.map { e -> V1Rendering.ErrorBody in
-                var body = V1Rendering.ErrorBody(error: e, helpURL: services.configuration.helpURL, trace: trace)
+                var body = V1Rendering.ErrorBody(entry: V1Errors.entry(e), helpURL: services.configuration.helpURL, trace: trace)
                 if case .authorizationDenied = e { body.code = "preauthorization_denied_by_mvpd" }
                 return body
             }

@@ -85,7 +85,7 @@ struct ClientlessV1: Sendable {
 
     func respond(
         _ request: Request, _ context: TesseraRequestContext, requestor: String?, shortPath: String, authenticate: Bool = true,
-        _ handler: (Call) async throws(TesseraError) -> Response
+        endpoint: V1Endpoint = .standard, _ handler: (Call) async throws(TesseraError) -> Response
     ) async -> Response {
         // Until the parameters are read (they may be the problem), Accept and the suffix decide.
         var format = Self.format(request: request, context: context, parameters: nil)
@@ -105,7 +105,7 @@ struct ClientlessV1: Sendable {
             response.headers[.cacheControl] = "no-store"
             return response
         } catch {
-            var response = V1Rendering.error(error, format: format, helpURL: services.configuration.helpURL, trace: UUID.random().uuidString.lowercased())
+            var response = V1Rendering.error(error, endpoint: endpoint, format: format, helpURL: services.configuration.helpURL, trace: UUID.random().uuidString.lowercased())
             response.headers[.cacheControl] = "no-store"
             return response
         }

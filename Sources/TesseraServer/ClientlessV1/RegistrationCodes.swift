@@ -45,11 +45,12 @@ extension ClientlessV1 {
 
     func addRegistrationCodeRoutes(to router: Routes) {
         router.post("/reggie/v1/:requestor/regcode") { request, context in
-            await respond(request, context, requestor: context.parameters.get("requestor"), shortPath: "/regcode") { call throws(TesseraError) in
+            await respond(request, context, requestor: context.parameters.get("requestor"), shortPath: "/regcode",
+                          endpoint: V1Endpoint(providerParameter: "mvpd")) { call throws(TesseraError) in
                 let (device, described) = try call.device()
                 var description = described
                 description.clientAddress = call.clientAddress
-                let provider = try call.parameters.optional(.mvpd, maxLength: 128)
+                let provider = try call.parameters.optional("mvpd", parameter: .provider, maxLength: 128)
                 var ttl: TimeInterval?
                 if let raw = try call.parameters.optional(.ttl, maxLength: 12) {
                     guard let seconds = Int(raw) else { throw .invalidParameter(.ttl, .malformed) }
@@ -62,14 +63,16 @@ extension ClientlessV1 {
             }
         }
         router.get("/reggie/v1/:requestor/regcode/:code") { request, context in
-            await respond(request, context, requestor: context.parameters.get("requestor"), shortPath: "/regcode") { call throws(TesseraError) in
-                let (code, login) = try await services.pendingLogin(tenant: call.tenant, code: context.parameters.get("code") ?? "", status: 404)
+            await respond(request, context, requestor: context.parameters.get("requestor"), shortPath: "/regcode",
+                          endpoint: V1Endpoint(providerParameter: "mvpd")) { call throws(TesseraError) in
+                let (code, login) = try await services.pendingLogin(tenant: call.tenant, code: context.parameters.get("code") ?? "")
                 return V1Rendering.response(RegistrationRecord(code: code, login: login), root: "ns2:regcode",
                                             rootAttributes: Self.regcodeNamespace, format: call.format)
             }
         }
         router.delete("/reggie/v1/:requestor/regcode/:code") { request, context in
-            await respond(request, context, requestor: context.parameters.get("requestor"), shortPath: "/regcode") { call throws(TesseraError) in
+            await respond(request, context, requestor: context.parameters.get("requestor"), shortPath: "/regcode",
+                          endpoint: V1Endpoint(providerParameter: "mvpd")) { call throws(TesseraError) in
                 try await services.deletePendingLogin(tenant: call.tenant, code: context.parameters.get("code") ?? "")
                 return Response(status: .noContent)
             }

@@ -16,15 +16,17 @@ extension ClientlessV1 {
 
     func addTokenRoutes(to router: Routes) {
         router.get("/api/v1/tokens/authn") { request, context in
-            await respond(request, context, requestor: nil, shortPath: "/tokens/authn") { call throws(TesseraError) in
-                try await authentication(call, missing: 404, expired: 410)
+            await respond(request, context, requestor: nil, shortPath: "/tokens/authn",
+                          endpoint: V1Endpoint(sessionMissing: 404, sessionExpired: 410)) { call throws(TesseraError) in
+                try await authentication(call)
             }
         }
         router.get("/api/v1/tokens/authz") { request, context in
-            await respond(request, context, requestor: nil, shortPath: "/tokens/authz") { call throws(TesseraError) in
+            await respond(request, context, requestor: nil, shortPath: "/tokens/authz",
+                          endpoint: V1Endpoint(sessionMissing: 412, sessionExpired: 412)) { call throws(TesseraError) in
                 let (device, description) = try call.device()
                 let resource = try resource(call)
-                let session = try await services.sessionState(device: device, deviceUser: description.deviceUser).require(missing: 412, expired: 412)
+                let session = try await services.sessionState(device: device, deviceUser: description.deviceUser).require()
                 let decision = try await services.decision(session: session, resource: resource.raw)
                 let proxy = (services.directory.providers[decision.providerID] as? any EntitlementDeciding)?.proxyProviderID
                 return authorizationResponse(Services.Authorization(decision: decision, proxyProviderID: proxy), tenant: call.tenant, format: call.format)

@@ -35,11 +35,12 @@ enum V1Rendering {
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 
-    static func error(_ error: TesseraError, format: ResponseFormat, helpURL: String, trace: String) -> Response {
+    static func error(_ error: TesseraError, endpoint: V1Endpoint = .standard, format: ResponseFormat, helpURL: String, trace: String) -> Response {
         var headers: HTTPFields = [:]
         headers[.init("X-Request-Id")!] = trace
-        return response(ErrorBody(error: error, helpURL: helpURL, trace: trace), root: "error", format: format,
-                        status: HTTPResponse.Status(code: error.status), headers: headers)
+        let entry = V1Errors.entry(error, endpoint)
+        return response(ErrorBody(entry: entry, helpURL: helpURL, trace: trace), root: "error", format: format,
+                        status: HTTPResponse.Status(code: entry.status), headers: headers)
     }
 
     /// The v1 error with Adobe's enhanced fields. `details` is written as `null` in JSON
@@ -53,12 +54,12 @@ enum V1Rendering {
         let helpUrl: String
         let trace: String
 
-        init(error: TesseraError, helpURL: String, trace: String) {
-            action = error.action
-            status = error.status
-            code = error.code
-            message = error.message
-            details = error.details
+        init(entry: V1Errors.Entry, helpURL: String, trace: String) {
+            action = entry.action
+            status = entry.status
+            code = entry.code
+            message = entry.message
+            details = entry.details
             helpUrl = helpURL
             self.trace = trace
         }

@@ -80,8 +80,21 @@ struct ClientRegistration: Sendable {
             if case .clientRegistration(let e) = error {
                 return Self.json(ErrorBody(error: e.rawValue, error_description: nil), status: .badRequest)
             }
-            return Self.json(ErrorBody(error: error.status >= 500 ? "server_error" : "invalid_request", error_description: error.message),
-                             status: HTTPResponse.Status(code: error.status))
+            let status = Self.status(of: error)
+            return Self.json(ErrorBody(error: status.code >= 500 ? "server_error" : "invalid_request", error_description: error.description),
+                             status: status)
+        }
+    }
+
+    /// DCR's catalogue: RFC 7591/6749 errors are 400; the others keep HTTP's meaning.
+    static func status(of error: TesseraError) -> HTTPResponse.Status {
+        switch error {
+        case .payloadTooLarge: .contentTooLarge
+        case .methodNotAllowed: .methodNotAllowed
+        case .tooManyRequests: .tooManyRequests
+        case .storageFailure, .metadataEncryptionFailed: .internalServerError
+        case .missingCredentials, .invalidAccessToken, .accessTokenForAnotherTenant, .invalidLegacySignature: .unauthorized
+        default: .badRequest
         }
     }
 

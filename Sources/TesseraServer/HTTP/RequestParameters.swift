@@ -90,16 +90,8 @@ struct RequestParameters: Sendable {
 
     subscript(_ name: String) -> String? { position(of: name).map { pairs[$0].value } }
 
-    /// A present, non-empty value of at most `maxLength` characters with no control characters.
-    func required(_ parameter: TesseraError.Parameter, maxLength: Int = 256) throws(TesseraError) -> String {
-        guard let value = try optional(parameter, maxLength: maxLength) else { throw .invalidParameter(parameter, .missing) }
-        return value
-    }
-
-    func optional(_ parameter: TesseraError.Parameter, maxLength: Int = 256) throws(TesseraError) -> String? {
-        try optional(parameter.rawValue, parameter: parameter, maxLength: maxLength)
-    }
-
+    /// The value of `name` if present and non-empty: at most `maxLength` characters and no
+    /// control characters, else the error of `parameter`.
     func optional(_ name: String, parameter: TesseraError.Parameter, maxLength: Int) throws(TesseraError) -> String? {
         guard let value = self[name], !value.isEmpty else { return nil }
         guard value.hasAtMost(maxLength) else { throw .invalidParameter(parameter, .tooLong) }

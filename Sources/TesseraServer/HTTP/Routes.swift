@@ -86,9 +86,9 @@ public struct MethodCheckResponder: HTTPResponder {
             let format = ClientlessV1.format(request: request, context: context, parameters: RequestParameters(query: request.uri.query))
             response = V1Rendering.error(error, format: format, helpURL: helpURL, trace: UUID.random().uuidString.lowercased())
         } else if path.hasPrefix("/o/client/") {
-            response = ClientRegistration.json(["error": "invalid_request", "error_description": error.message], status: .methodNotAllowed)
+            response = ClientRegistration.json(["error": "invalid_request", "error_description": error.description], status: .methodNotAllowed)
         } else {
-            let text = error.message
+            let text = V1Errors.entry(error).message
             response = Response(status: .methodNotAllowed, headers: [.contentType: "text/plain; charset=utf-8"],
                                 body: .init(byteBuffer: ByteBuffer(string: text)))
         }

@@ -29,20 +29,20 @@ extension Services {
         throw .storageFailure
     }
 
-    /// The live pending login of `code` in `tenant`; 404-style errors when it is not there.
-    func pendingLogin(tenant: Tenant, code rawCode: String, status: Int) async throws(TesseraError) -> (code: String, login: PendingLogin) {
-        guard let code = RegistrationCode.normalize(rawCode) else { throw .registrationCode(.unknown, status: status) }
+    /// The live pending login of `code` in `tenant`.
+    func pendingLogin(tenant: Tenant, code rawCode: String) async throws(TesseraError) -> (code: String, login: PendingLogin) {
+        guard let code = RegistrationCode.normalize(rawCode) else { throw .loginCode(.unknown) }
         guard let login = try await stored({ try await pendingLogins.pendingLogin(codeDigest: RegistrationCode.digest(code, tenant: tenant.id)) }) else {
-            throw .registrationCode(.unknown, status: status)
+            throw .loginCode(.unknown)
         }
-        guard !login.isExpired(at: clock.now()) else { throw .registrationCode(.expired, status: status) }
+        guard !login.isExpired(at: clock.now()) else { throw .loginCode(.expired) }
         return (code, login)
     }
 
     func deletePendingLogin(tenant: Tenant, code rawCode: String) async throws(TesseraError) {
         guard let code = RegistrationCode.normalize(rawCode),
               try await stored({ try await pendingLogins.deletePendingLogin(codeDigest: RegistrationCode.digest(code, tenant: tenant.id)) })
-        else { throw .registrationCode(.unknown, status: 404) }
+        else { throw .loginCode(.unknown) }
     }
 
     /// Starts a browser's sign-in at `providerID` for `code`; returns the state the browser carries.
@@ -55,11 +55,11 @@ extension Services {
             throw .tooManyRequests
         }
         let login: PendingLogin
-        do { login = try await pendingLogin(tenant: tenant, code: code, status: 400).login } catch {
-            if case .registrationCode(.unknown, _) = error { loginGuard.recordWrongCode(tenantID: tenant.id, address: client) }
+        do { login = try await pendingLogin(tenant: tenant, code: code).login } catch {
+            if case .loginCode(.unknown) = error { loginGuard.recordWrongCode(tenantID: tenant.id, address: client) }
             throw error
         }
-        guard login.completedSessionID == nil else { throw .registrationCode(.alreadyUsed, status: 400) }
+        guard login.completedSessionID == nil else { throw .loginCode(.alreadyUsed) }
         guard directory.provider(providerID, for: tenant) != nil else { throw .unknownIntegration(providerID) }
         if let wanted = login.providerID, wanted != providerID { throw .unknownIntegration(providerID) }
         let state = Secret.generate()

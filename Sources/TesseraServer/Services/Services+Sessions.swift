@@ -10,12 +10,12 @@ extension Services {
         case expired(Session)
         case none
 
-        /// The live session, or the error of the endpoint that asked.
-        func require(missing: Int, expired: Int) throws(TesseraError) -> Session {
+        /// The live session, or why there is none.
+        func require() throws(TesseraError) -> Session {
             switch self {
             case .active(let session): return session
-            case .expired: throw .authenticationExpired(status: expired)
-            case .none: throw .notAuthenticated(status: missing)
+            case .expired: throw .sessionExpired
+            case .none: throw .noSession
             }
         }
     }

@@ -39,14 +39,14 @@ struct ActivationPages: Sendable {
                 return ProviderPages.redirect(to: ProviderPages.loginPath(provider: provider, state: state), status: .seeOther)
             } catch {
                 let text = switch error {
-                case .registrationCode(.expired, _): "This code has expired. Ask your TV for a new code."
-                case .registrationCode(.alreadyUsed, _): "This code has already been used."
-                case .registrationCode: "This code is not valid. Check the code on your TV."
+                case .loginCode(.expired): "This code has expired. Ask your TV for a new code."
+                case .loginCode(.alreadyUsed): "This code has already been used."
+                case .loginCode: "This code is not valid. Check the code on your TV."
                 case .unknownIntegration: "Choose one of the listed providers."
                 case .tooManyRequests: "Too many attempts. Wait a few minutes and try again."
                 default: "Something went wrong. Try again in a moment."
                 }
-                return self.form(tenant: tenant, code: code, provider: provider, error: text, status: HTTPResponse.Status(code: error.status),
+                return self.form(tenant: tenant, code: code, provider: provider, error: text, status: Pages.status(of: error),
                                  browser: forms.browser(of: request))
             }
         }

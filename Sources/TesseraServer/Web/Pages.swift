@@ -32,14 +32,25 @@ struct Pages: Sendable {
 
     /// What a failed sign-in means to the person in front of the browser.
     func message(for error: TesseraError) -> Response {
-        let status = HTTPResponse.Status(code: error.status)
+        let status = Self.status(of: error)
         switch error {
-        case .registrationCode(.expired, _): return message("Code expired", "This code has expired. Ask your TV for a new code.", status: status)
-        case .registrationCode(.alreadyUsed, _): return message("Code already used", "This code has already been used.", status: status)
-        case .registrationCode: return message("Unknown code", "This code is not valid. Check the code on your TV.", status: status)
+        case .loginCode(.expired): return message("Code expired", "This code has expired. Ask your TV for a new code.", status: status)
+        case .loginCode(.alreadyUsed): return message("Code already used", "This code has already been used.", status: status)
+        case .loginCode: return message("Unknown code", "This code is not valid. Check the code on your TV.", status: status)
         case .tooManyRequests: return message("Too many attempts", "Too many attempts. Wait a few minutes and try again.", status: status)
         case .storageFailure: return message("Try again", "Something went wrong on our side. Try again in a moment.", status: status)
-        default: return message("Cannot continue", error.message, status: status)
+        default: return message("Cannot continue", V1Errors.entry(error).message, status: status)
+        }
+    }
+
+    /// The pages' catalogue: what a person sees is the page; the status tells a script.
+    static func status(of error: TesseraError) -> HTTPResponse.Status {
+        switch error {
+        case .tooManyRequests: .tooManyRequests
+        case .storageFailure, .metadataEncryptionFailed: .internalServerError
+        case .payloadTooLarge: .contentTooLarge
+        case .authorizationDenied, .parentalControl: .forbidden
+        default: .badRequest
         }
     }
 }

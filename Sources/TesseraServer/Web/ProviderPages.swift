@@ -169,8 +169,8 @@ struct ProviderPages: Sendable {
             return Self.redirect(to: returnURL, status: .seeOther)
         case .attemptNotFound, .codeNotFound:
             return pages.message(Self.linkExpired.0, Self.linkExpired.1, status: .badRequest)
-        case .codeExpired: return pages.message(for: .registrationCode(.expired, status: 400))
-        case .codeAlreadyUsed: return pages.message(for: .registrationCode(.alreadyUsed, status: 400))
+        case .codeExpired: return pages.message(for: .loginCode(.expired))
+        case .codeAlreadyUsed: return pages.message(for: .loginCode(.alreadyUsed))
         }
     }
 
