@@ -34,11 +34,21 @@ let package = Package(
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
             ]
         ),
+        // The store protocols (one per aggregate) and what every backend shares.
         .target(
             name: "TesseraStore",
+            dependencies: ["TesseraCore"]
+        ),
+        // The embedded store: SQLite through GRDB, with group commit.
+        .target(
+            name: "TesseraSQLite",
+            dependencies: ["TesseraCore", "TesseraStore", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
+        // The shared store: PostgreSQL through PostgresNIO, with the peer-instance machinery.
+        .target(
+            name: "TesseraPostgres",
             dependencies: [
-                "TesseraCore",
-                .product(name: "GRDB", package: "GRDB.swift"),
+                "TesseraCore", "TesseraStore",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
@@ -51,12 +61,25 @@ let package = Package(
                 .product(name: "ExtrasBase64", package: "swift-extras-base64"),
             ]
         ),
+        // The operations that combine core rules and the store (sign in, authorize, revoke, log
+        // out), with the configuration they run under: no HTTP type.
+        .target(
+            name: "TesseraServices",
+            dependencies: [
+                "TesseraCore", "TesseraMediaToken", "TesseraStore", "TesseraPostgres",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
+            ]
+        ),
         .target(
             name: "TesseraServer",
             dependencies: [
                 "TesseraCore",
-                "TesseraMediaToken",
-                "TesseraStore",
+                "TesseraMediaToken", "TesseraServices",
+                "TesseraStore", "TesseraSQLite", "TesseraPostgres",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -66,7 +89,6 @@ let package = Package(
                 .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "Yams", package: "Yams"),
                 .product(name: "XMLCoder", package: "XMLCoder"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -75,7 +97,7 @@ let package = Package(
         .executableTarget(
             name: "tessera",
             dependencies: [
-                "TesseraServer", "TesseraStore",
+                "TesseraServer", "TesseraServices", "TesseraStore", "TesseraSQLite", "TesseraPostgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -90,7 +112,7 @@ let package = Package(
         .testTarget(
             name: "TesseraStoreTests",
             dependencies: [
-                "TesseraStore",
+                "TesseraStore", "TesseraSQLite", "TesseraPostgres",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ]
@@ -98,7 +120,7 @@ let package = Package(
         .testTarget(
             name: "TesseraServerTests",
             dependencies: [
-                "TesseraServer", "TesseraStore",
+                "TesseraServer", "TesseraServices", "TesseraStore", "TesseraSQLite", "TesseraPostgres",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "GRDB", package: "GRDB.swift"),

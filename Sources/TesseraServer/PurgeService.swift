@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import ServiceLifecycle
 import TesseraCore
+import TesseraServices
 import TesseraStore
 
 /// Deletes expired codes, attempts, nonces and sessions every `interval`, until shutdown.

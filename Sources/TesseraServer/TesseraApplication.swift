@@ -2,7 +2,10 @@ import Foundation
 import Hummingbird
 import Logging
 import TesseraCore
+import TesseraServices
 import TesseraStore
+import TesseraSQLite
+import TesseraPostgres
 
 /// How to run Tessera.
 public struct ServerOptions: Sendable {

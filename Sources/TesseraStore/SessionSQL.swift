@@ -7,15 +7,15 @@ import TesseraCore
 /// are written into the SQL as literals, not bound: a planner can use a partial index only when
 /// the query's own text implies the index's condition (a bound `kind = ?` does not imply
 /// `kind = 'device'`), for SQLite and for PostgreSQL's generic plans alike.
-enum SessionSQL {
+package enum SessionSQL {
     /// Every column, in the order both stores decode them.
-    static let columns = """
+    package static let columns = """
         id, tenant_id, kind, application_id, provider_id, user_id, device_id, sso_key, token_digest, refresh_digest, \
         family_id, trial_id, device_user, created_at, expires_at, last_used_at
         """
 
     /// The indexes of the session table (both stores), each serving one selector.
-    static let indexes = [
+    package static let indexes = [
         "CREATE UNIQUE INDEX session_device_login ON session(tenant_id, device_id) WHERE kind = 'device'",
         "CREATE UNIQUE INDEX session_profile ON session(tenant_id, device_id, provider_id, COALESCE(application_id, '')) WHERE kind = 'profile'",
         "CREATE UNIQUE INDEX session_sso ON session(tenant_id, sso_key, provider_id) WHERE kind = 'sso'",
@@ -29,21 +29,21 @@ enum SessionSQL {
     ]
 
     /// A value a selector binds.
-    enum Value: Sendable {
+    package enum Value: Sendable {
         case text(String)
         case blob(Data)
         case uuid(UUID)
     }
 
     /// One WHERE clause (with `?` placeholders) and what it binds.
-    struct Filter: Sendable {
-        var sql: String
-        var values: [Value]
+    package struct Filter: Sendable {
+        package var sql: String
+        package var values: [Value]
     }
 
     /// The WHERE clauses that together pick what `selector` picks: usually one; a device across
     /// kinds is two (the v1 logins have an index of their own).
-    static func filters(_ selector: SessionSelector) -> [Filter] {
+    package static func filters(_ selector: SessionSelector) -> [Filter] {
         var base = Filter(sql: "tenant_id = ?", values: [.text(selector.tenantID)])
         if let application = selector.applicationID {
             base.sql += selector.matchesMissingApplication ? " AND (application_id = ? OR application_id IS NULL)" : " AND application_id = ?"
@@ -89,7 +89,7 @@ enum SessionSQL {
     }
 
     /// `sql` with `?` numbered from `first` for PostgreSQL (`$1`, `$2`…). Our filters have no `?` in literals.
-    static func numbered(_ sql: String, from first: Int = 1) -> String {
+    package static func numbered(_ sql: String, from first: Int = 1) -> String {
         var out = ""
         var n = first
         for character in sql {

@@ -2,9 +2,12 @@ import ArgumentParser
 import Foundation
 import Logging
 import TesseraCore
+import TesseraServices
 import TesseraMediaToken
 import TesseraServer
 import TesseraStore
+import TesseraSQLite
+import TesseraPostgres
 
 @main
 struct Tessera: AsyncParsableCommand {

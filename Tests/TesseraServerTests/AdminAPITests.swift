@@ -3,7 +3,10 @@ import HTTPTypes
 import Testing
 import TesseraCore
 @testable import TesseraServer
+@testable import TesseraServices
 @testable import TesseraStore
+@testable import TesseraSQLite
+@testable import TesseraPostgres
 
 /// The operator's API: a subscriber's sessions listed and ended everywhere, a client revoked,
 /// behind the admin token.

@@ -4,6 +4,7 @@ import Testing
 import TesseraCore
 import TesseraMediaToken
 @testable import TesseraServer
+@testable import TesseraServices
 
 @Suite struct AuthorizationBadInputTests {
     @Test func resourceParameters() async throws {

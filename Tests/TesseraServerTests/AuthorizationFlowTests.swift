@@ -5,6 +5,7 @@ import Testing
 import TesseraCore
 import TesseraMediaToken
 @testable import TesseraServer
+@testable import TesseraServices
 
 /// Login, authorize, authZ token, media token verified offline, preauthorize, metadata,
 /// logout, and then every one of these answering as for a device that never signed in.

@@ -4,6 +4,7 @@ import Synchronization
 import Testing
 import TesseraCore
 @testable import TesseraServer
+@testable import TesseraServices
 
 /// Seed 002 (啟動授權 / Initiate authorization): `GET <sp_fqdn>/api/v1/authorize` answers 200 with
 /// `<authorization><expires/><mvpd/><requestor/><resource/></authorization>` (JSON: `expires` as an

@@ -3,6 +3,7 @@ import HTTPTypes
 import Testing
 import TesseraCore
 @testable import TesseraServer
+@testable import TesseraServices
 
 /// Every missing, malformed, oversized, expired, reused or foreign value gets v1's error shape
 /// with a precise code, and nothing is stored.

@@ -5,6 +5,7 @@ import HTTPTypes
 import Testing
 import TesseraCore
 @testable import TesseraServer
+@testable import TesseraServices
 
 /// A bearer is exactly what Tessera issues: RS256 under a kid of the access-token keys, its
 /// claims Tessera's, its `sub` a registered client of its requestor. Each token here is forged

@@ -3,6 +3,7 @@ import HTTPTypes
 import Testing
 import TesseraCore
 @testable import TesseraServer
+@testable import TesseraServices
 
 /// Guessing from many addresses, and a household that mistypes behind one: limits per
 /// subscriber and per tenant as well as per address (see `LoginLimits`).

@@ -3,6 +3,7 @@ import HTTPTypes
 import Testing
 import TesseraCore
 @testable import TesseraServer
+@testable import TesseraServices
 
 /// Device-code phishing (RFC 8628 §5.4) and cross-site forms: an attacker makes a code on
 /// their own device and gets a signed-in victim's browser to complete it. Every completion now

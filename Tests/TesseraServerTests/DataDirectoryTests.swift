@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import TesseraServer
+@testable import TesseraServices
 @testable import TesseraStore
 
 /// The data folder holds the private signing keys: 0700, its files 0600.

@@ -3,6 +3,7 @@ import HTTPTypes
 import Testing
 import TesseraCore
 @testable import TesseraServer
+@testable import TesseraServices
 
 /// Steps 2-6 of the device login over HTTP against a real server on a loopback port.
 @Suite struct EndToEndTests {

@@ -3,6 +3,7 @@ import HTTPTypes
 import Testing
 import TesseraCore
 @testable import TesseraServer
+@testable import TesseraServices
 
 /// The HTTP edge every front door shares: 405 with `Allow`, HEAD like GET, 413 for bodies over
 /// the limit, and no caching of anything that carries a token.

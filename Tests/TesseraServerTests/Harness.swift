@@ -10,7 +10,10 @@ import Synchronization
 import Testing
 import TesseraCore
 @testable import TesseraServer
+@testable import TesseraServices
 @testable import TesseraStore
+@testable import TesseraSQLite
+@testable import TesseraPostgres
 
 /// The demo configuration plus a second tenant, for isolation tests. Loaded once: hashing the
 /// subscribers' passwords is deliberately slow.

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TesseraCore
 @testable import TesseraServer
+@testable import TesseraServices
 
 @Suite struct BoundedCacheTests {
     @Test func staysWithinItsCapacity() {

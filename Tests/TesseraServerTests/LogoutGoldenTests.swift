@@ -3,6 +3,7 @@ import HTTPTypes
 import Testing
 import TesseraCore
 @testable import TesseraServer
+@testable import TesseraServices
 
 /// Seed 000 (啟動註銷 / Initiate logout): `DELETE <sp_fqdn>/api/v1/logout` with requestor,
 /// deviceId, device_info / X-Device-Info and the deprecated deviceType, deviceUser, appId

@@ -3,6 +3,7 @@ import HTTPTypes
 import Testing
 import TesseraCore
 @testable import TesseraServer
+@testable import TesseraServices
 
 /// Clientless v1 as the clients TV add-ons ship send it: the legacy signed `Authorization`
 /// header, `Accept: */*`, parameters written by Python's `urllib.parse.urlencode` (a space is

@@ -3,6 +3,7 @@ import HTTPTypes
 import Testing
 import TesseraCore
 @testable import TesseraServer
+@testable import TesseraServices
 @testable import TesseraStore
 
 /// DCR registrations were unlimited rows: now capped per software statement and address, and

@@ -5,6 +5,7 @@ import Synchronization
 import Testing
 import TesseraCore
 @testable import TesseraServer
+@testable import TesseraServices
 
 @Suite struct TrustedProxyTests {
     @Test func forwardedForIsBelievedOnlyFromTrustedProxies() throws {

@@ -3,6 +3,7 @@ import HTTPTypes
 import Testing
 import TesseraCore
 @testable import TesseraServer
+@testable import TesseraServices
 
 /// 1 request/s with a burst of 10 per client address; the 11th immediate request gets 429.
 @Suite struct ThrottlingTests {

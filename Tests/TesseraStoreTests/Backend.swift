@@ -4,6 +4,8 @@ import PostgresNIO
 import Testing
 import TesseraCore
 @testable import TesseraStore
+@testable import TesseraSQLite
+@testable import TesseraPostgres
 
 /// The stores the conformance suite runs against.
 enum Backend: String, CaseIterable, Sendable, CustomTestStringConvertible {

@@ -3,6 +3,8 @@ import GRDB
 import Testing
 import TesseraCore
 @testable import TesseraStore
+@testable import TesseraSQLite
+@testable import TesseraPostgres
 
 /// Writes that share a transaction keep the guarantees of one transaction each.
 @Suite struct GroupCommitTests {

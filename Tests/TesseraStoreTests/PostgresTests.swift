@@ -5,6 +5,8 @@ import Synchronization
 import Testing
 import TesseraCore
 @testable import TesseraStore
+@testable import TesseraSQLite
+@testable import TesseraPostgres
 
 @Suite struct PostgresLocationTests {
     @Test func parsesWhatOperatorsWrite() throws {

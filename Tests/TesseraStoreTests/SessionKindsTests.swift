@@ -4,6 +4,8 @@ import PostgresNIO
 import Testing
 import TesseraCore
 @testable import TesseraStore
+@testable import TesseraSQLite
+@testable import TesseraPostgres
 
 /// Sessions of many kinds, on every backend: uniqueness per kind, each selector, the per-subject
 /// limit, last-used times, and the upgrade of a database of the previous schema.

@@ -3,6 +3,8 @@ import GRDB
 import Testing
 import TesseraCore
 @testable import TesseraStore
+@testable import TesseraSQLite
+@testable import TesseraPostgres
 
 /// Every store operation, run against each backend: SQLite always, PostgreSQL when
 /// TESSERA_TEST_DATABASE_URL names a database (each test gets a schema of its own).

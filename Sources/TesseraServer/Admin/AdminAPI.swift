@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import TesseraCore
+import TesseraServices
 
 /// The operator's API under `/admin/v1`, behind the admin token (`Authorization: Bearer …`):
 ///

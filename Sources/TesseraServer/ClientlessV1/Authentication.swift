@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import TesseraCore
+import TesseraServices
 
 /// The second-screen start (`GET /api/v1/authenticate`), the device's checks
 /// (`/api/v1/checkauthn`, `/api/v1/checkauthn/{code}`), and the older

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import TesseraCore
+import TesseraServices
 import TesseraMediaToken
 
 /// `GET /api/v1/authorize`, `GET /api/v1/mediatoken` (alias `/api/v1/tokens/media`),

@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import Hummingbird
 import TesseraCore
+import TesseraServices
 
 /// Who may call v1: an application with a DCR access token (`Authorization: Bearer …`), or an
 /// older client with the legacy signed header:

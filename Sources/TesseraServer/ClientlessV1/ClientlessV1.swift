@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import TesseraCore
+import TesseraServices
 
 /// The Adobe Pass REST API v1 ("clientless") front door.
 ///

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import TesseraCore
+import TesseraServices
 
 /// `DELETE /api/v1/logout` (and `GET`, which the v2 FAQ lists and older clients send):
 /// 204 with no body once the device's authentication and every authorization under it are

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import TesseraCore
+import TesseraServices
 
 /// `GET /api/v1/config/{requestor}`: the providers a tenant is integrated with.
 ///

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import TesseraCore
+import TesseraServices
 
 /// `POST /reggie/v1/{requestor}/regcode`, `GET` and `DELETE …/regcode/{code}`.
 extension ClientlessV1 {

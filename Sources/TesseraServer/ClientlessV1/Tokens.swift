@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import TesseraCore
+import TesseraServices
 
 /// `GET /api/v1/tokens/authn` and `GET /api/v1/tokens/authz`.
 extension ClientlessV1 {

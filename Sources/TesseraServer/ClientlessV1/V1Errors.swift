@@ -1,4 +1,5 @@
 import TesseraCore
+import TesseraServices
 
 /// What of v1's catalogue depends on the endpoint: the status of a device with no session
 /// (checkauthn 403, tokens/authn 404, tokens/authz 412…), of an expired one (410 on the token

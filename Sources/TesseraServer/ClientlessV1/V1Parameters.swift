@@ -1,4 +1,5 @@
 import TesseraCore
+import TesseraServices
 
 /// v1's parameters by what they mean, under v1's names (``V1Errors/name(of:)``).
 extension RequestParameters {

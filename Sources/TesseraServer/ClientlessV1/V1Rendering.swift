@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import TesseraCore
+import TesseraServices
 import XMLCoder
 
 /// Renders v1 bodies as JSON or XML, the two forms every v1 call speaks.

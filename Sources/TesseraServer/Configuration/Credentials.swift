@@ -1,5 +1,6 @@
 import Foundation
 import TesseraCore
+import TesseraServices
 import TesseraStore
 
 /// What a client developer needs to talk to this Tessera: per tenant its software statements

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import TesseraCore
+import TesseraServices
 
 /// Dynamic Client Registration: `POST /o/client/register`, `POST /o/client/token`, and the
 /// JWKS that verifies the access tokens (`GET /o/client/jwks`, `/.well-known/jwks.json`).

@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import TesseraCore
+import TesseraServices
 
 /// One line per request at `info`: request id, method, route template, status, duration,
 /// tenant and client address. The route is the template (`/reggie/v1/{requestor}/regcode/:code`),

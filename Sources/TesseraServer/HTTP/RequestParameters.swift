@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import TesseraCore
+import TesseraServices
 
 /// The parameters of a request: its query, and for a form POST its body as well (the body wins
 /// when both name the same parameter). Query and body are both read as

@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import TesseraCore
+import TesseraServices
 
 /// The router every front door adds its routes to. It also keeps which methods each path has,
 /// so that a request with another method is answered 405 with `Allow` (Hummingbird's router

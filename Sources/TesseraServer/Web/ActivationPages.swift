@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import TesseraCore
+import TesseraServices
 
 /// Tessera's own second-screen page: `GET /activate` (enter the code, pick the provider),
 /// `POST /activate` (sends the browser to the provider's login page), `GET /activate/done`.

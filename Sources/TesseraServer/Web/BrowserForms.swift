@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import Hummingbird
 import TesseraCore
+import TesseraServices
 
 /// What keeps another site from submitting Tessera's forms (RFC 8628 §5.4, device-code
 /// phishing, and plain CSRF): every form carries a token bound to the browser, and every POST

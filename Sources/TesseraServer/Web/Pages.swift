@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import Mustache
 import TesseraCore
+import TesseraServices
 
 /// The HTML pages Tessera serves itself, rendered with Mustache (which escapes every value).
 struct Pages: Sendable {

@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import TesseraCore
+import TesseraServices
 import TesseraStore
 
 /// The directory provider's side: its login page (`/idp/{provider}/login`) and, where the

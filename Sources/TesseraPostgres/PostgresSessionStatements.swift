@@ -1,6 +1,7 @@
 import Foundation
 import PostgresNIO
 import TesseraCore
+import TesseraStore
 
 // The session changes as single prepared statements: one round trip each, planned once per
 // connection. A login was four statements (savepoint, trial, delete, insert) before.

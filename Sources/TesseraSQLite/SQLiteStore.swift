@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import TesseraCore
+import TesseraStore
 
 /// The embedded store: one SQLite file in WAL mode, through GRDB.
 ///

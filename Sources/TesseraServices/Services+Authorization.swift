@@ -9,13 +9,18 @@ import TesseraStore
 /// preauthorization, user metadata.
 extension Services {
     /// A permit, with the proxy provider to name in the answer (v1 `proxyMvpd`).
-    struct Authorization: Sendable {
-        let decision: Decision
-        let proxyProviderID: String?
+    package struct Authorization: Sendable {
+        package let decision: Decision
+        package let proxyProviderID: String?
+
+        package init(decision: Decision, proxyProviderID: String?) {
+            self.decision = decision
+            self.proxyProviderID = proxyProviderID
+        }
     }
 
     /// The decision for `resource`: the stored one while it lasts, else the provider's, stored.
-    func authorize(session: Session, tenant: Tenant, resource: ResourceRequest) async throws(TesseraError) -> Authorization {
+    package func authorize(session: Session, tenant: Tenant, resource: ResourceRequest) async throws(TesseraError) -> Authorization {
         let now = clock.now()
         let proxy = (directory.providers[session.subject.providerID] as? any EntitlementDeciding)?.proxyProviderID
         if let cached = try await storedDecision(session: session, resource: resource.raw), cached.expiresAt > now {
@@ -52,7 +57,7 @@ extension Services {
     }
 
     /// What preauthorization says of one resource, without storing a decision or starting a TempPass clock.
-    func preauthorize(session: Session, resource: ResourceRequest) async throws(TesseraError) -> TesseraError? {
+    package func preauthorize(session: Session, resource: ResourceRequest) async throws(TesseraError) -> TesseraError? {
         switch directory.providers[session.subject.providerID] {
         case let provider as any EntitlementDeciding:
             do { try Self.require(provider.entitlement(for: session.subject, resource: resource)) } catch { return error }
@@ -73,7 +78,7 @@ extension Services {
     }
 
     /// A short media token for an authorized resource.
-    func mediaToken(session: Session, tenant: Tenant, resource: ResourceRequest) async throws(TesseraError) -> (token: String, claims: MediaTokenClaims) {
+    package func mediaToken(session: Session, tenant: Tenant, resource: ResourceRequest) async throws(TesseraError) -> (token: String, claims: MediaTokenClaims) {
         let authorization = try await authorize(session: session, tenant: tenant, resource: resource)
         // NumericDates in whole seconds: some verifiers refuse fractional ones.
         let now = clock.now().wholeSeconds
@@ -89,7 +94,7 @@ extension Services {
     }
 
     /// The subscriber's metadata, with the keys the tenant wants encrypted RSA-encrypted.
-    func userMetadata(session: Session, tenant: Tenant) async throws(TesseraError)
+    package func userMetadata(session: Session, tenant: Tenant) async throws(TesseraError)
         -> (updated: Date, encrypted: [String], data: [String: MetadataValue]) {
         guard let provider = directory.providers[session.subject.providerID] as? any EntitlementDeciding,
               var data = provider.metadata(for: session.subject)
@@ -134,7 +139,7 @@ extension Services {
     ///
     /// A promotional TempPass is keyed on the device and on the digest of the identity in
     /// `generic_data`: whichever already has a trial, that trial is used.
-    func startTemporaryAccess(tenant: Tenant, deviceID: String, providerID: String, identity: String?,
+    package func startTemporaryAccess(tenant: Tenant, deviceID: String, providerID: String, identity: String?,
                               deviceUser: String?) async throws(TesseraError) {
         guard let tempPass = directory.provider(providerID, for: tenant) as? any TemporaryAccessGranting else { throw .unknownIntegration(providerID) }
         var identityDigest: SecretDigest?
@@ -165,11 +170,11 @@ extension Services {
 /// (`"EMAIL"`), values trimmed, the e-mail address case-folded, and fields other than the
 /// identity's own ignored. For an identity of just a lower-case e-mail address this is the
 /// text earlier versions digested, so their trials are still found.
-enum GenericData {
+package enum GenericData {
     /// The fields that say who someone is; the others (a campaign, a locale) do not.
     static let identityKeys: Set<String> = ["email"]
 
-    static func identity(_ raw: String?) throws(TesseraError) -> String? {
+    package static func identity(_ raw: String?) throws(TesseraError) -> String? {
         guard var text = raw?.trimmingCharacters(in: .whitespacesAndNewlines), !text.isEmpty else { return nil }
         guard text.count <= 1024 else { throw .invalidTemporaryAccessIdentity }
         if text.hasPrefix("("), text.hasSuffix(")") { text = "{" + text.dropFirst().dropLast() + "}" }

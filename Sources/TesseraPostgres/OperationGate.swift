@@ -1,3 +1,4 @@
+import TesseraStore
 import Synchronization
 
 /// Admits store operations until the store closes, and lets `close()` wait for those already

@@ -1,5 +1,6 @@
 import Foundation
 import TesseraStore
+import TesseraPostgres
 import TesseraCore
 import Yams
 
@@ -173,7 +174,7 @@ public struct TesseraConfiguration: Sendable {
     /// nil: the admin API answers 404.
     public var adminTokenDigest: SecretDigest?
     /// Plain-text passwords as the YAML gave them, for the credentials file (provider → username → password).
-    let knownPasswords: [String: [String: String]]
+    package let knownPasswords: [String: [String: String]]
 
     public static let defaultHelpURL =
         "https://experienceleague.adobe.com/docs/pass/authentication/auth-features/error-reportn/enhanced-error-codes.html"
@@ -273,11 +274,4 @@ public struct TesseraConfiguration: Sendable {
         adminTokenDigest = SecretDigest(of: token)
     }
 
-    /// The demo configuration shipped with the program.
-    public static func demoYAML() throws -> String {
-        guard let url = Bundle.module.url(forResource: "demo", withExtension: "yaml", subdirectory: "Resources") else {
-            throw ConfigurationError("the demo configuration is missing from the program's resources")
-        }
-        return try String(contentsOf: url, encoding: .utf8)
-    }
 }

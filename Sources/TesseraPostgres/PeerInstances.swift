@@ -3,6 +3,7 @@ import Logging
 import PostgresNIO
 import Synchronization
 import TesseraCore
+import TesseraStore
 
 /// The other Tessera instances on the same PostgreSQL database, and what this one may keep in
 /// memory because of them.

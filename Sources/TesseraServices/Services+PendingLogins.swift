@@ -10,7 +10,7 @@ extension Services {
         public let login: PendingLogin
     }
 
-    func createPendingLogin(
+    package func createPendingLogin(
         tenant: Tenant, deviceID: String, providerID: String?, description: DeviceDescription, ttl: TimeInterval?
     ) async throws(TesseraError) -> IssuedCode {
         if let providerID, directory.provider(providerID, for: tenant) == nil { throw .unknownIntegration(providerID) }
@@ -30,7 +30,7 @@ extension Services {
     }
 
     /// The live pending login of `code` in `tenant`.
-    func pendingLogin(tenant: Tenant, code rawCode: String) async throws(TesseraError) -> (code: String, login: PendingLogin) {
+    package func pendingLogin(tenant: Tenant, code rawCode: String) async throws(TesseraError) -> (code: String, login: PendingLogin) {
         guard let code = RegistrationCode.normalize(rawCode) else { throw .loginCode(.unknown) }
         guard let login = try await stored({ try await pendingLogins.pendingLogin(codeDigest: RegistrationCode.digest(code, tenant: tenant.id)) }) else {
             throw .loginCode(.unknown)
@@ -39,7 +39,7 @@ extension Services {
         return (code, login)
     }
 
-    func deletePendingLogin(tenant: Tenant, code rawCode: String) async throws(TesseraError) {
+    package func deletePendingLogin(tenant: Tenant, code rawCode: String) async throws(TesseraError) {
         guard let code = RegistrationCode.normalize(rawCode),
               try await stored({ try await pendingLogins.deletePendingLogin(codeDigest: RegistrationCode.digest(code, tenant: tenant.id)) })
         else { throw .loginCode(.unknown) }
@@ -48,7 +48,7 @@ extension Services {
     /// Starts a browser's sign-in at `providerID` for `code`; returns the state the browser carries.
     ///
     /// `returnURL` must already be checked by the caller (the tenant's domains, or Tessera's own page).
-    func beginLogin(tenant: Tenant, code: String, providerID: String, returnURL: String, client: String) async throws(TesseraError) -> String {
+    package func beginLogin(tenant: Tenant, code: String, providerID: String, returnURL: String, client: String) async throws(TesseraError) -> String {
         // Before the code is looked at: an answer to a check that should not run tells a guesser something.
         guard loginGuard.admitsAddress(client), loginGuard.admitsCodeCheck(tenantID: tenant.id) else {
             logger.notice("security: code check throttled", metadata: ["event": "throttled", "tenant": .string(tenant.id), "client": .string(client)])
@@ -71,7 +71,7 @@ extension Services {
     }
 
     /// A live browser attempt and what it is for, or `nil`.
-    func loginAttempt(state: String) async throws(TesseraError) -> (attempt: LoginAttempt, login: PendingLogin, tenant: Tenant)? {
+    package func loginAttempt(state: String) async throws(TesseraError) -> (attempt: LoginAttempt, login: PendingLogin, tenant: Tenant)? {
         guard state.count <= 128 else { return nil }
         let digest = SecretDigest(of: state)
         guard let attempt = try await stored({ try await pendingLogins.loginAttempt(stateDigest: digest) }),
@@ -84,14 +84,14 @@ extension Services {
 
     /// Counts a wrong password against the attempt, the subscriber and the client. Returns
     /// whether the attempt is still usable.
-    func recordWrongPassword(state: String, providerID: String, username: String, client: String) async throws(TesseraError) -> Bool {
+    package func recordWrongPassword(state: String, providerID: String, username: String, client: String) async throws(TesseraError) -> Bool {
         loginGuard.recordWrongPassword(providerID: providerID, username: username, address: client)
         let count = try await stored { try await pendingLogins.recordFailedPassword(stateDigest: SecretDigest(of: state), limit: Self.passwordsPerAttempt) }
         return count < Self.passwordsPerAttempt
     }
 
     /// Finishes a sign-in: the device of the pending login now has a session for `subject`.
-    func completeLogin(state: String, subject: Subject) async throws(TesseraError) -> LoginCompletion {
+    package func completeLogin(state: String, subject: Subject) async throws(TesseraError) -> LoginCompletion {
         guard let (attempt, login, tenant) = try await loginAttempt(state: state), attempt.providerID == subject.providerID else {
             return .attemptNotFound
         }
@@ -107,18 +107,18 @@ extension Services {
 
 /// A provider's own browser sessions (its cookie), for Tessera's directory provider pages.
 extension Services {
-    func providerSession(cookie: String) async throws(TesseraError) -> ProviderBrowserSession? {
+    package func providerSession(cookie: String) async throws(TesseraError) -> ProviderBrowserSession? {
         try await stored { try await providerSessions.providerSession(digest: SecretDigest(of: cookie)) }
     }
 
-    func startProviderSession(cookie: String, subject: Subject, lifetime: TimeInterval) async throws(TesseraError) {
+    package func startProviderSession(cookie: String, subject: Subject, lifetime: TimeInterval) async throws(TesseraError) {
         try await stored {
             try await providerSessions.insert(ProviderBrowserSession(
                 digest: SecretDigest(of: cookie), subject: subject, expiresAt: clock.now().addingTimeInterval(lifetime)))
         }
     }
 
-    func endProviderSession(cookie: String) async throws(TesseraError) {
+    package func endProviderSession(cookie: String) async throws(TesseraError) {
         try await stored { try await providerSessions.deleteProviderSession(digest: SecretDigest(of: cookie)) }
     }
 }

@@ -1,3 +1,4 @@
+import TesseraStore
 import Foundation
 import Logging
 import NIOSSL

@@ -3,6 +3,7 @@ import Logging
 import PostgresNIO
 import Synchronization
 import TesseraCore
+import TesseraStore
 
 /// The shared store: one PostgreSQL database for every instance, through PostgresNIO's
 /// `PostgresClient` (a bounded pool of connections).

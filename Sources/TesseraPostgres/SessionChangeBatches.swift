@@ -3,6 +3,7 @@ import Logging
 import PostgresNIO
 import Synchronization
 import TesseraCore
+import TesseraStore
 
 /// Group commit for the PostgreSQL writes that change a device's sessions (login, TempPass start,
 /// logout): the ones that arrive while a transaction commits share the next one, each in its own

@@ -12,8 +12,8 @@ import Synchronization
 /// invalidation of the shard in between makes the fill a no-op. Writers invalidate *after* their
 /// transaction commits and before they answer, so a revoked entry is never served once the
 /// revocation has been acknowledged.
-final class BoundedCache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
-    struct Ticket: Sendable {
+package final class BoundedCache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
+    package struct Ticket: Sendable {
         fileprivate let shard: Int
         fileprivate let generation: UInt64
     }
@@ -34,7 +34,7 @@ final class BoundedCache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
     private let generationSize: Int
 
     /// - Parameter capacity: the most entries held at once (0 turns the cache off).
-    init(capacity: Int, shardCount: Int = 64) {
+    package init(capacity: Int, shardCount: Int = 64) {
         let count = max(1, min(shardCount, max(1, capacity / 64)))
         shards = (0..<count).map { _ in ShardBox() }
         generationSize = capacity / count / 2
@@ -44,7 +44,7 @@ final class BoundedCache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
         Int(UInt(bitPattern: key.hashValue) % UInt(shards.count))
     }
 
-    func value(for key: Key) -> Value? {
+    package func value(for key: Key) -> Value? {
         guard generationSize > 0 else { return nil }
         return shards[shardIndex(key)].state.withLock { shard in
             if let value = shard.young[key] { return value }
@@ -55,13 +55,13 @@ final class BoundedCache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
     }
 
     /// Take this before reading the store for `key`; give it back to ``fill(_:_:ticket:)``.
-    func ticket(for key: Key) -> Ticket {
+    package func ticket(for key: Key) -> Ticket {
         let index = shardIndex(key)
         return Ticket(shard: index, generation: shards[index].state.withLock { $0.generation })
     }
 
     /// Stores what the store said, unless the shard was invalidated since `ticket` was taken.
-    func fill(_ key: Key, _ value: Value, ticket: Ticket) {
+    package func fill(_ key: Key, _ value: Value, ticket: Ticket) {
         guard generationSize > 0 else { return }
         shards[ticket.shard].state.withLock { shard in
             guard shard.generation == ticket.generation else { return }
@@ -70,7 +70,7 @@ final class BoundedCache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
     }
 
     /// Stores a value that cannot be made stale by a concurrent writer.
-    func set(_ key: Key, _ value: Value) {
+    package func set(_ key: Key, _ value: Value) {
         guard generationSize > 0 else { return }
         shards[shardIndex(key)].state.withLock { shard in
             Self.insert(key, value, into: &shard, generationSize: generationSize)
@@ -79,7 +79,7 @@ final class BoundedCache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
 
     /// Changes what is held for `key` (nil: nothing), unless a ticket is given and the shard was
     /// invalidated since it was taken. Setting nil forgets the key.
-    func update(_ key: Key, ticket: Ticket? = nil, _ change: (inout Value?) -> Void) {
+    package func update(_ key: Key, ticket: Ticket? = nil, _ change: (inout Value?) -> Void) {
         guard generationSize > 0 else { return }
         let index = ticket?.shard ?? shardIndex(key)
         shards[index].state.withLock { shard in
@@ -97,7 +97,7 @@ final class BoundedCache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
 
     /// Forgets `key`, and voids every fill whose ticket was taken before. Returns what was held.
     @discardableResult
-    func invalidate(_ key: Key) -> Value? {
+    package func invalidate(_ key: Key) -> Value? {
         shards[shardIndex(key)].state.withLock { shard in
             shard.generation &+= 1
             let young = shard.young.removeValue(forKey: key)
@@ -108,7 +108,7 @@ final class BoundedCache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
 
     /// Forgets every entry `predicate` picks, voiding every outstanding ticket. It visits every
     /// entry: for rare events (a client revoked), not for a logout.
-    func invalidate(where predicate: (Key, Value) -> Bool) {
+    package func invalidate(where predicate: (Key, Value) -> Bool) {
         for box in shards {
             box.state.withLock { shard in
                 shard.generation &+= 1
@@ -119,7 +119,7 @@ final class BoundedCache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
     }
 
     /// Forgets everything (and voids every outstanding ticket).
-    func invalidateAll() {
+    package func invalidateAll() {
         for box in shards {
             box.state.withLock { shard in
                 shard.generation &+= 1
@@ -130,7 +130,7 @@ final class BoundedCache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
     }
 
     /// How many entries are held (for tests and metrics).
-    var count: Int {
+    package var count: Int {
         shards.reduce(0) { total, box in total + box.state.withLock { $0.young.count + $0.old.count } }
     }
 

@@ -19,7 +19,7 @@ extension Services {
     /// Registers a client of an approved software statement. At most
     /// ``TesseraConfiguration/registrationsPerAddress`` per statement and client address an hour:
     /// registrations were unlimited rows (79,507 in 10 s with throttling off).
-    func registerClient(softwareStatement: String, redirectURI: String?, client address: String) async throws(TesseraError) -> IssuedClient {
+    package func registerClient(softwareStatement: String, redirectURI: String?, client address: String) async throws(TesseraError) -> IssuedClient {
         guard softwareStatement.count <= 8192, let claims = await tokens.verifySoftwareStatement(softwareStatement) else {
             throw .clientRegistration(.invalidSoftwareStatement)
         }
@@ -50,14 +50,14 @@ extension Services {
 
     /// The claims of a valid bearer (see ``TokenAuthority/verifyAccessToken(_:now:isRegisteredClient:)``):
     /// its `sub` must be a client registered for its requestor.
-    func verifyBearer(_ token: String) async throws(TesseraError) -> AccessTokenClaims {
+    package func verifyBearer(_ token: String) async throws(TesseraError) -> AccessTokenClaims {
         try await tokens.verifyAccessToken(token, now: clock.now()) { claims throws(TesseraError) in
             let client = try await stored { try await clients.client(id: claims.sub.value) }
             return client?.tenantID == claims.requestor
         }
     }
 
-    func issueAccessToken(clientID: String?, clientSecret: String?, grantType: String?) async throws(TesseraError) -> IssuedAccessToken {
+    package func issueAccessToken(clientID: String?, clientSecret: String?, grantType: String?) async throws(TesseraError) -> IssuedAccessToken {
         guard let grantType, let clientID, let clientSecret, clientID.count <= 256, clientSecret.count <= 256 else {
             throw .clientRegistration(.invalidRequest)
         }

@@ -8,17 +8,17 @@ import TesseraStore
 
 /// Claims of a DCR access token (RS256, so any instance and any relying service can verify it
 /// with the published JWKS and nothing else).
-struct AccessTokenClaims: JWTPayload {
+package struct AccessTokenClaims: JWTPayload {
     var sub: SubjectClaim
     var iss: IssuerClaim
-    var requestor: String
+    package var requestor: String
     var scopes: String
     var jti: IDClaim
     var iat: IssuedAtClaim
     var nbf: NotBeforeClaim
     var exp: ExpirationClaim
 
-    func verify(using algorithm: some JWTAlgorithm) async throws {}
+    package func verify(using algorithm: some JWTAlgorithm) async throws {}
 }
 
 /// Claims of a software statement: which tenant approved which application.
@@ -63,7 +63,7 @@ public struct TokenAuthority: Sendable {
     let verifiedAccessTokens = BoundedCache<String, AccessTokenClaims>(capacity: 10_000)
     /// The HMAC key of the tokens Tessera's own forms carry (``BrowserForms``), shared by every
     /// instance through the store, so that a form served by one is accepted by another.
-    let formKey: SymmetricKey
+    package let formKey: SymmetricKey
     static let formKeyAlgorithm = "HS256-forms"
 
     /// Loads the signing keys from the store, creating the first RS256 (access tokens, software
@@ -160,7 +160,7 @@ public struct TokenAuthority: Sendable {
     /// The `requestor` an access token names, without checking it: from the tokens already
     /// verified, else read from its payload. Only to choose a tenant; ``verifyAccessToken(_:now:isRegisteredClient:)``
     /// decides whether the token is good.
-    func claimedRequestor(ofAccessToken token: String) -> String? {
+    package func claimedRequestor(ofAccessToken token: String) -> String? {
         if let verified = verifiedAccessTokens.value(for: token) { return verified.requestor }
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 3, let payload = Data(lenientBase64: parts[1]),

@@ -5,13 +5,13 @@ import TesseraStore
 /// Sessions: checks, decisions under them, revokes and logout.
 extension Services {
     /// What a device has: a live session, an expired one, or none.
-    enum SessionState: Sendable {
+    package enum SessionState: Sendable {
         case active(Session)
         case expired(Session)
         case none
 
         /// The live session, or why there is none.
-        func require() throws(TesseraError) -> Session {
+        package func require() throws(TesseraError) -> Session {
             switch self {
             case .active(let session): return session
             case .expired: throw .sessionExpired
@@ -22,7 +22,7 @@ extension Services {
 
     /// The v1 login of a device. A `deviceUser` that does not match the one the device signed
     /// in with counts as no session.
-    func sessionState(device: DeviceKey, deviceUser: String?) async throws(TesseraError) -> SessionState {
+    package func sessionState(device: DeviceKey, deviceUser: String?) async throws(TesseraError) -> SessionState {
         guard let session = try await deviceLogin(device) else { return .none }
         if let deviceUser, deviceUser != session.deviceUser { return .none }
         return session.isExpired(at: clock.now()) ? .expired(session) : .active(session)
@@ -109,7 +109,7 @@ extension Services {
     }
 
     /// The session a completed registration code led to, if it is still the device's session.
-    func sessionState(completedBy login: PendingLogin) async throws(TesseraError) -> SessionState {
+    package func sessionState(completedBy login: PendingLogin) async throws(TesseraError) -> SessionState {
         guard let id = login.completedSessionID,
               let session = try await stored({ try await sessions.session(id: id) })
         else { return .none }
@@ -117,7 +117,7 @@ extension Services {
     }
 
     /// The stored decision for `resource` under a live session.
-    func decision(session: Session, resource: String) async throws(TesseraError) -> Decision {
+    package func decision(session: Session, resource: String) async throws(TesseraError) -> Decision {
         guard let decision = try await storedDecision(session: session, resource: resource) else {
             throw .authorizationNotFound
         }
@@ -145,7 +145,7 @@ extension Services {
 
     /// v1 logout: ends the device's login and every decision under it, durably, before answering.
     /// The provider is not contacted: its own browser session ends only at its logout page.
-    func logout(device: DeviceKey) async throws(TesseraError) -> LogoutPlan {
+    package func logout(device: DeviceKey) async throws(TesseraError) -> LogoutPlan {
         try await revoke(.deviceLogin(device))
     }
 }

@@ -1,5 +1,4 @@
 import Foundation
-import Hummingbird
 import Logging
 import TesseraCore
 import TesseraStore
@@ -29,7 +28,7 @@ public final class Services: Sendable {
     let registrations: AttemptLimiter
     /// Sessions and decisions in memory, so that hot reads do not wait on the store.
     let hot: HotReads
-    let logger: Logger
+    package let logger: Logger
 
     /// How many wrong passwords one browser attempt may make before it is void.
     static let passwordsPerAttempt = 5
@@ -65,12 +64,7 @@ public final class Services: Sendable {
         }
     }
 
-    /// The client's address: the TCP peer, or `X-Forwarded-For` from a trusted proxy.
-    func clientAddress(_ request: Request, _ context: TesseraRequestContext) -> String {
-        configuration.trustedProxies.clientAddress(peer: context.peerAddress, forwardedFor: request.headers.value(.forwardedFor))
-    }
-
-    func tenant(_ id: String?) throws(TesseraError) -> Tenant {
+    package func tenant(_ id: String?) throws(TesseraError) -> Tenant {
         guard let id, let tenant = directory.tenant(id) else { throw .invalidRequestor }
         return tenant
     }
@@ -84,12 +78,12 @@ public final class Services: Sendable {
     }
 
     /// Claims a signed request's nonce: `false` when it was seen before.
-    func claimNonce(tenantID: String, nonce: String, expiresAt: Date) async throws(TesseraError) -> Bool {
+    package func claimNonce(tenantID: String, nonce: String, expiresAt: Date) async throws(TesseraError) -> Bool {
         try await stored { try await nonces.claimNonce(tenantID: tenantID, nonce: nonce, expiresAt: expiresAt) }
     }
 
     /// Writes the last-used times noted since the last call (``HotReads/noteUse(_:at:)``).
-    func recordSessionUses() async {
+    package func recordSessionUses() async {
         let uses = hot.takeUses()
         guard !uses.isEmpty else { return }
         // In slices: a long write would hold up logins and logouts behind it.
