@@ -63,11 +63,12 @@ public enum TesseraServerBuilder {
         let pages = try await Pages.load()
 
         let router = Routes()
-        // Middleware first: Hummingbird builds each route's responder with the middleware added before it.
-        router.add(middleware: ThrottleMiddleware(services: services, buckets: TokenBuckets(clock: options.clock)))
         router.get("/healthz") { _, _ in "ok" }
-        ClientRegistration(services: services).addRoutes(to: router)
-        ClientlessV1(services: services).addRoutes(to: router)
+        // Each front door is a group of routes with its own middleware. Adobe throttles its
+        // endpoints (v1 and DCR) per client address, in one set of buckets.
+        let adobeThrottle = ThrottleMiddleware(services: services, buckets: TokenBuckets(clock: options.clock))
+        ClientRegistration(services: services).addRoutes(to: router, throttle: adobeThrottle)
+        ClientlessV1(services: services).addRoutes(to: router, throttle: adobeThrottle)
         let forms = BrowserForms(key: tokens.formKey, publicBaseURL: options.configuration.publicBaseURL)
         ActivationPages(services: services, pages: pages, forms: forms).addRoutes(to: router)
         ProviderPages(services: services, pages: pages, forms: forms).addRoutes(to: router)

@@ -22,7 +22,7 @@ extension ClientlessV1 {
         }
     }
 
-    func addAuthenticationRoutes(to router: Routes) {
+    func addAuthenticationRoutes(to router: V1Routes) {
         // The browser arrives from the programmer's page; no bearer, the registration code is the link.
         router.get("/api/v1/authenticate") { request, context in
             await respond(request, context, requestor: nil, shortPath: "/authenticate", authenticate: false,

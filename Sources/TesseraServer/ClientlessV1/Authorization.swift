@@ -40,7 +40,7 @@ extension ClientlessV1 {
         try ResourceRequest(parsing: try call.parameters.required(.resource, maxLength: ResourceRequest.maximumLength))
     }
 
-    func addAuthorizationRoutes(to router: Routes) {
+    func addAuthorizationRoutes(to router: V1Routes) {
         router.get("/api/v1/authorize") { request, context in
             await respond(request, context, requestor: nil, shortPath: "/authorize") { call throws(TesseraError) in
                 let (device, description) = try call.device()

@@ -8,6 +8,9 @@ import TesseraServices
 /// Every handler goes through ``respond(_:_:requestor:shortPath:authenticate:_:)``, which
 /// negotiates JSON or XML, parses the parameters, authenticates the caller, and renders any
 /// ``TesseraError`` in v1's error shape.
+/// The group every v1 route is added to.
+typealias V1Routes = RouterGroup<TesseraRequestContext>
+
 struct ClientlessV1: Sendable {
     let services: Services
 
@@ -46,7 +49,11 @@ struct ClientlessV1: Sendable {
         }
     }
 
-    func addRoutes(to router: Routes) {
+    /// v1's routes, in a group of their own behind Adobe's throttling (``ThrottleMiddleware``,
+    /// shared with DCR). Its `.json` / `.xml` path suffixes are read before routing
+    /// (``FormatSuffixResponder``), for v1's paths only.
+    func addRoutes(to routes: Routes, throttle: ThrottleMiddleware) {
+        let router = routes.group().add(middleware: throttle)
         addRegistrationCodeRoutes(to: router)
         addConfigurationRoutes(to: router)
         addAuthenticationRoutes(to: router)

@@ -7,7 +7,7 @@ import TesseraServices
 /// 204 with no body once the device's authentication and every authorization under it are
 /// durably gone. The provider is not contacted.
 extension ClientlessV1 {
-    func addLogoutRoutes(to router: Routes) {
+    func addLogoutRoutes(to router: V1Routes) {
         let handler: @Sendable (Request, TesseraRequestContext) async -> Response = { request, context in
             await respond(request, context, requestor: nil, shortPath: "/logout") { call throws(TesseraError) in
                 let (device, _) = try call.device()

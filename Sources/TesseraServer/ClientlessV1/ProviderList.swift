@@ -32,7 +32,7 @@ extension ClientlessV1 {
         let iFrameHeight: Int?
     }
 
-    func addConfigurationRoutes(to router: Routes) {
+    func addConfigurationRoutes(to router: V1Routes) {
         router.get("/api/v1/config/:requestor") { request, context in
             await respond(request, context, requestor: context.parameters.get("requestor"), shortPath: "/config") { call throws(TesseraError) in
                 let providers = call.tenant.providerIDs.compactMap { services.directory.provider($0, for: call.tenant) }.map {

@@ -44,7 +44,7 @@ extension ClientlessV1 {
 
     static let regcodeNamespace = ["xmlns:ns2": "model.mvc.reggie.pass.adobe.com"]
 
-    func addRegistrationCodeRoutes(to router: Routes) {
+    func addRegistrationCodeRoutes(to router: V1Routes) {
         router.post("/reggie/v1/:requestor/regcode") { request, context in
             await respond(request, context, requestor: context.parameters.get("requestor"), shortPath: "/regcode",
                           endpoint: V1Endpoint(providerParameter: "mvpd")) { call throws(TesseraError) in

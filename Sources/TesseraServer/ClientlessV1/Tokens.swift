@@ -15,7 +15,7 @@ extension ClientlessV1 {
         let proxyMvpd: String?
     }
 
-    func addTokenRoutes(to router: Routes) {
+    func addTokenRoutes(to router: V1Routes) {
         router.get("/api/v1/tokens/authn") { request, context in
             await respond(request, context, requestor: nil, shortPath: "/tokens/authn",
                           endpoint: V1Endpoint(sessionMissing: 404, sessionExpired: 410)) { call throws(TesseraError) in

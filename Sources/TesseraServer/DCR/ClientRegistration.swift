@@ -31,7 +31,9 @@ struct ClientRegistration: Sendable {
         let token_type: String
     }
 
-    func addRoutes(to router: Routes) {
+    /// DCR's routes, in a group of their own behind Adobe's throttling (shared with v1).
+    func addRoutes(to routes: Routes, throttle: ThrottleMiddleware) {
+        let router = routes.group().add(middleware: throttle)
         router.post("/o/client/register") { request, context in
             await respond { () async throws(TesseraError) -> Response in
                 guard request.headers.value(.contentType)?.lowercased().hasPrefix("application/json") == true else {
