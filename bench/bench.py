@@ -264,9 +264,9 @@ PRAGMA synchronous = OFF;
 PRAGMA cache_size = -1000000;
 BEGIN;
 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {devices})
-INSERT INTO session (id, tenant_id, device_id, provider_id, user_id, device_user, created_at, expires_at)
+INSERT INTO session (id, tenant_id, device_id, provider_id, user_id, device_user, created_at, expires_at{kind_columns})
 SELECT upper(printf('%08x-0000-4000-8000-%012x', i, i)), '{tenant}', printf('bench-%08d', i), '{provider}', 'cv-user-full',
-       NULL, {now}, {session_expiry} FROM n;
+       NULL, {now}, {session_expiry}{kind_values} FROM n;
 INSERT INTO decision (session_id, resource, provider_id, expires_at)
 SELECT id, '{resource}', provider_id, {decision_expiry} FROM session WHERE device_id LIKE 'bench-%';
 COMMIT;
@@ -276,9 +276,9 @@ PRAGMA wal_checkpoint(TRUNCATE);
 PG_SEED_SQL = """
 SET synchronous_commit = off;
 BEGIN;
-INSERT INTO session (id, tenant_id, device_id, provider_id, user_id, device_user, created_at, expires_at)
+INSERT INTO session (id, tenant_id, device_id, provider_id, user_id, device_user, created_at, expires_at{kind_columns})
 SELECT (lpad(to_hex(i), 8, '0') || '-0000-4000-8000-' || lpad(to_hex(i), 12, '0'))::uuid, '{tenant}',
-       'bench-' || lpad(i::text, 8, '0'), '{provider}', 'cv-user-full', NULL, {now}, {session_expiry}
+       'bench-' || lpad(i::text, 8, '0'), '{provider}', 'cv-user-full', NULL, {now}, {session_expiry}{kind_values}
 FROM generate_series(1, {devices}) AS i;
 INSERT INTO decision (session_id, resource, provider_id, expires_at)
 SELECT id, '{resource}', provider_id, {decision_expiry} FROM session WHERE device_id LIKE 'bench-%';
@@ -337,7 +337,11 @@ class Tessera:
                        check=True, stdout=subprocess.DEVNULL)
         now = int(time.time() * 1000)
         values = dict(devices=self.args.devices, tenant=TENANT, provider=PROVIDER, resource=RESOURCE, now=now,
-                      session_expiry=now + 30 * 86400 * 1000, decision_expiry=now + 86400 * 1000)
+                      session_expiry=now + 30 * 86400 * 1000, decision_expiry=now + 86400 * 1000, kind_columns="", kind_values="")
+        # Since sessions have kinds (schema v5 / v4), each row says it is a v1 device login; a binary
+        # of the earlier schema is still measured with the same seed.
+        if self.has_session_kinds():
+            values.update(kind_columns=", kind, last_used_at", kind_values=f", 'device', {now}")
         started = time.time()
         if self.postgres:
             self.postgres.seed(PG_SEED_SQL.format(**values))
@@ -345,6 +349,17 @@ class Tessera:
             subprocess.run(["sqlite3", os.path.join(self.data, "tessera.sqlite")], input=SEED_SQL.format(**values), text=True,
                            check=True, stdout=subprocess.DEVNULL)
         log(f"seeded {self.args.devices:,} devices with a session and a decision each in {time.time() - started:.1f} s")
+
+    def has_session_kinds(self):
+        query = "SELECT count(*) FROM information_schema.columns WHERE table_name = 'session' AND column_name = 'kind'" if self.postgres \
+            else "SELECT count(*) FROM pragma_table_info('session') WHERE name = 'kind';"
+        if self.postgres:
+            answer = subprocess.run(["psql", "-tA", self.postgres.psql_url], input=f"SET search_path = {self.postgres.schema};\n" + query.replace("table_name", "table_schema = current_schema() AND table_name"),
+                                    text=True, capture_output=True, check=True).stdout
+        else:
+            answer = subprocess.run(["sqlite3", os.path.join(self.data, "tessera.sqlite")], input=query, text=True,
+                                    capture_output=True, check=True).stdout
+        return answer.strip().splitlines()[-1:] == ["1"]
 
     def start(self):
         command = [self.args.binary, "serve", "--demo", "--data-dir", self.data, "--port", str(self.args.port),

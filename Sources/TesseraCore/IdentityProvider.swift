@@ -20,6 +20,11 @@ public protocol PasswordAuthenticating: IdentityProvider {
     func authenticate(username: String, password: String) -> Subject?
 }
 
+/// A provider whose subscribers Tessera itself keeps, and can list (for the credentials file).
+public protocol SubscriberListing: IdentityProvider {
+    var subscribers: [Subscriber] { get }
+}
+
 /// A provider that grants temporary access without a login (TempPass): per device, or per
 /// device and hashed identity when promotional.
 public protocol TemporaryAccessGranting: IdentityProvider {
@@ -90,7 +95,7 @@ public enum MetadataValue: Sendable, Equatable, Codable {
 }
 
 /// A user directory kept by Tessera itself, with its own login and logout pages.
-public struct DirectoryProvider: PasswordAuthenticating, Equatable {
+public struct DirectoryProvider: PasswordAuthenticating, SubscriberListing, Equatable {
     public var id: String
     public var displayName: String
     public var logoURL: String?

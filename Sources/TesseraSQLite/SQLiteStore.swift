@@ -380,8 +380,10 @@ public final class SQLiteStore: Store {
         return ended
     }
 
+    static let insertSession = "INSERT INTO session (\(SessionSQL.columns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+
     static func insert(_ session: Session, in db: Database) throws {
-        try db.run(sql: "INSERT INTO session (\(SessionSQL.columns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        try db.run(sql: insertSession,
             arguments: [session.id.uuidString, session.tenantID, session.kind.rawValue, session.applicationID, session.subject.providerID,
                         session.subject.userID, session.deviceID, session.ssoKey, session.tokenDigest?.bytes, session.refreshDigest?.bytes,
                         session.familyID?.uuidString, session.trialID?.uuidString, session.deviceUser, session.createdAt.epochMilliseconds,
@@ -398,7 +400,13 @@ public final class SQLiteStore: Store {
         })
     }
 
+    /// A v1 device's login, the selector of every v1 login and logout: one statement text, made once.
+    static let revokeDeviceLogin = "DELETE FROM session WHERE tenant_id = ? AND device_id = ? AND kind = 'device' RETURNING \(SessionSQL.columns)"
+
     static func revoke(_ selector: SessionSelector, in db: Database) throws -> [Session] {
+        if case .device(let device) = selector.key, selector.kinds == [.deviceLogin], selector.applicationID == nil {
+            return try db.rows(sql: revokeDeviceLogin, arguments: [selector.tenantID, device]).map(session(from:))
+        }
         var ended: [Session] = []
         for filter in SessionSQL.filters(selector) {
             ended += try db.rows(sql: "DELETE FROM session WHERE \(filter.sql) RETURNING \(SessionSQL.columns)",
@@ -407,9 +415,11 @@ public final class SQLiteStore: Store {
         return ended
     }
 
+    static let deviceLogin = "SELECT \(SessionSQL.columns) FROM session WHERE tenant_id = ? AND device_id = ? AND kind = 'device'"
+
     public func session(device: DeviceKey) async throws -> Session? {
         try await read { db in
-            try db.row(sql: "SELECT \(SessionSQL.columns) FROM session WHERE tenant_id = ? AND device_id = ? AND kind = 'device'",
+            try db.row(sql: Self.deviceLogin,
                        arguments: [device.tenantID, device.deviceID]).map(Self.session(from:))
         }
     }

@@ -79,6 +79,50 @@ struct ConfigurationFile: Decodable {
         }
     }
 
+    /// What a provider entry of one kind makes: the provider, and the passwords it was given in
+    /// clear (for the credentials file).
+    typealias MadeProvider = (provider: any IdentityProvider, passwords: [String: String])
+
+    /// The provider kinds the YAML knows, by their `kind:`. A new kind (OIDC, SAML) is one more
+    /// entry: a provider with the capabilities it has, not a case in a switch.
+    enum ProviderKinds {
+        static let all: [String: @Sendable (Provider) throws -> MadeProvider] = [
+            "directory": directory,
+            "temppass": tempPass,
+        ]
+
+        static func tempPass(_ entry: Provider) throws -> MadeProvider {
+            guard let duration = entry.duration, duration > 0 else { throw ConfigurationError("TempPass \(entry.id) needs a positive duration") }
+            if let limit = entry.resourceLimit, limit < 1 { throw ConfigurationError("TempPass \(entry.id) needs a resource_limit of at least 1") }
+            return (TempPassProvider(id: entry.id, displayName: entry.displayName ?? entry.id, logoURL: entry.logoURL,
+                                     duration: duration, resourceLimit: entry.resourceLimit), [:])
+        }
+
+        static func directory(_ entry: Provider) throws -> MadeProvider {
+            var subscribers: [Subscriber] = []
+            var passwords: [String: String] = [:]
+            for s in entry.subscribers ?? [] {
+                let hash: PasswordHash
+                if let encoded = s.passwordHash {
+                    guard let parsed = PasswordHash(encoded: encoded) else {
+                        throw ConfigurationError("provider \(entry.id), subscriber \(s.username): password_hash is not pbkdf2-sha256")
+                    }
+                    hash = parsed
+                } else if let password = s.password {
+                    hash = try PasswordHash(password: password)
+                    passwords[s.username] = password
+                } else {
+                    throw ConfigurationError("provider \(entry.id), subscriber \(s.username): needs password or password_hash")
+                }
+                subscribers.append(Subscriber(username: s.username, passwordHash: hash, userID: s.userID,
+                                              entitlements: Set(s.entitlements ?? []), metadata: s.metadata ?? [:]))
+            }
+            return (DirectoryProvider(id: entry.id, displayName: entry.displayName ?? entry.id, logoURL: entry.logoURL,
+                                      hasLogoutEndpoint: entry.logout ?? false, subscribers: subscribers,
+                                      denyMessage: entry.denyMessage, proxyProviderID: entry.proxy), passwords)
+        }
+    }
+
     struct SubscriberEntry: Decodable {
         var username: String
         var password: String?
@@ -189,34 +233,12 @@ public struct TesseraConfiguration: Sendable {
         var providers: [any IdentityProvider] = []
         var passwords: [String: [String: String]] = [:]
         for entry in file.providers {
-            if entry.kind == "temppass" {
-                guard let duration = entry.duration, duration > 0 else { throw ConfigurationError("TempPass \(entry.id) needs a positive duration") }
-                if let limit = entry.resourceLimit, limit < 1 { throw ConfigurationError("TempPass \(entry.id) needs a resource_limit of at least 1") }
-                providers.append(TempPassProvider(id: entry.id, displayName: entry.displayName ?? entry.id, logoURL: entry.logoURL,
-                                                  duration: duration, resourceLimit: entry.resourceLimit))
-                continue
+            guard let make = ConfigurationFile.ProviderKinds.all[entry.kind] else {
+                throw ConfigurationError("provider \(entry.id): unknown kind \(entry.kind) (known: \(ConfigurationFile.ProviderKinds.all.keys.sorted().joined(separator: ", ")))")
             }
-            guard entry.kind == "directory" else { throw ConfigurationError("provider \(entry.id): unknown kind \(entry.kind)") }
-            var subscribers: [Subscriber] = []
-            for s in entry.subscribers ?? [] {
-                let hash: PasswordHash
-                if let encoded = s.passwordHash {
-                    guard let parsed = PasswordHash(encoded: encoded) else {
-                        throw ConfigurationError("provider \(entry.id), subscriber \(s.username): password_hash is not pbkdf2-sha256")
-                    }
-                    hash = parsed
-                } else if let password = s.password {
-                    hash = try PasswordHash(password: password)
-                    passwords[entry.id, default: [:]][s.username] = password
-                } else {
-                    throw ConfigurationError("provider \(entry.id), subscriber \(s.username): needs password or password_hash")
-                }
-                subscribers.append(Subscriber(username: s.username, passwordHash: hash, userID: s.userID,
-                                              entitlements: Set(s.entitlements ?? []), metadata: s.metadata ?? [:]))
-            }
-            providers.append(DirectoryProvider(id: entry.id, displayName: entry.displayName ?? entry.id, logoURL: entry.logoURL,
-                                               hasLogoutEndpoint: entry.logout ?? false, subscribers: subscribers,
-                                               denyMessage: entry.denyMessage, proxyProviderID: entry.proxy))
+            let made = try make(entry)
+            providers.append(made.provider)
+            if !made.passwords.isEmpty { passwords[entry.id] = made.passwords }
         }
         let tenants = try file.tenants.map { t in
             var policies = TenantPolicies()

@@ -78,7 +78,7 @@ public struct Credentials: Encodable, Sendable {
                 metadataPrivateKey: tenant.metadataEncryption == nil ? nil : metadataPrivateKey))
         }
         let providers = directory.providers.values.sorted { $0.id < $1.id }.map { provider in
-            let subscribers = (provider as? DirectoryProvider)?.subscribers.map {
+            let subscribers = (provider as? any SubscriberListing)?.subscribers.map {
                 SubscriberLogin(username: $0.username, password: configuration.knownPasswords[provider.id]?[$0.username],
                                 userID: $0.userID, entitlements: $0.entitlements.sorted())
             } ?? []
