@@ -162,6 +162,9 @@ public struct SessionSelector: Sendable, Hashable {
         SessionSelector(tenantID: device.tenantID, .device(device.deviceID), kinds: [.deviceLogin])
     }
 
+    /// Whether it picks v1 device logins only (without building a set to compare with).
+    public var isDeviceLoginOnly: Bool { kinds.count == 1 && kinds.contains(.deviceLogin) }
+
     /// Whether `session` is one this selector picks (the stores' SQL says the same; the
     /// conformance suite checks both agree).
     public func matches(_ session: Session) -> Bool {

@@ -387,7 +387,7 @@ public final class PostgresStore: Store {
 
     public func revokeSessions(_ selector: SessionSelector) async throws -> [Session] {
         // Decisions go with their session (ON DELETE CASCADE).
-        if selector.kinds == [.deviceLogin], selector.applicationID == nil, case .device(let device) = selector.key {
+        if selector.isDeviceLoginOnly, selector.applicationID == nil, case .device(let device) = selector.key {
             return try await gate.run { try await sessionChanges.revoke(DeviceKey(tenantID: selector.tenantID, deviceID: device), logger: logger) }
         }
         var scope: DeviceKey?

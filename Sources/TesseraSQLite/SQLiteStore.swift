@@ -346,7 +346,7 @@ public final class SQLiteStore: Store {
             if pending.isExpired(at: now) { return .codeExpired }
             try db.run(sql: "DELETE FROM login_attempt WHERE pending_login_id = ?", arguments: [pendingID])
             try db.run(sql: "UPDATE pending_login SET completed_session_id = ? WHERE id = ?", arguments: [session.id.uuidString, pendingID])
-            _ = try Self.start(session, limit: nil, in: db)
+            try Self.startDiscardingEnded(session, in: db)
             var completed = pending
             completed.completedSessionID = session.id
             return .completed(completed)
@@ -382,6 +382,27 @@ public final class SQLiteStore: Store {
 
     static let insertSession = "INSERT INTO session (\(SessionSQL.columns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
+    /// A v1 login's row: the columns a device login has, the others NULL (fewer values to bind).
+    static let insertDeviceLogin = """
+        INSERT INTO session (id, tenant_id, kind, provider_id, user_id, device_id, trial_id, device_user, created_at, expires_at, last_used_at)
+        VALUES (?, ?, 'device', ?, ?, ?, ?, ?, ?, ?, ?)
+        """
+    static let deleteDeviceLogin = "DELETE FROM session WHERE tenant_id = ? AND device_id = ? AND kind = 'device'"
+
+    /// ``start(_:limit:in:)`` for the writes whose callers do not want the ended sessions (a
+    /// login by code, a TempPass start): a v1 login is then a plain DELETE and a short INSERT, on
+    /// the writer's hot path of every login.
+    static func startDiscardingEnded(_ session: Session, in db: Database) throws {
+        guard session.kind == .deviceLogin, let deviceID = session.deviceID, session.applicationID == nil, session.ssoKey == nil,
+              session.tokenDigest == nil, session.refreshDigest == nil, session.familyID == nil
+        else { _ = try start(session, limit: nil, in: db); return }
+        try db.run(sql: deleteDeviceLogin, arguments: [session.tenantID, deviceID])
+        try db.run(sql: insertDeviceLogin, arguments: [
+            session.id.uuidString, session.tenantID, session.subject.providerID, session.subject.userID, deviceID,
+            session.trialID?.uuidString, session.deviceUser, session.createdAt.epochMilliseconds, session.expiresAt.epochMilliseconds,
+            session.lastUsedAt.epochMilliseconds])
+    }
+
     static func insert(_ session: Session, in db: Database) throws {
         try db.run(sql: insertSession,
             arguments: [session.id.uuidString, session.tenantID, session.kind.rawValue, session.applicationID, session.subject.providerID,
@@ -404,7 +425,7 @@ public final class SQLiteStore: Store {
     static let revokeDeviceLogin = "DELETE FROM session WHERE tenant_id = ? AND device_id = ? AND kind = 'device' RETURNING \(SessionSQL.columns)"
 
     static func revoke(_ selector: SessionSelector, in db: Database) throws -> [Session] {
-        if case .device(let device) = selector.key, selector.kinds == [.deviceLogin], selector.applicationID == nil {
+        if case .device(let device) = selector.key, selector.isDeviceLoginOnly, selector.applicationID == nil {
             return try db.rows(sql: revokeDeviceLogin, arguments: [selector.tenantID, device]).map(session(from:))
         }
         var ended: [Session] = []
@@ -583,7 +604,7 @@ public final class SQLiteStore: Store {
             if found == nil { try Self.insert(fresh, resources: resources, in: db) }
             let trial = found ?? fresh
             let session = makeSession(trial)
-            _ = try Self.start(session, limit: nil, in: db)
+            try Self.startDiscardingEnded(session, in: db)
             return .started(session, trial: trial)
         }
     }

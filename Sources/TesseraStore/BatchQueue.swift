@@ -6,26 +6,30 @@ import Synchronization
 /// job waits while its key is in a batch, until that batch's drainer calls ``finished(_:)``.
 /// (Two transactions changing one device at once only wait on each other's row locks, and
 /// with several rows each, can deadlock.)
+///
+/// Inlinable: it is generic and sits on every write's path in another module (each backend's),
+/// where an unspecialized copy would look its generic metadata up on every call.
 package final class BatchQueue<Job: Sendable, Key: Hashable & Sendable>: Sendable {
-    private struct State {
-        var jobs: [Job] = []
-        var drainers = 0
-        var busy: Set<Key> = []
+    @usableFromInline struct State {
+        @usableFromInline var jobs: [Job] = []
+        @usableFromInline var drainers = 0
+        @usableFromInline var busy: Set<Key> = []
+        @usableFromInline init() {}
     }
 
-    private let state = Mutex(State())
-    private let limit: Int
-    private let maximumDrainers: Int
-    private let key: (@Sendable (Job) -> Key)?
+    @usableFromInline let state = Mutex(State())
+    @usableFromInline let limit: Int
+    @usableFromInline let maximumDrainers: Int
+    @usableFromInline let key: (@Sendable (Job) -> Key)?
 
-    package init(limit: Int, drainers: Int = 1, exclusiveBy key: (@Sendable (Job) -> Key)? = nil) {
+    @inlinable package init(limit: Int, drainers: Int = 1, exclusiveBy key: (@Sendable (Job) -> Key)? = nil) {
         self.limit = limit
         maximumDrainers = drainers
         self.key = key
     }
 
     /// Queues `job`; `true` when the caller must start one more drainer.
-    package func add(_ job: Job) -> Bool {
+    @inlinable package func add(_ job: Job) -> Bool {
         state.withLock { state in
             state.jobs.append(job)
             guard state.drainers < maximumDrainers else { return false }
@@ -36,7 +40,7 @@ package final class BatchQueue<Job: Sendable, Key: Hashable & Sendable>: Sendabl
 
     /// The next batch (at most `limit` jobs, in arrival order); empty, and this drainer stops,
     /// when none can run (a job left waiting for its key is taken by the drainer that frees it).
-    package func next() -> [Job] {
+    @inlinable package func next() -> [Job] {
         state.withLock { state in
             var taken: [Job] = []
             if let key {
@@ -62,7 +66,7 @@ package final class BatchQueue<Job: Sendable, Key: Hashable & Sendable>: Sendabl
     }
 
     /// Frees the keys of a batch that `next()` returned (with `exclusiveBy`).
-    package func finished(_ batch: [Job]) {
+    @inlinable package func finished(_ batch: [Job]) {
         guard let key else { return }
         state.withLock { state in
             for job in batch { state.busy.remove(key(job)) }
@@ -72,8 +76,8 @@ package final class BatchQueue<Job: Sendable, Key: Hashable & Sendable>: Sendabl
 
 /// The result of one write, handed from the writer's thread to the caller's continuation.
 package final class Outcome<T: Sendable>: Sendable {
-    private let result = Mutex<Result<T, any Error>?>(nil)
-    package init() {}
-    package func set(_ value: Result<T, any Error>) { result.withLock { $0 = value } }
-    package func get() -> Result<T, any Error>? { result.withLock { $0 } }
+    @usableFromInline let result = Mutex<Result<T, any Error>?>(nil)
+    @inlinable package init() {}
+    @inlinable package func set(_ value: Result<T, any Error>) { result.withLock { $0 = value } }
+    @inlinable package func get() -> Result<T, any Error>? { result.withLock { $0 } }
 }
