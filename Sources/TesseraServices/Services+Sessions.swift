@@ -128,6 +128,8 @@ extension Services {
     /// Ends every session `selector` picks and everything under it, durably; memory forgets them
     /// here and on every instance before this returns. The plan says what must follow.
     func revoke(_ selector: SessionSelector) async throws(TesseraError) -> LogoutPlan {
+        // The device's login is forgotten even when the store reports nothing ended: a commit
+        // that failed to answer may still have happened (as in ``changingSessions(of:_:)``).
         var keys: [MemoryKey] = []
         if case .device(let device) = selector.key, selector.kinds.isEmpty || selector.kinds.contains(.deviceLogin) {
             keys.append(.deviceLogin(DeviceKey(tenantID: selector.tenantID, deviceID: device)))
