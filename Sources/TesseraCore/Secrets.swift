@@ -37,6 +37,27 @@ extension UUID {
     }
 }
 
+extension UUID {
+    /// A time-ordered (version 7, RFC 9562) UUID: the Unix time of `date` in milliseconds, then
+    /// 74 bits from the system CSPRNG. For ids that a store indexes: ids made one after another
+    /// sort next to each other, so a new row's entry lands on the index page the previous one
+    /// dirtied instead of on a random page of the whole index (one page write fewer per login on
+    /// SQLite's WAL, and the same locality for PostgreSQL's B-trees). Not for secrets: the time
+    /// is readable in it.
+    public static func timeOrdered(at date: Date) -> UUID {
+        var generator = SystemRandomNumberGenerator()
+        let milliseconds = UInt64(max(0, date.epochMilliseconds)) & 0xFFFF_FFFF_FFFF
+        var words = ((milliseconds << 16).bigEndian, generator.next() as UInt64)
+        let random = generator.next() as UInt64
+        return withUnsafeMutableBytes(of: &words) { raw in
+            raw[6] = 0x70 | UInt8(truncatingIfNeeded: random & 0x0F)  // version 7
+            raw[7] = UInt8(truncatingIfNeeded: random >> 8)
+            raw[8] = (raw[8] & 0x3F) | 0x80  // RFC 9562 variant
+            return UUID(uuid: raw.load(as: uuid_t.self))
+        }
+    }
+}
+
 /// SHA-256 of a secret: what the store keeps and indexes instead of the secret itself.
 public struct SecretDigest: Hashable, Sendable {
     public let bytes: Data

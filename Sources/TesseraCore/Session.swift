@@ -163,7 +163,7 @@ public struct SessionSelector: Sendable, Hashable {
     }
 
     /// Whether it picks v1 device logins only (without building a set to compare with).
-    public var isDeviceLoginOnly: Bool { kinds.count == 1 && kinds.contains(.deviceLogin) }
+    public var isDeviceLoginOnly: Bool { kinds.count == 1 && kinds.first == .deviceLogin }
 
     /// Whether `session` is one this selector picks (the stores' SQL says the same; the
     /// conformance suite checks both agree).

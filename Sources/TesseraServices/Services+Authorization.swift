@@ -155,7 +155,7 @@ extension Services {
         let start = try await changingSessions(of: device) {
             try await trials.startTemporaryAccessSession(request, now: now) { trial in
                 // v1 names the trial as the subscriber (its userId); the session refers to it by id.
-                Session(id: UUID.random(), device: device, subject: Subject(userID: trial.id.uuidString, providerID: providerID),
+                Session(id: UUID.timeOrdered(at: now), device: device, subject: Subject(userID: trial.id.canonicalText, providerID: providerID),
                         deviceUser: deviceUser, createdAt: now, expiresAt: expiresAt, trialID: trial.id)
             }
         }

@@ -97,7 +97,7 @@ extension Services {
         }
         let now = clock.now()
         let session = Session(
-            id: UUID.random(), device: login.device, subject: subject, deviceUser: login.description.deviceUser,
+            id: UUID.timeOrdered(at: now), device: login.device, subject: subject, deviceUser: login.description.deviceUser,
             createdAt: now, expiresAt: now.addingTimeInterval(tenant.policies.authenticationTTL))
         return try await changingSessions(of: login.device) {
             try await sessions.completeLogin(attemptDigest: attempt.stateDigest, session: session, now: now)

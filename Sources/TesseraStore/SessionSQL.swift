@@ -8,11 +8,37 @@ import TesseraCore
 /// the query's own text implies the index's condition (a bound `kind = ?` does not imply
 /// `kind = 'device'`), for SQLite and for PostgreSQL's generic plans alike.
 package enum SessionSQL {
-    /// Every column, in the order both stores decode them.
-    package static let columns = """
-        id, tenant_id, kind, application_id, provider_id, user_id, device_id, sso_key, token_digest, refresh_digest, \
-        family_id, trial_id, device_user, created_at, expires_at, last_used_at
-        """
+    /// The session table's columns, in the order every `SELECT` and `RETURNING` of ``columns``
+    /// lists them, so that a row is decoded by position (a lookup by name costs more than
+    /// the rest of decoding a row).
+    package enum Column: Int, CaseIterable, Sendable {
+        case id, tenantID, kind, applicationID, providerID, userID, deviceID, ssoKey, tokenDigest, refreshDigest
+        case familyID, trialID, deviceUser, createdAt, expiresAt, lastUsedAt
+
+        package var name: String {
+            switch self {
+            case .id: "id"
+            case .tenantID: "tenant_id"
+            case .kind: "kind"
+            case .applicationID: "application_id"
+            case .providerID: "provider_id"
+            case .userID: "user_id"
+            case .deviceID: "device_id"
+            case .ssoKey: "sso_key"
+            case .tokenDigest: "token_digest"
+            case .refreshDigest: "refresh_digest"
+            case .familyID: "family_id"
+            case .trialID: "trial_id"
+            case .deviceUser: "device_user"
+            case .createdAt: "created_at"
+            case .expiresAt: "expires_at"
+            case .lastUsedAt: "last_used_at"
+            }
+        }
+    }
+
+    /// Every column, in ``Column``'s order.
+    package static let columns = Column.allCases.map(\.name).joined(separator: ", ")
 
     /// The indexes of the session table (both stores), each serving one selector.
     package static let indexes = [

@@ -113,3 +113,54 @@ import Testing
         #expect(text.hasEdgeWhitespace == (text.first?.isWhitespace == true || text.last?.isWhitespace == true))
     }
 }
+
+@Suite struct TimeOrderedIDTests {
+    @Test func carriesTheMillisecondsVersionAndVariantOfRFC9562() {
+        let date = Date(epochMilliseconds: 1_764_000_000_123)
+        let id = UUID.timeOrdered(at: date)
+        let bytes = withUnsafeBytes(of: id.uuid) { Array($0) }
+        let milliseconds = bytes[0..<6].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        #expect(milliseconds == UInt64(date.epochMilliseconds))
+        #expect(milliseconds / 1000 == 1_764_000_000)
+        #expect(bytes[6] >> 4 == 7)
+        #expect(bytes[8] >> 6 == 0b10)
+    }
+
+    @Test func idsOfLaterMillisecondsSortAfterAsStoredTextAndAreUnique() {
+        let start = Date(timeIntervalSince1970: 1_764_000_000)
+        var seen = Set<UUID>()
+        var previous = ""
+        for step in 0..<2000 {
+            let id = UUID.timeOrdered(at: Date(epochMilliseconds: start.epochMilliseconds + Int64(step)))
+            // The stores keep ids as upper-case text (SQLite) or as uuid (PostgreSQL): both sort bytewise.
+            #expect(id.uuidString > previous)
+            previous = id.uuidString
+            seen.insert(id)
+            seen.insert(UUID.timeOrdered(at: start))
+        }
+        #expect(seen.count == 4000)
+    }
+}
+
+@Suite struct UUIDTextTests {
+    @Test func writesWhatFoundationWritesAndReadsItBack() {
+        for _ in 0..<500 {
+            let id = UUID.random()
+            #expect(id.canonicalText == id.uuidString)
+            #expect(UUID(canonicalText: id.uuidString) == id)
+            #expect(UUID(canonicalText: id.uuidString.lowercased()) == id)
+        }
+        let edge = UUID(uuid: (0, 0xFF, 0x0A, 0xA0, 0x10, 0x01, 0xF0, 0x0F, 0x99, 0x9F, 0xF9, 0xAB, 0xCD, 0xEF, 0x12, 0x34))
+        #expect(edge.canonicalText == "00FF0AA0-1001-F00F-999F-F9ABCDEF1234")
+        #expect(UUID(canonicalText: "00ff0aa0-1001-f00f-999f-f9abcdef1234") == edge)
+    }
+
+    @Test func refusesWhatFoundationRefuses() {
+        for text in ["", "00FF0AA0-1001-F00F-999F-F9ABCDEF123", "00FF0AA0-1001-F00F-999F-F9ABCDEF12345",
+                     "00FF0AA0+1001-F00F-999F-F9ABCDEF1234", "00FF0AA0-1001-F00F-999F-F9ABCDEF123G",
+                     "00FF0AA01001-F00F-999F-F9ABCDEF12345", "00FF0AA0-1001-F00F-999F-F9ABCDEF12É"] {
+            #expect(UUID(canonicalText: text) == nil, "\(text)")
+            #expect(UUID(uuidString: text) == nil, "\(text)")
+        }
+    }
+}

@@ -215,10 +215,30 @@ import TesseraCore
                 """, arguments: [Self.oldSession.uuidString, ms, until, Self.oldTrialSession.uuidString, Self.oldTrial.uuidString, ms, until,
                                  Self.oldSession.uuidString, until, Self.oldTrial.uuidString, ms, ms])
         }
+        #expect(try await old.read { db in try Int.fetchOne(db, sql: "PRAGMA page_size") } == 4096)
         try old.close()
         let store = try SQLiteStore(path: path)
         try await Self.checkUpgraded(store)
         await store.close()
+        // A file made by an earlier Tessera keeps its pages (changing their size rewrites the file).
+        let reopened = try DatabaseQueue(path: path)
+        #expect(try await reopened.read { db in try Int.fetchOne(db, sql: "PRAGMA page_size") } == 4096)
+    }
+
+    @Test func aNewSQLiteDatabaseHasPagesOfTheStoresSize() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-pages-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try SQLiteStore(path: dir + "/t.sqlite")
+        let device = DeviceKey(tenantID: "REF30", deviceID: "tv")
+        let session = Session(id: UUID.timeOrdered(at: Self.created), device: device, subject: Subject(userID: "u1", providerID: "Dish"),
+                              deviceUser: nil, createdAt: Self.created, expiresAt: Self.created.addingTimeInterval(60))
+        #expect(try await store.startSession(session).isEmpty)
+        #expect(try await store.session(device: device) == session)
+        await store.close()
+        let file = try DatabaseQueue(path: dir + "/t.sqlite")
+        #expect(try await file.read { db in try Int.fetchOne(db, sql: "PRAGMA page_size") } == SQLiteStore.pageSize)
+        #expect(SQLiteStore.pageSize == 2048)
     }
 
     @Test(.enabled(if: Backend.postgresURL != nil)) func aPostgresDatabaseOfThePreviousSchemaUpgradesWithEverySessionKept() async throws {
