@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Synchronization
 import TesseraCore
 import TesseraStore
 
@@ -45,10 +46,26 @@ public final class SQLiteStore: Store {
     /// Tessera keeps its page size (changing it rewrites the whole file).
     public static let pageSize = 2048
 
+    /// Rows of the session table one purge looks at, at most: the purge sweeps the table by
+    /// rowid, carrying on where the previous one stopped, instead of keeping an index of expiry
+    /// times (see ``purgeExpired(now:grace:)``). 200,000: a table of a million sessions is swept
+    /// every five purges (minutes), of ten million every fifty, well inside the day of grace an
+    /// expired session is kept anyway.
+    public static let sessionSweepRows = 200_000
+    /// Rows one write of the sweep looks at: the writer is never held by the purge for longer
+    /// than a few milliseconds.
+    static let sweepChunk = 20_000
+    private let sessionSweepRows: Int
+    /// The rowid after which the next sweep starts.
+    private let sweepCursor = Mutex<Int64>(0)
+
     /// Opens (creating if needed) the database at `path` and applies the migrations.
     /// `walCheckpointFrames`: see ``walCheckpointFrames``; the WAL file is cut back to that size
-    /// whenever it starts over.
-    public init(path: String, walCheckpointFrames: Int = SQLiteStore.walCheckpointFrames) throws {
+    /// whenever it starts over. `sessionSweepRows`: see ``sessionSweepRows``.
+    public init(path: String, walCheckpointFrames: Int = SQLiteStore.walCheckpointFrames,
+                sessionSweepRows: Int = SQLiteStore.sessionSweepRows) throws {
+        precondition(sessionSweepRows > 0, "a purge sweeps at least one row")
+        self.sessionSweepRows = sessionSweepRows
         var configuration = Configuration()
         configuration.busyMode = .timeout(5)
         configuration.prepareDatabase { db in
@@ -201,6 +218,13 @@ public final class SQLiteStore: Store {
                 ALTER TABLE session_v5 RENAME TO session;
                 """)
             for index in SessionSQL.indexes { try db.execute(sql: index) }
+        }
+        migrator.registerMigration("v6: sessions purged by a sweep, not through an index of expiry times") { db in
+            // Every logout deleted an entry of this index (on a page of its own, the session's
+            // expiry being unrelated to anything near it) and every login added one, only so that
+            // the purge could find the expired; the purge now sweeps the table (``purgeExpired``).
+            // PostgreSQL keeps its index: there a DELETE leaves index entries for VACUUM to remove.
+            try db.execute(sql: "DROP INDEX IF EXISTS session_expiry")
         }
         return migrator
     }
@@ -705,21 +729,60 @@ public final class SQLiteStore: Store {
 
     // MARK: Purge
 
+    /// Removes what is past its time. Sessions expired more than `grace` ago (their decisions with
+    /// them) are found by a sweep of the next ``sessionSweepRows`` rows of the session table, so
+    /// an expired session goes within a few purges of the end of its grace, not at the first.
     public func purgeExpired(now: Date, grace: TimeInterval) async throws -> Int {
         let cutoff = now.epochMilliseconds
-        let sessionCutoff = now.addingTimeInterval(-grace).epochMilliseconds
-        return try await write { db in
+        var removed = try await write { db in
             var removed = 0
-            for (table, limit) in [("login_attempt", cutoff), ("pending_login", cutoff), ("nonce", cutoff),
-                                   ("provider_session", cutoff), ("decision", sessionCutoff), ("session", sessionCutoff)] {
-                try db.run(sql: "DELETE FROM \(table) WHERE expires_at <= ?", arguments: [limit])
+            for table in ["login_attempt", "pending_login", "nonce", "provider_session"] {
+                try db.run(sql: "DELETE FROM \(table) WHERE expires_at <= ?", arguments: [cutoff])
                 removed += db.changesCount
             }
+            try db.run(sql: "DELETE FROM decision WHERE expires_at <= ?", arguments: [now.addingTimeInterval(-grace).epochMilliseconds])
+            removed += db.changesCount
             try db.run(sql: "DELETE FROM registered_client WHERE first_token_at IS NULL AND issued_at <= ?",
                        arguments: [now.addingTimeInterval(-unusedClientLifetime).epochMilliseconds])
             removed += db.changesCount
             return removed
         }
+        removed += try await sweepExpiredSessions(before: now.addingTimeInterval(-grace).epochMilliseconds)
+        return removed
+    }
+
+    /// Deletes the sessions that expired before `cutoff` among the next ``sessionSweepRows`` rows,
+    /// by rowid from where the previous sweep stopped, ``sweepChunk`` rows a write; at the end of
+    /// the table the next sweep starts again from the first row.
+    private func sweepExpiredSessions(before cutoff: Int64) async throws -> Int {
+        var from = sweepCursor.withLock { $0 }
+        var removed = 0
+        var swept = 0
+        var startedOver = false
+        while swept < sessionSweepRows {
+            let rows = min(Self.sweepChunk, sessionSweepRows - swept)
+            let start = from
+            let (deleted, last) = try await write { db -> (Int, Int64?) in
+                guard let last = try db.int(sql: "SELECT max(rowid) FROM (SELECT rowid FROM session WHERE rowid > ? ORDER BY rowid LIMIT ?)",
+                                            arguments: [start, rows])
+                else { return (0, nil) }
+                try db.run(sql: "DELETE FROM session WHERE rowid > ? AND rowid <= ? AND expires_at <= ?", arguments: [start, last, cutoff])
+                return (db.changesCount, Int64(last))
+            }
+            removed += deleted
+            guard let last else {
+                // The end of the table: carry on from its first row, once.
+                let atFirstRow = start == 0
+                from = 0
+                if atFirstRow || startedOver { break }
+                startedOver = true
+                continue
+            }
+            from = last
+            swept += rows
+        }
+        sweepCursor.withLock { $0 = from }
+        return removed
     }
 }
 

@@ -40,7 +40,9 @@ package enum SessionSQL {
     /// Every column, in ``Column``'s order.
     package static let columns = Column.allCases.map(\.name).joined(separator: ", ")
 
-    /// The indexes of the session table (both stores), each serving one selector.
+    /// The indexes of the session table (both stores), each serving one selector, and the index
+    /// of expiry times that PostgreSQL's purge uses (SQLite drops it in its v6 and sweeps instead).
+    /// Migrations that have shipped create these: change the schema with a new migration.
     package static let indexes = [
         "CREATE UNIQUE INDEX session_device_login ON session(tenant_id, device_id) WHERE kind = 'device'",
         "CREATE UNIQUE INDEX session_profile ON session(tenant_id, device_id, provider_id, COALESCE(application_id, '')) WHERE kind = 'profile'",

@@ -225,6 +225,47 @@ import TesseraCore
         #expect(try await reopened.read { db in try Int.fetchOne(db, sql: "PRAGMA page_size") } == 4096)
     }
 
+    @Test func theSQLitePurgeSweepsTheSessionsAFewRowsAtATimeAndComesBackToTheStart() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-sweep-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try SQLiteStore(path: dir + "/t.sqlite", sessionSweepRows: 3)
+        func login(_ n: Int, expiresIn: TimeInterval) async throws -> Session {
+            let session = Session(id: UUID.timeOrdered(at: Self.created), device: DeviceKey(tenantID: "REF30", deviceID: "tv-\(n)"),
+                                  subject: Subject(userID: "u\(n)", providerID: "Dish"), deviceUser: nil,
+                                  createdAt: Self.created, expiresAt: Self.created.addingTimeInterval(expiresIn))
+            _ = try await store.startSession(session)
+            return session
+        }
+        var expired: [Session] = []
+        var live: [Session] = []
+        for n in 0..<8 { expired.append(try await login(n, expiresIn: 10)) }
+        for n in 8..<10 { live.append(try await login(n, expiresIn: 86_400)) }
+        func left() async throws -> Int {
+            var count = 0
+            for session in expired where try await store.session(id: session.id) != nil { count += 1 }
+            return count
+        }
+        let later = Self.created.addingTimeInterval(3600)
+        // Three rows a purge: the ten rows take four purges, then the sweep starts over.
+        #expect(try await store.purgeExpired(now: later, grace: 0) == 3)
+        #expect(try await left() == 5)
+        #expect(try await store.purgeExpired(now: later, grace: 0) == 3)
+        #expect(try await store.purgeExpired(now: later, grace: 0) == 2)
+        #expect(try await left() == 0)
+        for session in live { #expect(try await store.session(id: session.id) == session) }
+        // Sessions that expire later are found by the sweep's next rounds: the last row, then the
+        // first ones again.
+        let dayLater = later.addingTimeInterval(86_400)
+        let first = try await store.purgeExpired(now: dayLater, grace: 0)
+        let second = try await store.purgeExpired(now: dayLater, grace: 0)
+        #expect(first == 1 && second == 1)
+        for session in live { #expect(try await store.session(id: session.id) == nil) }
+        await store.close()
+        let file = try DatabaseQueue(path: dir + "/t.sqlite")
+        #expect(try await file.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master WHERE name = 'session_expiry'") } == 0)
+    }
+
     @Test func aNewSQLiteDatabaseHasPagesOfTheStoresSize() async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-pages-\(UUID())").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)

@@ -185,6 +185,30 @@ import TesseraCore
         }
     }
 
+    @Test(arguments: Backend.available) func purgeRemovesSessionsOnlyPastTheirGraceWithTheirDecisions(backend: Backend) async throws {
+        try await backend.withStore { (store, _) async throws in
+            func login(_ device: String, expiresIn: TimeInterval) async throws -> Session {
+                let session = Session(id: UUID.timeOrdered(at: now), device: DeviceKey(tenantID: "REF30", deviceID: device),
+                                      subject: Subject(userID: "u-\(device)", providerID: "Dish"), deviceUser: nil,
+                                      createdAt: now, expiresAt: now.addingTimeInterval(expiresIn))
+                _ = try await store.startSession(session)
+                try await store.upsert(Decision(sessionID: session.id, resource: "CNN", providerID: "Dish", expiresAt: now.addingTimeInterval(7200)))
+                return session
+            }
+            let gone = try await login("tv-gone", expiresIn: 60)
+            let inGrace = try await login("tv-grace", expiresIn: 3000)
+            let live = try await login("tv-live", expiresIn: 90_000)
+            // An hour past the first expiry, with an hour of grace: only the first is past its grace.
+            _ = try await store.purgeExpired(now: now.addingTimeInterval(60 + 3600), grace: 3600)
+            #expect(try await store.session(id: gone.id) == nil)
+            #expect(try await store.decisions(sessionID: gone.id).isEmpty)
+            #expect(try await store.session(id: inGrace.id) == inGrace)
+            #expect(try await store.decision(sessionID: inGrace.id, resource: "CNN") != nil)
+            #expect(try await store.session(id: live.id) == live)
+            #expect(try await store.decision(sessionID: live.id, resource: "CNN") != nil)
+        }
+    }
+
     @Test(arguments: Backend.available) func temporaryAccessTrials(backend: Backend) async throws {
         try await backend.withStore { (store, _) async throws in
             let identity = SecretDigest(of: "viewer")
