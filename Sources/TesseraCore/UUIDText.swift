@@ -29,6 +29,14 @@ extension UUID {
         }
     }
 
+    /// Its 128 bits as two numbers, first half first: ids compared by these are in the order of
+    /// their text (SQLite's stored form) and of PostgreSQL's `uuid`, so of the stores' indexes on them.
+    public var orderKey: (UInt64, UInt64) {
+        withUnsafeBytes(of: uuid) { bytes in
+            (UInt64(bigEndian: bytes.loadUnaligned(as: UInt64.self)), UInt64(bigEndian: bytes.loadUnaligned(fromByteOffset: 8, as: UInt64.self)))
+        }
+    }
+
     /// Parses what `init(uuidString:)` parses: `8-4-4-4-12` hexadecimal digits of either case.
     public init?(canonicalText text: String) {
         var text = text

@@ -84,7 +84,10 @@ public final class Services: Sendable {
 
     /// Writes the last-used times noted since the last call (``HotReads/noteUse(_:at:)``).
     package func recordSessionUses() async {
-        let uses = hot.takeUses()
+        // In the order of the sessions' ids, so of the id index and, for ids that grow with time, of
+        // the table's rows: a slice then dirties a run of neighbouring pages, not one page per use
+        // scattered over the whole table (each dirty page is written whole to the WAL and the file).
+        let uses = hot.takeUses().sorted { $0.sessionID.orderKey < $1.sessionID.orderKey }
         guard !uses.isEmpty else { return }
         // In slices: a long write would hold up logins and logouts behind it.
         for start in stride(from: 0, to: uses.count, by: 1_000) {

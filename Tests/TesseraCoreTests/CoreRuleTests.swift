@@ -155,6 +155,11 @@ import Testing
         #expect(UUID(canonicalText: "00ff0aa0-1001-f00f-999f-f9abcdef1234") == edge)
     }
 
+    @Test func theOrderKeyIsTheOrderOfTheText() {
+        let ids = (0..<500).map { _ in UUID.random() }
+        #expect(ids.sorted { $0.orderKey < $1.orderKey }.map(\.uuidString) == ids.map(\.uuidString).sorted())
+    }
+
     @Test func refusesWhatFoundationRefuses() {
         for text in ["", "00FF0AA0-1001-F00F-999F-F9ABCDEF123", "00FF0AA0-1001-F00F-999F-F9ABCDEF12345",
                      "00FF0AA0+1001-F00F-999F-F9ABCDEF1234", "00FF0AA0-1001-F00F-999F-F9ABCDEF123G",
