@@ -35,9 +35,7 @@ extension UUID {
             return UUID(uuid: raw.load(as: uuid_t.self))
         }
     }
-}
 
-extension UUID {
     /// A time-ordered (version 7, RFC 9562) UUID: the Unix time of `date` in milliseconds, then
     /// 74 bits from the system CSPRNG. For ids that a store indexes: ids made one after another
     /// sort next to each other, so a new row's entry lands on the index page the previous one

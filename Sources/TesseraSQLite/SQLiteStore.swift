@@ -497,7 +497,7 @@ public final class SQLiteStore: Store {
                 found += try db.sessions(sql: "SELECT \(SessionSQL.columns) FROM session WHERE \(filter.sql)",
                                          arguments: Self.arguments(filter.values))
             }
-            return found.sorted { ($0.createdAt, $0.id.canonicalText) < ($1.createdAt, $1.id.canonicalText) }
+            return found.sorted { ($0.createdAt, $0.id.orderKey.0, $0.id.orderKey.1) < ($1.createdAt, $1.id.orderKey.0, $1.id.orderKey.1) }
         }
     }
 
@@ -734,20 +734,21 @@ public final class SQLiteStore: Store {
     /// an expired session goes within a few purges of the end of its grace, not at the first.
     public func purgeExpired(now: Date, grace: TimeInterval) async throws -> Int {
         let cutoff = now.epochMilliseconds
+        let sessionCutoff = now.addingTimeInterval(-grace).epochMilliseconds
         var removed = try await write { db in
             var removed = 0
             for table in ["login_attempt", "pending_login", "nonce", "provider_session"] {
                 try db.run(sql: "DELETE FROM \(table) WHERE expires_at <= ?", arguments: [cutoff])
                 removed += db.changesCount
             }
-            try db.run(sql: "DELETE FROM decision WHERE expires_at <= ?", arguments: [now.addingTimeInterval(-grace).epochMilliseconds])
+            try db.run(sql: "DELETE FROM decision WHERE expires_at <= ?", arguments: [sessionCutoff])
             removed += db.changesCount
             try db.run(sql: "DELETE FROM registered_client WHERE first_token_at IS NULL AND issued_at <= ?",
                        arguments: [now.addingTimeInterval(-unusedClientLifetime).epochMilliseconds])
             removed += db.changesCount
             return removed
         }
-        removed += try await sweepExpiredSessions(before: now.addingTimeInterval(-grace).epochMilliseconds)
+        removed += try await sweepExpiredSessions(before: sessionCutoff)
         return removed
     }
 
