@@ -58,11 +58,17 @@ public struct Subscriber: Sendable, Equatable {
     public var entitlements: Set<String>
     /// userID, householdID, zip, maxRating, channelID … as configured (JSON-like values).
     public var metadata: [String: MetadataValue]
+    /// A disabled subscriber cannot sign in, with the right password or not.
+    public var isDisabled: Bool
+    /// The name to show for the subscriber, when one is configured.
+    public var displayName: String?
 
     public init(
         username: String, passwordHash: PasswordHash, userID: String,
-        entitlements: Set<String> = [], metadata: [String: MetadataValue] = [:]
+        entitlements: Set<String> = [], metadata: [String: MetadataValue] = [:], isDisabled: Bool = false, displayName: String? = nil
     ) {
+        self.isDisabled = isDisabled
+        self.displayName = displayName
         self.username = username
         self.passwordHash = passwordHash
         self.userID = userID
@@ -119,12 +125,28 @@ public struct DirectoryProvider: PasswordAuthenticating, SubscriberListing, Equa
         self.subscribers = subscribers
     }
 
-    public func authenticate(username: String, password: String) -> Subject? {
+    /// What a password check found.
+    public enum PasswordCheck: Sendable, Equatable {
+        case accepted(Subscriber)
+        /// The password is right but the subscriber may not sign in.
+        case disabled(Subscriber)
+        /// An unknown username or a wrong password.
+        case refused
+    }
+
+    /// Checks `password`; takes the same time for an unknown user as for a wrong password.
+    public func check(username: String, password: String) -> PasswordCheck {
         guard let subscriber = subscribers.first(where: { $0.username == username }) else {
             _ = Self.decoy.verify(password)
-            return nil
+            return .refused
         }
-        return subscriber.passwordHash.verify(password) ? Subject(userID: subscriber.userID, providerID: id) : nil
+        guard subscriber.passwordHash.verify(password) else { return .refused }
+        return subscriber.isDisabled ? .disabled(subscriber) : .accepted(subscriber)
+    }
+
+    public func authenticate(username: String, password: String) -> Subject? {
+        guard case .accepted(let subscriber) = check(username: username, password: password) else { return nil }
+        return Subject(userID: subscriber.userID, providerID: id)
     }
 
     public func subscriber(userID: String) -> Subscriber? { subscribers.first { $0.userID == userID } }

@@ -11,6 +11,21 @@ public enum Secret {
         randomBytes(byteCount).base64URLEncoded()
     }
 
+    /// A new secret of `count` letters and digits from the system CSPRNG (about 5.95 bits each), for
+    /// dialects whose tokens are alphanumeric. Bytes of 248 and above are drawn again, so every
+    /// character is equally likely.
+    public static func alphanumeric(count: Int) -> String {
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789".utf8)
+        var characters: [UInt8] = []
+        characters.reserveCapacity(count)
+        while characters.count < count {
+            for byte in randomBytes(count) where byte < 248 && characters.count < count {
+                characters.append(alphabet[Int(byte) % 62])
+            }
+        }
+        return String(decoding: characters, as: UTF8.self)
+    }
+
     /// `count` bytes from the system CSPRNG, eight at a time (each draw is a getrandom(2) call).
     public static func randomBytes(_ count: Int) -> Data {
         var generator = SystemRandomNumberGenerator()

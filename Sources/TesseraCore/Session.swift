@@ -48,11 +48,15 @@ public struct Session: Sendable, Equatable {
     /// Kept coarsely: at most about once a minute (``SessionUse/interval``), never by a read
     /// answered from memory.
     public var lastUsedAt: Date
+    /// The client address the session was started from, where the dialect reports it (Meeting
+    /// USG's `tokenIp`); nil for sessions stored before it was kept.
+    public var clientAddress: String?
 
     public init(id: UUID, tenantID: String, kind: SessionKind, applicationID: String? = nil, subject: Subject,
                 deviceID: String? = nil, ssoKey: String? = nil, tokenDigest: SecretDigest? = nil,
                 refreshDigest: SecretDigest? = nil, familyID: UUID? = nil, trialID: UUID? = nil, deviceUser: String? = nil,
-                createdAt: Date, expiresAt: Date, lastUsedAt: Date? = nil) {
+                createdAt: Date, expiresAt: Date, lastUsedAt: Date? = nil, clientAddress: String? = nil) {
+        self.clientAddress = clientAddress
         self.id = id
         self.tenantID = tenantID
         self.kind = kind

@@ -12,12 +12,16 @@ public struct Tenant: Sendable, Equatable {
     public var legacyKeys: [LegacyKeyPair]
     public var policies: TenantPolicies
     public var metadataEncryption: MetadataEncryption?
+    /// Set when the tenant hands out access tokens with refresh tokens (Meeting USG).
+    public var accessTokens: AccessTokenPolicy?
 
     public init(
         id: String, name: String, domains: [String], providerIDs: [String],
         softwareStatements: [SoftwareStatementGrant] = [], legacyKeys: [LegacyKeyPair] = [],
-        policies: TenantPolicies = TenantPolicies(), metadataEncryption: MetadataEncryption? = nil
+        policies: TenantPolicies = TenantPolicies(), metadataEncryption: MetadataEncryption? = nil,
+        accessTokens: AccessTokenPolicy? = nil
     ) {
+        self.accessTokens = accessTokens
         self.metadataEncryption = metadataEncryption
         self.id = id
         self.name = name

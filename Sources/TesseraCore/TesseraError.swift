@@ -17,6 +17,8 @@ public enum TesseraError: Error, Sendable, Equatable, CustomStringConvertible {
     case invalidAccessToken(String)
     case accessTokenForAnotherTenant
     case invalidLegacySignature(String)
+    /// A direct sign-in (password or keyed signature) was refused.
+    case signIn(SignInFailure)
     // Sessions and decisions
     case noSession
     case sessionExpired
@@ -46,6 +48,8 @@ public enum TesseraError: Error, Sendable, Equatable, CustomStringConvertible {
     /// A request's parameter, by what it means; each dialect names it its own way.
     public enum Parameter: Sendable, Equatable {
         case deviceID, loginCode, provider, redirectURL, domainName, ttl, resource, deviceUser, deviceType, appID
+        /// A direct sign-in's account, client type and token; a keyed signature's parts.
+        case account, clientType, token, signature, nonce, userID, expiry
     }
 
     public enum Problem: Sendable, Equatable {
@@ -79,6 +83,7 @@ public enum TesseraError: Error, Sendable, Equatable, CustomStringConvertible {
         case .invalidAccessToken: "the caller's access token is invalid"
         case .accessTokenForAnotherTenant: "the caller's access token is for another tenant"
         case .invalidLegacySignature: "the caller's signature is invalid"
+        case .signIn(let failure): "the sign-in was refused: \(failure)"
         case .noSession: "there is no session"
         case .sessionExpired: "the session has expired"
         case .authorizationNotFound: "there is no decision for the resource"

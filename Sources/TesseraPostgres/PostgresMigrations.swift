@@ -108,6 +108,10 @@ enum PostgresMigrations {
             "ALTER TABLE session DROP CONSTRAINT session_tenant_id_device_id_key",
             "DROP INDEX session_expiry",
         ] + SessionSQL.indexes),
+        // Existing sessions keep everything they had; their address was never kept (NULL).
+        ("v5: the client address a session started from", [
+            "ALTER TABLE session ADD COLUMN client_address TEXT",
+        ]),
     ]
 
 

@@ -56,7 +56,7 @@ struct ReplaceSession: PostgresPreparedStatement {
         old AS (DELETE FROM session WHERE tenant_id = $2 AND device_id = $3 AND kind = 'device' AND (SELECT count(*) FROM locked) > 0
                 RETURNING \(SessionSQL.columns)),
         added AS (INSERT INTO session (\(SessionSQL.columns))
-                  SELECT $1, $2, 'device', NULL, $4, $5, $3, NULL, NULL, NULL, NULL, $9, $6, $7, $8, $7 FROM (SELECT count(*) FROM old) AS gone
+                  SELECT $1, $2, 'device', NULL, $4, $5, $3, NULL, NULL, NULL, NULL, $9, $6, $7, $8, $7, NULL FROM (SELECT count(*) FROM old) AS gone
                   RETURNING 1)
         SELECT row_to_json(o)::text FROM old o
         """
@@ -95,7 +95,7 @@ struct ReplaceSessionCreatingTrial: PostgresPreparedStatement {
         old AS (DELETE FROM session WHERE tenant_id = $2 AND device_id = $3 AND kind = 'device' AND (SELECT count(*) FROM locked) > 0
                 RETURNING \(SessionSQL.columns)),
         added AS (INSERT INTO session (\(SessionSQL.columns))
-                  SELECT $1, $2, 'device', NULL, $4, $5, $3, NULL, NULL, NULL, NULL, $9, $6, $7, $8, $7
+                  SELECT $1, $2, 'device', NULL, $4, $5, $3, NULL, NULL, NULL, NULL, $9, $6, $7, $8, $7, NULL
                   FROM (SELECT count(*) FROM old) AS gone, (SELECT count(*) FROM trial) AS made
                   RETURNING 1)
         SELECT row_to_json(o)::text FROM old o
@@ -152,6 +152,7 @@ struct SessionRowJSON: Decodable {
     let created_at: Int64
     let expires_at: Int64
     let last_used_at: Int64?
+    let client_address: String?
 
     static func sessions(_ rows: [String]) throws -> [Session] {
         try rows.map { try JSONDecoder().decode(SessionRowJSON.self, from: Data($0.utf8)).session() }
@@ -164,7 +165,7 @@ struct SessionRowJSON: Decodable {
             deviceID: device_id, ssoKey: sso_key, tokenDigest: try token_digest.map(Self.bytes).map(SecretDigest.init(bytes:)),
             refreshDigest: try refresh_digest.map(Self.bytes).map(SecretDigest.init(bytes:)), familyID: family_id, trialID: trial_id,
             deviceUser: device_user, createdAt: Date(epochMilliseconds: created_at), expiresAt: Date(epochMilliseconds: expires_at),
-            lastUsedAt: last_used_at.map(Date.init(epochMilliseconds:)))
+            lastUsedAt: last_used_at.map(Date.init(epochMilliseconds:)), clientAddress: client_address)
     }
 
     private static func bytes(_ hex: String) throws -> Data {
@@ -321,7 +322,7 @@ struct PlainBatch {
             INSERT INTO session (\(SessionSQL.columns))
             SELECT n.id, n.tenant_id, 'device', NULL, n.provider_id, n.user_id, n.device_id, NULL, NULL, NULL, NULL,
                    CASE WHEN n.has_trial THEN n.trial END, CASE WHEN n.has_device_user THEN n.device_user END,
-                   n.created_at, n.expires_at, n.created_at
+                   n.created_at, n.expires_at, n.created_at, NULL
             FROM unnest($12::uuid[], $13::text[], $14::text[], $15::text[], $16::text[], $17::bool[], $18::text[], $19::int8[], $20::int8[],
                         $23::bool[], $24::uuid[])
                 AS n(id, tenant_id, device_id, provider_id, user_id, has_device_user, device_user, created_at, expires_at, has_trial, trial)

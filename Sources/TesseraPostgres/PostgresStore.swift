@@ -328,7 +328,7 @@ public final class PostgresStore: Store {
                 \(session.id), \(session.tenantID), \(session.kind.rawValue), \(session.applicationID), \(session.subject.providerID),
                 \(session.subject.userID), \(session.deviceID), \(session.ssoKey), \(session.tokenDigest?.bytes), \(session.refreshDigest?.bytes),
                 \(session.familyID), \(session.trialID), \(session.deviceUser), \(session.createdAt.epochMilliseconds),
-                \(session.expiresAt.epochMilliseconds), \(session.lastUsedAt.epochMilliseconds))
+                \(session.expiresAt.epochMilliseconds), \(session.lastUsedAt.epochMilliseconds), \(session.clientAddress))
             """, logger: logger)
         return ended
     }
@@ -623,7 +623,7 @@ public final class PostgresStore: Store {
 /// A device's session: parsed and planned once per connection.
 struct SessionByDevice: PostgresPreparedStatement {
     static let sql = "SELECT \(SessionSQL.columns) FROM session WHERE tenant_id = $1 AND device_id = $2 AND kind = 'device'"
-    typealias Row = (UUID, String, String, String?, String, String, String?, String?, Data?, Data?, UUID?, UUID?, String?, Int64, Int64, Int64?)
+    typealias Row = (UUID, String, String, String?, String, String, String?, String?, Data?, Data?, UUID?, UUID?, String?, Int64, Int64, Int64?, String?)
     var tenantID: String
     var deviceID: String
 
@@ -643,7 +643,7 @@ struct SessionByDevice: PostgresPreparedStatement {
             deviceID: row.6, ssoKey: row.7, tokenDigest: row.8.map(SecretDigest.init(bytes:)),
             refreshDigest: row.9.map(SecretDigest.init(bytes:)), familyID: row.10, trialID: row.11, deviceUser: row.12,
             createdAt: Date(epochMilliseconds: row.13), expiresAt: Date(epochMilliseconds: row.14),
-            lastUsedAt: row.15.map(Date.init(epochMilliseconds:)))
+            lastUsedAt: row.15.map(Date.init(epochMilliseconds:)), clientAddress: row.16)
     }
 }
 

@@ -120,7 +120,12 @@ public final class SQLiteStore: Store {
 
     deinit { checkpoints.cancel() }
 
-    public func close() async { checkpoints.cancel() }
+    /// Stops the side checkpointer and waits for a checkpoint in flight, so that nothing of the
+    /// store holds a lock on the file once this returns.
+    public func close() async {
+        checkpoints.cancel()
+        await checkpoints.value
+    }
 
     /// For a connection beside the pool (checkpoints, tools, tests): waits for locks instead of failing.
     public static var sideConfiguration: Configuration {
@@ -208,7 +213,8 @@ public final class SQLiteStore: Store {
                     provider_id TEXT NOT NULL, user_id TEXT NOT NULL, device_id TEXT, sso_key TEXT,
                     token_digest BLOB, refresh_digest BLOB, family_id TEXT, trial_id TEXT, device_user TEXT,
                     created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, last_used_at INTEGER NOT NULL);
-                INSERT INTO session_v5 (\(SessionSQL.columns))
+                INSERT INTO session_v5 (id, tenant_id, kind, application_id, provider_id, user_id, device_id, sso_key, token_digest,
+                                        refresh_digest, family_id, trial_id, device_user, created_at, expires_at, last_used_at)
                     SELECT s.id, s.tenant_id, 'device', NULL, s.provider_id, s.user_id, s.device_id, NULL, NULL, NULL, NULL,
                            (SELECT t.id FROM temporary_access t
                             WHERE t.id = s.user_id AND t.tenant_id = s.tenant_id AND t.provider_id = s.provider_id),
@@ -225,6 +231,10 @@ public final class SQLiteStore: Store {
             // the purge could find the expired; the purge now sweeps the table (``purgeExpired``).
             // PostgreSQL keeps its index: there a DELETE leaves index entries for VACUUM to remove.
             try db.execute(sql: "DROP INDEX IF EXISTS session_expiry")
+        }
+        migrator.registerMigration("v7: the client address a session started from") { db in
+            // Existing sessions keep everything they had; their address was never kept (NULL).
+            try db.execute(sql: "ALTER TABLE session ADD COLUMN client_address TEXT")
         }
         return migrator
     }
@@ -420,7 +430,7 @@ public final class SQLiteStore: Store {
         return ended
     }
 
-    static let insertSession = "INSERT INTO session (\(SessionSQL.columns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    static let insertSession = "INSERT INTO session (\(SessionSQL.columns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
     /// A v1 login's row: the columns a device login has, the others NULL (fewer values to bind).
     static let insertDeviceLogin = """
@@ -448,7 +458,7 @@ public final class SQLiteStore: Store {
             arguments: [session.id.canonicalText, session.tenantID, session.kind.rawValue, session.applicationID, session.subject.providerID,
                         session.subject.userID, session.deviceID, session.ssoKey, session.tokenDigest?.bytes, session.refreshDigest?.bytes,
                         session.familyID?.canonicalText, session.trialID?.canonicalText, session.deviceUser, session.createdAt.epochMilliseconds,
-                        session.expiresAt.epochMilliseconds, session.lastUsedAt.epochMilliseconds])
+                        session.expiresAt.epochMilliseconds, session.lastUsedAt.epochMilliseconds, session.clientAddress])
     }
 
     static func arguments(_ values: [SessionSQL.Value]) -> StatementArguments {
@@ -528,7 +538,8 @@ public final class SQLiteStore: Store {
             refreshDigest: (row[C.refreshDigest.rawValue] as Data?).map(SecretDigest.init(bytes:)),
             familyID: try (row[C.familyID.rawValue] as String?).map(uuid), trialID: try (row[C.trialID.rawValue] as String?).map(uuid),
             deviceUser: row[C.deviceUser.rawValue], createdAt: Date(epochMilliseconds: row[C.createdAt.rawValue]),
-            expiresAt: Date(epochMilliseconds: row[C.expiresAt.rawValue]), lastUsedAt: Date(epochMilliseconds: row[C.lastUsedAt.rawValue]))
+            expiresAt: Date(epochMilliseconds: row[C.expiresAt.rawValue]), lastUsedAt: Date(epochMilliseconds: row[C.lastUsedAt.rawValue]),
+            clientAddress: row[C.clientAddress.rawValue])
     }
 
     // MARK: Decisions

@@ -73,6 +73,7 @@ public enum TesseraServerBuilder {
         ActivationPages(services: services, pages: pages, forms: forms).addRoutes(to: router)
         ProviderPages(services: services, pages: pages, forms: forms).addRoutes(to: router)
         AdminAPI(services: services).addRoutes(to: router)
+        MeetingUSG(services: services, buckets: TokenBuckets(clock: options.clock)).addRoutes(to: router)
 
         let purge = PurgeService(store: store, clock: options.clock, interval: options.purgeInterval, grace: 24 * 3600, logger: logger)
         let limits = options.connectionLimits

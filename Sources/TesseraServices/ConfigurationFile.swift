@@ -115,7 +115,8 @@ struct ConfigurationFile: Decodable {
                     throw ConfigurationError("provider \(entry.id), subscriber \(s.username): needs password or password_hash")
                 }
                 subscribers.append(Subscriber(username: s.username, passwordHash: hash, userID: s.userID,
-                                              entitlements: Set(s.entitlements ?? []), metadata: s.metadata ?? [:]))
+                                              entitlements: Set(s.entitlements ?? []), metadata: s.metadata ?? [:],
+                                              isDisabled: s.disabled ?? false, displayName: s.name))
             }
             return (DirectoryProvider(id: entry.id, displayName: entry.displayName ?? entry.id, logoURL: entry.logoURL,
                                       hasLogoutEndpoint: entry.logout ?? false, subscribers: subscribers,
@@ -130,9 +131,35 @@ struct ConfigurationFile: Decodable {
         var userID: String
         var entitlements: [String]?
         var metadata: [String: MetadataValue]?
+        var disabled: Bool?
+        var name: String?
         enum CodingKeys: String, CodingKey {
-            case username, password, passwordHash = "password_hash", userID = "user_id", entitlements, metadata
+            case username, password, passwordHash = "password_hash", userID = "user_id", entitlements, metadata, disabled, name
         }
+    }
+
+    /// A tenant's `access_tokens:` (the Meeting USG token API).
+    struct AccessTokensEntry: Decodable {
+        var provider: String
+        var hosts: [String]?
+        var lifetime: Double?
+        var organizationID: String
+        var applications: [KeyedApplicationEntry]?
+        enum CodingKeys: String, CodingKey { case provider, hosts, lifetime, organizationID = "organization_id", applications }
+
+        var policy: AccessTokenPolicy {
+            AccessTokenPolicy(providerID: provider, hosts: hosts ?? [], lifetime: lifetime ?? 24 * 3600, organizationID: organizationID,
+                              applications: (applications ?? []).map {
+                                  KeyedApplication(id: $0.appID, key: $0.appKey, defaultUserID: $0.defaultUserID ?? "")
+                              })
+        }
+    }
+
+    struct KeyedApplicationEntry: Decodable {
+        var appID: String
+        var appKey: String
+        var defaultUserID: String?
+        enum CodingKeys: String, CodingKey { case appID = "app_id", appKey = "app_key", defaultUserID = "default_user_id" }
     }
 
     struct TenantEntry: Decodable {
@@ -144,9 +171,10 @@ struct ConfigurationFile: Decodable {
         var legacyKeys: [LegacyKeyEntry]?
         var policies: Policies?
         var userMetadata: UserMetadata?
+        var accessTokens: AccessTokensEntry?
         enum CodingKeys: String, CodingKey {
             case requestor, name, domains, providers, softwareStatements = "software_statements", legacyKeys = "legacy_keys", policies
-            case userMetadata = "user_metadata"
+            case userMetadata = "user_metadata", accessTokens = "access_tokens"
         }
     }
 
@@ -267,7 +295,7 @@ public struct TesseraConfiguration: Sendable {
                     SoftwareStatementGrant(softwareID: $0.softwareID, clientName: $0.clientName ?? $0.softwareID, redirectURIs: $0.redirectURIs ?? [])
                 },
                 legacyKeys: (t.legacyKeys ?? []).map { LegacyKeyPair(publicKey: $0.publicKey, privateKey: $0.privateKey) },
-                policies: policies, metadataEncryption: encryption)
+                policies: policies, metadataEncryption: encryption, accessTokens: t.accessTokens?.policy)
         }
         let proxies = try TrustedProxies(file.server?.trustedProxies ?? [])
         let capacity = CacheCapacity(sessions: file.server?.cacheSessions ?? CacheCapacity.standard.sessions,

@@ -28,9 +28,11 @@ extension Services {
         return session.isExpired(at: clock.now()) ? .expired(session) : .active(session)
     }
 
-    /// The session whose token (or refresh token) has this digest.
+    /// The session whose token has this digest. Memory holds only the sessions found: the read is
+    /// the tenant's, so its absence is the tenant's too and must not answer for another tenant
+    /// under the same (digest) key.
     func sessionState(tokenDigest: SecretDigest, tenantID: String) async throws(TesseraError) -> SessionState {
-        let session = try await cachedSession(hot.sessionsByToken, tokenDigest) {
+        let session = try await cachedSession(hot.sessionsByToken, tokenDigest, keepsAbsence: false) {
             try await sessions.sessions(SessionSelector(tenantID: tenantID, .tokenDigest(tokenDigest))).first
         }
         guard let session, session.tenantID == tenantID else { return .none }
@@ -45,6 +47,7 @@ extension Services {
     }
 
     private func cachedSession<Key: Hashable & Sendable>(_ cache: BoundedCache<Key, HotReads.SessionEntry>, _ key: Key,
+                                                         keepsAbsence: Bool = true,
                                                          read: () async throws -> Session?) async throws(TesseraError) -> Session? {
         guard coherence.memoryIsCurrent else { return try await stored(read) }
         let now = clock.now()
@@ -57,7 +60,7 @@ extension Services {
         }
         let ticket = cache.ticket(for: key)
         let session = try await stored(read)
-        if session.map({ !$0.isExpired(at: now) }) ?? true {
+        if session.map({ !$0.isExpired(at: now) }) ?? keepsAbsence {
             let entry = HotReads.SessionEntry(session: session)
             cache.fill(key, entry, ticket: ticket)
             hot.noteUse(entry, at: now)

@@ -13,7 +13,7 @@ package enum SessionSQL {
     /// the rest of decoding a row).
     package enum Column: Int, CaseIterable, Sendable {
         case id, tenantID, kind, applicationID, providerID, userID, deviceID, ssoKey, tokenDigest, refreshDigest
-        case familyID, trialID, deviceUser, createdAt, expiresAt, lastUsedAt
+        case familyID, trialID, deviceUser, createdAt, expiresAt, lastUsedAt, clientAddress
 
         package var name: String {
             switch self {
@@ -33,6 +33,7 @@ package enum SessionSQL {
             case .createdAt: "created_at"
             case .expiresAt: "expires_at"
             case .lastUsedAt: "last_used_at"
+            case .clientAddress: "client_address"
             }
         }
     }

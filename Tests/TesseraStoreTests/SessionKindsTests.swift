@@ -282,6 +282,77 @@ import TesseraCore
         #expect(SQLiteStore.pageSize == 2048)
     }
 
+    // MARK: The client address (SQLite v7, PostgreSQL v5)
+
+    static let oldToken = "old-access-token", oldRefresh = "old-refresh-token", oldFamily = UUID()
+
+    /// Inserts, in the schema before the client address, a Meeting token with its family.
+    static let insertOldToken = """
+        INSERT INTO session (id, tenant_id, kind, application_id, provider_id, user_id, token_digest, refresh_digest, family_id,
+                             created_at, expires_at, last_used_at)
+        VALUES ($1, 'REF30', 'access', 'password/72', 'Accounts', 'acct', $2, $3, $4, $5, $6, $5)
+        """
+
+    /// The token kept every column and has no address; it is found by either digest and ends with
+    /// its family; a new session keeps the address it is given.
+    static func checkAddressUpgrade(_ store: any Store) async throws {
+        let found = try #require(try await store.sessions(SessionSelector(tenantID: "REF30", .tokenDigest(SecretDigest(of: oldToken)))).first)
+        #expect(found.id == oldSession && found.kind == .accessToken && found.familyID == oldFamily && found.clientAddress == nil)
+        #expect(found.applicationID == "password/72" && found.lastUsedAt == created)
+        #expect(try await store.sessions(SessionSelector(tenantID: "REF30", .refreshDigest(SecretDigest(of: oldRefresh)))).map(\.id) == [oldSession])
+        let next = Session(id: UUID(), tenantID: "REF30", kind: .accessToken, applicationID: "password/72",
+                           subject: Subject(userID: "acct", providerID: "Accounts"), tokenDigest: SecretDigest(of: "new-token"),
+                           refreshDigest: SecretDigest(of: "new-refresh"), familyID: oldFamily, createdAt: created,
+                           expiresAt: created.addingTimeInterval(60), clientAddress: "2001:db8::7")
+        try await store.startSession(next)
+        #expect(try await store.session(id: next.id)?.clientAddress == "2001:db8::7")
+        #expect(Set(try await store.revokeSessions(SessionSelector(tenantID: "REF30", .family(oldFamily))).map(\.id)) == [oldSession, next.id])
+    }
+
+    @Test func aSQLiteDatabaseBeforeClientAddressesUpgradesWithItsTokensKept() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-upgrade7-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/t.sqlite"
+        let old = try DatabaseQueue(path: path)
+        try SQLiteStore.migrator.migrate(old, upTo: "v6: sessions purged by a sweep, not through an index of expiry times")
+        try await old.write { db in
+            try db.execute(sql: Self.insertOldToken.replacingOccurrences(of: "$1", with: "?1").replacingOccurrences(of: "$2", with: "?2")
+                .replacingOccurrences(of: "$3", with: "?3").replacingOccurrences(of: "$4", with: "?4").replacingOccurrences(of: "$5", with: "?5")
+                .replacingOccurrences(of: "$6", with: "?6"),
+                arguments: [Self.oldSession.canonicalText, SecretDigest(of: Self.oldToken).bytes, SecretDigest(of: Self.oldRefresh).bytes,
+                            Self.oldFamily.canonicalText, Self.created.epochMilliseconds, Self.created.addingTimeInterval(3600).epochMilliseconds])
+        }
+        try old.close()
+        let store = try SQLiteStore(path: path)
+        try await Self.checkAddressUpgrade(store)
+        await store.close()
+    }
+
+    @Test(.enabled(if: Backend.postgresURL != nil)) func aPostgresDatabaseBeforeClientAddressesUpgradesWithItsTokensKept() async throws {
+        let location = try Backend.freshPostgresLocation()
+        let client = PostgresClient(configuration: location.clientConfiguration)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await client.run() }
+            try await PostgresMigrations.apply(on: client, schema: location.schema, logger: Logger(label: "test"), upTo: "v4: sessions of many kinds")
+            var bindings = PostgresBindings()
+            bindings.append(Self.oldSession)
+            try bindings.append(SecretDigest(of: Self.oldToken).bytes)
+            try bindings.append(SecretDigest(of: Self.oldRefresh).bytes)
+            bindings.append(Self.oldFamily)
+            bindings.append(Self.created.epochMilliseconds)
+            bindings.append(Self.created.addingTimeInterval(3600).epochMilliseconds)
+            try await client.query(PostgresQuery(unsafeSQL: Self.insertOldToken, binds: bindings))
+            group.cancelAll()
+        }
+        let store = try await PostgresStore.open(location)
+        do { try await Self.checkAddressUpgrade(store) } catch {
+            await Backend.drop(location.schema, with: store)
+            throw error
+        }
+        await Backend.drop(location.schema, with: store)
+    }
+
     @Test(.enabled(if: Backend.postgresURL != nil)) func aPostgresDatabaseOfThePreviousSchemaUpgradesWithEverySessionKept() async throws {
         let location = try Backend.freshPostgresLocation()
         let client = PostgresClient(configuration: location.clientConfiguration)

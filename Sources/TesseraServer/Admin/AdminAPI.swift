@@ -23,6 +23,7 @@ struct AdminAPI: Sendable {
         let provider: String
         let device: String?
         let application: String?
+        let client_address: String?
         let created: String
         let last_used: String
         let expires: String
@@ -99,7 +100,7 @@ struct AdminAPI: Sendable {
 
     private func view(_ session: Session) -> SessionView {
         SessionView(id: session.id.uuidString.lowercased(), kind: session.kind.rawValue, provider: session.subject.providerID,
-                    device: session.deviceID, application: session.applicationID, created: Self.time(session.createdAt),
+                    device: session.deviceID, application: session.applicationID, client_address: session.clientAddress, created: Self.time(session.createdAt),
                     last_used: Self.time(session.lastUsedAt), expires: Self.time(session.expiresAt))
     }
 

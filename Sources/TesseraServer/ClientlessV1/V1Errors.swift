@@ -47,6 +47,14 @@ enum V1Errors {
         case .deviceUser: "deviceUser"
         case .deviceType: "deviceType"
         case .appID: "appId"
+        // Parameters of direct sign-ins, which v1 does not have.
+        case .account: "account"
+        case .clientType: "clientType"
+        case .token: "token"
+        case .signature: "signature"
+        case .nonce: "nonce"
+        case .userID: "userId"
+        case .expiry: "expireTime"
         }
     }
 
@@ -56,7 +64,7 @@ enum V1Errors {
         case .invalidRequestor, .invalidParameter, .invalidDeviceInfo, .unknownIntegration, .malformedRequest: 400
         case .loginCode(.alreadyUsed): 400
         case .loginCode: endpoint.unknownCode
-        case .missingCredentials, .invalidAccessToken, .accessTokenForAnotherTenant, .invalidLegacySignature: 401
+        case .missingCredentials, .invalidAccessToken, .accessTokenForAnotherTenant, .invalidLegacySignature, .signIn: 401
         case .noSession: endpoint.sessionMissing
         case .sessionExpired: endpoint.sessionExpired
         case .authorizationNotFound, .metadataNotFound: 404
@@ -86,11 +94,12 @@ enum V1Errors {
             case .ttl: "invalid_parameter_ttl"
             case .resource: "missing_resource"
             case .deviceUser, .deviceType, .appID: "malformed_authz_request"
+            case .account, .clientType, .token, .signature, .nonce, .userID, .expiry: "invalid_request"
             }
         case .invalidDeviceInfo: "invalid_device_info"
         case .unknownIntegration: "unknown_integration"
         case .loginCode: "invalid_parameter_code"
-        case .missingCredentials, .invalidAccessToken, .invalidLegacySignature: "invalid_access_token_client_application"
+        case .missingCredentials, .invalidAccessToken, .invalidLegacySignature, .signIn: "invalid_access_token_client_application"
         case .accessTokenForAnotherTenant: "invalid_access_token_service_provider"
         case .noSession: "authentication_session_missing"
         case .sessionExpired: "authentication_session_expired"
@@ -146,7 +155,7 @@ enum V1Errors {
         case .missingCredentials: "Not Authorized: the access token is missing."
         case .invalidAccessToken: "The access token is invalid or expired for this client application."
         case .accessTokenForAnotherTenant: "The access token was issued for another requestor."
-        case .invalidLegacySignature: "Not Authorized"
+        case .invalidLegacySignature, .signIn: "Not Authorized"
         case .noSession, .sessionExpired:
             switch status {
             case 404: "Not Found"

@@ -23,6 +23,21 @@ public struct Credentials: Encodable, Sendable {
         public let legacyKeys: [LegacyKey]
         /// The demo's private key for the RSA-encrypted user metadata (only with `--demo`).
         public let metadataPrivateKey: String?
+        /// The Meeting USG token API, when the tenant serves it: its accounts' provider and App IDs.
+        public let accessTokens: AccessTokenCredentials?
+    }
+
+    public struct AccessTokenCredentials: Encodable, Sendable {
+        public let provider: String
+        public let organizationID: String
+        public let hosts: [String]
+        public let appIDs: [AppID]
+    }
+
+    public struct AppID: Encodable, Sendable {
+        public let appID: String
+        public let appKey: String
+        public let defaultUserID: String
     }
 
     public struct SoftwareStatement: Encodable, Sendable {
@@ -50,6 +65,7 @@ public struct Credentials: Encodable, Sendable {
         public let password: String?
         public let userID: String
         public let entitlements: [String]
+        public let disabled: Bool
     }
 
     /// The private key matching the demo tenant's `user_metadata.public_key`.
@@ -75,12 +91,16 @@ public struct Credentials: Encodable, Sendable {
                 requestor: tenant.id, name: tenant.name, domains: tenant.domains, providers: tenant.providerIDs,
                 softwareStatements: statements,
                 legacyKeys: tenant.legacyKeys.map { LegacyKey(publicKey: $0.publicKey, privateKey: $0.privateKey) },
-                metadataPrivateKey: tenant.metadataEncryption == nil ? nil : metadataPrivateKey))
+                metadataPrivateKey: tenant.metadataEncryption == nil ? nil : metadataPrivateKey,
+                accessTokens: tenant.accessTokens.map { policy in
+                    AccessTokenCredentials(provider: policy.providerID, organizationID: policy.organizationID, hosts: policy.hosts,
+                                           appIDs: policy.applications.map { AppID(appID: $0.id, appKey: $0.key, defaultUserID: $0.defaultUserID) })
+                }))
         }
         let providers = directory.providers.values.sorted { $0.id < $1.id }.map { provider in
             let subscribers = (provider as? any SubscriberListing)?.subscribers.map {
                 SubscriberLogin(username: $0.username, password: configuration.knownPasswords[provider.id]?[$0.username],
-                                userID: $0.userID, entitlements: $0.entitlements.sorted())
+                                userID: $0.userID, entitlements: $0.entitlements.sorted(), disabled: $0.isDisabled)
             } ?? []
             return ProviderCredentials(
                 id: provider.id, displayName: provider.displayName, loginURL: "\(baseURL)/idp/\(provider.id)/login",

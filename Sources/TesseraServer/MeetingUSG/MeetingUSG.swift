@@ -1,0 +1,286 @@
+import Crypto
+import Foundation
+import HTTPTypes
+import Hummingbird
+import TesseraCore
+import TesseraServices
+
+/// The Huawei Cloud Meeting USG token API (huawei.md part B): access tokens with refresh tokens.
+///
+/// - `POST /v1/usg/acs/auth/account`: account and password (Basic) → the token object.
+/// - `POST /v2/usg/acs/auth/appauth`: App ID sign-in by HMAC-SHA256 signature → the token object.
+/// - `PUT /v1/usg/acs/token`: refresh with the access or the refresh token in `X-Access-Token`.
+/// - `POST /v1/usg/acs/token/validate` (and `/v2/…`, which Terraform calls): the token object of
+///   the token in the body.
+/// - `DELETE /v1/usg/acs/token` (seed 004): the token and its family end on every instance
+///   before the 200.
+///
+/// The tenant is the one whose `access_tokens.hosts` names the request's host, else the one that
+/// names none. Every answer carries `X-Request-Id`; errors are ``USGErrors``.
+struct MeetingUSG: Sendable {
+    let services: Services
+    /// Per tenant and client address, the tenant's throttle policy; over it, 429 (the SDKs retry).
+    let buckets: TokenBuckets
+
+    static let maximumBodySize = 16 * 1024
+
+    func addRoutes(to router: Routes) {
+        router.post("/v1/usg/acs/auth/account") { request, context in
+            await respond(request, context) { call throws(TesseraError) in try await accountSignIn(request, call) }
+        }
+        router.post("/v2/usg/acs/auth/appauth") { request, context in
+            await respond(request, context) { call throws(TesseraError) in try await keyedSignIn(request, call) }
+        }
+        router.put("/v1/usg/acs/token") { request, context in
+            await respond(request, context) { call throws(TesseraError) in
+                let issued = try await services.refreshAccessToken(try Self.accessToken(request), tenant: call.tenant, client: call.client)
+                return call.token(issued: issued, services: services, accountInfo: true)
+            }
+        }
+        for path in ["/v1/usg/acs/token/validate", "/v2/usg/acs/token/validate"] {
+            router.post(RouterPath(path)) { request, context in
+                await respond(request, context) { call throws(TesseraError) in try await validate(request, call) }
+            }
+        }
+        router.delete("/v1/usg/acs/token") { request, context in
+            await respond(request, context) { call throws(TesseraError) in
+                _ = try await services.deleteAccessToken(try Self.accessToken(request), tenant: call.tenant)
+                return USGCall.json([String: String](), status: .ok, requestID: call.requestID)
+            }
+        }
+    }
+
+    // MARK: - Calls
+
+    private func accountSignIn(_ request: Request, _ call: USGCall) async throws(TesseraError) -> Response {
+        let (account, password) = try Self.basicCredentials(request)
+        let body = try await Self.jsonBody(request)
+        // The body's account is the one signing in; the Basic one must be the same.
+        if let named = body["account"] {
+            guard let text = named.text, !text.isEmpty, text.utf8.count <= 255 else { throw .invalidParameter(.account, .malformed) }
+            guard text == account else { throw .invalidParameter(.account, .notAllowed) }
+        }
+        let clientType = try Self.integer(body["clientType"], .clientType, default: AccessTokenPolicy.apiClientType)
+        let createTokenType = try Self.integer(body["createTokenType"], .clientType, default: 0)
+        guard createTokenType == 0 || createTokenType == 1 else { throw .invalidParameter(.clientType, .notAllowed) }
+        let subscriber = try services.signIn(account: account, password: password, tenant: call.tenant, client: call.client)
+        let policy = try services.accessTokenPolicy(call.tenant)
+        let subject = Subject(userID: subscriber.userID, providerID: policy.providerID)
+        // createTokenType 1 only checks the credentials: nothing is stored.
+        guard createTokenType == 0 else {
+            return USGCall.json(["user": call.user(subject: subject, keyedApplication: nil, services: services, accountInfo: true),
+                                 "clientType": clientType], status: .ok, requestID: call.requestID)
+        }
+        let issued = try await services.issueAccessToken(tenant: call.tenant, subject: subject, keyedApplication: nil, clientType: clientType,
+                                                         client: call.client)
+        return call.token(issued: issued, services: services, accountInfo: true)
+    }
+
+    private func validate(_ request: Request, _ call: USGCall) async throws(TesseraError) -> Response {
+        let body = try await Self.jsonBody(request)
+        guard let token = body["token"]?.text, !token.isEmpty else { throw .invalidParameter(.token, .missing) }
+        guard token.utf8.count <= 512 else { throw .noSession }
+        let needNew = try Self.flag(body["needGenNewToken"], .token)
+        let accountInfo = try Self.flag(body["needAccountInfo"], .token)
+        let session = try await services.accessTokenSession(token, tenant: call.tenant)
+        guard needNew else { return call.token(session: session, accessToken: token, services: services, accountInfo: accountInfo) }
+        // A token of its own for the caller, in a family of its own, under the same limits.
+        let client = AccessTokenPolicy.client(of: session)
+        let issued = try await services.issueAccessToken(tenant: call.tenant, subject: session.subject, keyedApplication: client.keyed,
+                                                         clientType: client.clientType, client: call.client)
+        return call.token(issued: issued, services: services, accountInfo: accountInfo)
+    }
+
+    private func keyedSignIn(_ request: Request, _ call: USGCall) async throws(TesseraError) -> Response {
+        let authorization = try KeyedSignature(header: request.headers.value(.authorization))
+        let body = try await Self.jsonBody(request)
+        guard let appID = body["appId"]?.text, !appID.isEmpty, appID.utf8.count <= 128 else { throw .invalidParameter(.appID, .missing) }
+        if let access = authorization.accessAppID, access != appID { throw .signIn(.invalidSignature) }
+        let clientType = try Self.integer(body["clientType"], .clientType, default: AccessTokenPolicy.apiClientType)
+        let expireTime = try Self.integer(body["expireTime"], .expiry, default: nil)
+        guard expireTime >= 0 else { throw .invalidParameter(.expiry, .malformed) }
+        guard let nonce = body["nonce"]?.text, (32...64).contains(nonce.utf8.count), nonce.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F })
+        else { throw .invalidParameter(.nonce, .malformed) }
+        let corpID = try Self.optionalText(body["corpId"], .userID)
+        let userID = try Self.optionalText(body["userId"], .userID)
+        let policy = try services.accessTokenPolicy(call.tenant)
+        guard let application = policy.application(id: appID) else { throw .signIn(.invalidSignature) }
+        // What the client signed: appId:[corpId:]userId:expireTime:nonce, the body's own values.
+        let signed = ([appID] + (corpID.isEmpty ? [] : [corpID]) + [userID, String(expireTime), nonce]).joined(separator: ":")
+        guard HMAC<SHA256>.isValidAuthenticationCode(authorization.signature, authenticating: Data(signed.utf8),
+                                                     using: SymmetricKey(data: Data(application.key.utf8)))
+        else { throw .signIn(.invalidSignature) }
+        let now = services.clock.now()
+        if expireTime != 0, now.timeIntervalSince1970 > Double(expireTime) { throw .signIn(.signatureExpired) }
+        // Another organisation's users are not this tenant's to sign in.
+        guard corpID.isEmpty || corpID == policy.organizationID else { throw .accessTokenForAnotherTenant }
+        // A nonce is claimed until its signature expires (a year when it never does).
+        let nonceExpiry = expireTime == 0 ? now.addingTimeInterval(365 * 24 * 3600) : Date(timeIntervalSince1970: Double(expireTime))
+        guard try await services.claimNonce(tenantID: call.tenant.id, nonce: "appauth:\(appID):\(nonce)", expiresAt: nonceExpiry) else {
+            throw .signIn(.replayedNonce)
+        }
+        let subject = Subject(userID: userID.isEmpty ? application.defaultUserID : userID, providerID: policy.providerID)
+        let issued = try await services.issueAccessToken(tenant: call.tenant, subject: subject, keyedApplication: appID, clientType: clientType,
+                                                         client: call.client)
+        return call.token(issued: issued, services: services, accountInfo: true)
+    }
+
+    // MARK: - The edge
+
+    /// Gives the request its id and language, finds its tenant, throttles, runs `body`, and
+    /// renders a failure in the USG catalogue.
+    private func respond(_ request: Request, _ context: TesseraRequestContext,
+                         _ body: (USGCall) async throws(TesseraError) -> Response) async -> Response {
+        let requestID = USGCall.requestID(sent: request.headers.value(.requestID))
+        let english = USGCall.prefersEnglish(request.headers.value(.acceptLanguage))
+        let client = services.clientAddress(request, context)
+        guard let tenant = services.directory.accessTokenTenant(host: request.head.authority) else {
+            return USGErrors.response(.invalidRequestor, call: USGCall(requestID: requestID, english: english, tenant: nil, client: client))
+        }
+        let call = USGCall(requestID: requestID, english: english, tenant: tenant, client: client)
+        if services.configuration.throttling, let policy = tenant.policies.throttle, !buckets.take(tenant.id + "|" + client, policy: policy) {
+            return USGErrors.response(.tooManyRequests, call: call)
+        }
+        do { return try await body(call) } catch {
+            if case .storageFailure = error { services.logger.error("usg: storage failure", metadata: ["request": .string(requestID)]) }
+            return USGErrors.response(error, call: call)
+        }
+    }
+
+    /// `X-Access-Token`, required.
+    static func accessToken(_ request: Request) throws(TesseraError) -> String {
+        guard let token = request.headers.value(.accessToken)?.trimmingCharacters(in: .whitespaces), !token.isEmpty else {
+            throw .invalidParameter(.token, .missing)
+        }
+        // Longer than any token Tessera makes: unknown, without hashing a megabyte.
+        guard token.utf8.count <= 512 else { throw .noSession }
+        return token
+    }
+
+    /// `Authorization: Basic base64(account:password)`.
+    static func basicCredentials(_ request: Request) throws(TesseraError) -> (String, String) {
+        guard let header = request.headers.value(.authorization) else { throw .invalidParameter(.account, .missing) }
+        let parts = header.split(separator: " ", maxSplits: 1)
+        guard parts.count == 2, parts[0].lowercased() == "basic", parts[1].utf8.count <= 1024,
+              let decoded = Data(base64Encoded: String(parts[1]).trimmingCharacters(in: .whitespaces)),
+              let text = String(data: decoded, encoding: .utf8), let colon = text.firstIndex(of: ":")
+        else { throw .invalidParameter(.account, .malformed) }
+        let account = String(text[..<colon]), password = String(text[text.index(after: colon)...])
+        guard !account.isEmpty, account.utf8.count <= 255, !password.isEmpty, password.utf8.count <= 128 else {
+            throw .invalidParameter(.account, .malformed)
+        }
+        return (account, password)
+    }
+
+    /// The body as a JSON object; an empty body is an empty object.
+    static func jsonBody(_ request: Request) async throws(TesseraError) -> [String: JSONValue] {
+        let buffer: ByteBuffer
+        do { buffer = try await request.body.collect(upTo: maximumBodySize) } catch { throw .payloadTooLarge(limit: maximumBodySize) }
+        guard buffer.readableBytes > 0 else { return [:] }
+        guard let object = try? JSONDecoder().decode([String: JSONValue].self, from: Data(buffer: buffer)) else {
+            throw .malformedRequest("the body is not a JSON object")
+        }
+        return object
+    }
+
+    /// A whole number, given as a number or a string of digits (some clients quote them).
+    static func integer(_ value: JSONValue?, _ parameter: TesseraError.Parameter, default fallback: Int?) throws(TesseraError) -> Int {
+        switch value {
+        case nil, .null:
+            guard let fallback else { throw .invalidParameter(parameter, .missing) }
+            return fallback
+        case .number(let number):
+            guard let int = Int(exactly: number), int >= 0 else { throw .invalidParameter(parameter, .malformed) }
+            return int
+        case .string(let text):
+            guard text.utf8.count <= 12, let int = Int(text), int >= 0 else { throw .invalidParameter(parameter, .malformed) }
+            return int
+        default: throw .invalidParameter(parameter, .malformed)
+        }
+    }
+
+    static func flag(_ value: JSONValue?, _ parameter: TesseraError.Parameter) throws(TesseraError) -> Bool {
+        switch value {
+        case nil, .null: return false
+        case .bool(let flag): return flag
+        case .string(let text) where text == "true" || text == "false": return text == "true"
+        default: throw .invalidParameter(parameter, .malformed)
+        }
+    }
+
+    static func optionalText(_ value: JSONValue?, _ parameter: TesseraError.Parameter) throws(TesseraError) -> String {
+        switch value {
+        case nil, .null: return ""
+        case .string(let text) where text.utf8.count <= 128 && !text.contains(":"): return text
+        default: throw .invalidParameter(parameter, .malformed)
+        }
+    }
+}
+
+/// `Authorization: HMAC-SHA256 signature=<hex>,access=<base64 appId>` (`access` optional for
+/// older clients; the hex in either case).
+struct KeyedSignature {
+    let signature: Data
+    let accessAppID: String?
+
+    init(header: String?) throws(TesseraError) {
+        guard let header, header.utf8.count <= 1024 else { throw .invalidParameter(.signature, .missing) }
+        let parts = header.split(separator: " ", maxSplits: 1)
+        guard parts.count == 2, parts[0].uppercased() == "HMAC-SHA256" else { throw .invalidParameter(.signature, .malformed) }
+        var fields: [String: String] = [:]
+        for item in parts[1].split(separator: ",") {
+            let pair = item.split(separator: "=", maxSplits: 1)
+            guard pair.count == 2 else { throw .invalidParameter(.signature, .malformed) }
+            fields[pair[0].trimmingCharacters(in: .whitespaces).lowercased()] = pair[1].trimmingCharacters(in: .whitespaces)
+        }
+        guard let hex = fields["signature"], hex.utf8.count == 64, let bytes = Self.bytes(hex: hex) else {
+            throw .invalidParameter(.signature, .malformed)
+        }
+        signature = bytes
+        if let access = fields["access"] {
+            guard let decoded = Data(base64Encoded: access), let appID = String(data: decoded, encoding: .utf8) else {
+                throw .invalidParameter(.signature, .malformed)
+            }
+            accessAppID = appID
+        } else {
+            accessAppID = nil
+        }
+    }
+
+    static func bytes(hex: String) -> Data? {
+        var data = Data(capacity: hex.utf8.count / 2)
+        var high: UInt8?
+        for character in hex.utf8 {
+            let nibble: UInt8
+            switch character {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): nibble = character - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): nibble = character - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): nibble = character - UInt8(ascii: "A") + 10
+            default: return nil
+            }
+            if let h = high { data.append(h << 4 | nibble); high = nil } else { high = nibble }
+        }
+        return high == nil ? data : nil
+    }
+}
+
+extension HTTPField.Name {
+    static let accessToken = HTTPField.Name("X-Access-Token")!
+}
+
+/// A JSON value as sent: USG bodies are read leniently (a number may come quoted), but a
+/// boolean is never taken for a number or the other way round.
+enum JSONValue: Decodable {
+    case null, bool(Bool), number(Double), string(String), other
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if container.decodeNil() { self = .null }
+        else if let value = try? container.decode(Bool.self) { self = .bool(value) }
+        else if let value = try? container.decode(Double.self) { self = .number(value) }
+        else if let value = try? container.decode(String.self) { self = .string(value) }
+        else { self = .other }
+    }
+
+    var text: String? { if case .string(let text) = self { text } else { nil } }
+}

@@ -1,0 +1,94 @@
+import Foundation
+import TesseraCore
+
+/// Access tokens with refresh tokens (the Meeting USG token API): sign in with a password or a
+/// keyed signature, look a token up, refresh it, delete it with its family.
+extension Services {
+    /// A token pair as it leaves Tessera, once; the store keeps only their digests.
+    package struct IssuedTokenPair: Sendable {
+        package var session: Session
+        package var accessToken: String
+        package var refreshToken: String
+    }
+
+    /// Access and refresh tokens: 40 letters and digits (the length of Huawei's longer examples), about 238 bits.
+    static let accessTokenLength = 40
+
+    /// The tenant's access-token policy, or ``TesseraError/invalidRequestor`` when it has none.
+    package func accessTokenPolicy(_ tenant: Tenant) throws(TesseraError) -> AccessTokenPolicy {
+        guard let policy = tenant.accessTokens else { throw .invalidRequestor }
+        return policy
+    }
+
+    /// Checks an account's password against the tenant's directory, under the login limits: a
+    /// locked account stays locked with the right password; a wrong one counts towards the lock.
+    package func signIn(account: String, password: String, tenant: Tenant, client: String) throws(TesseraError) -> Subscriber {
+        let policy = try accessTokenPolicy(tenant)
+        guard let directory = directory.provider(policy.providerID, for: tenant) as? DirectoryProvider else { throw .invalidRequestor }
+        if let until = loginGuard.lockedUntil(providerID: directory.id, username: account) { throw .signIn(.accountLocked(until: until)) }
+        guard loginGuard.admitsAddress(client) else { throw .tooManyRequests }
+        switch directory.check(username: account, password: password) {
+        case .accepted(let subscriber): return subscriber
+        case .disabled: throw .signIn(.accountDisabled)
+        case .refused:
+            if let until = loginGuard.recordWrongPassword(providerID: directory.id, username: account, address: client) {
+                throw .signIn(.accountLocked(until: until))
+            }
+            throw .signIn(.wrongCredentials)
+        }
+    }
+
+    /// Starts a token pair for `subject`: a family of its own, or (a refresh) one more of
+    /// `continuing`'s family. Past the subject's limit for the client type, the oldest of its
+    /// tokens end.
+    package func issueAccessToken(tenant: Tenant, subject: Subject, keyedApplication: String?, clientType: Int, client: String,
+                                  continuing previous: Session? = nil) async throws(TesseraError) -> IssuedTokenPair {
+        let policy = try accessTokenPolicy(tenant)
+        let now = clock.now()
+        let access = Secret.alphanumeric(count: Self.accessTokenLength)
+        let refresh = Secret.alphanumeric(count: Self.accessTokenLength)
+        let session = Session(
+            id: .timeOrdered(at: now), tenantID: tenant.id, kind: .accessToken,
+            applicationID: AccessTokenPolicy.applicationID(keyed: keyedApplication, clientType: clientType), subject: subject,
+            tokenDigest: SecretDigest(of: access), refreshDigest: SecretDigest(of: refresh), familyID: previous?.familyID ?? .random(),
+            createdAt: now, expiresAt: now.addingTimeInterval(policy.lifetime), clientAddress: client)
+        try await start(session, limit: policy.limit(clientType: clientType))
+        return IssuedTokenPair(session: session, accessToken: access, refreshToken: refresh)
+    }
+
+    /// The live session of an access token (from memory when it is there), or why there is none.
+    package func accessTokenSession(_ token: String, tenant: Tenant) async throws(TesseraError) -> Session {
+        let session = try await sessionState(tokenDigest: SecretDigest(of: token), tenantID: tenant.id).require()
+        guard session.kind == .accessToken else { throw .noSession }
+        return session
+    }
+
+    /// Refreshes with an access token or its refresh token: a new pair, with the whole lifetime, in
+    /// the same family. The old pair stays valid until its own expiry, because Huawei's SDKs keep
+    /// using the token they signed in with after a refresh (huaweicloudsdkmeeting's credentials
+    /// hold it for 12 hours); deleting any token of the family ends them all.
+    package func refreshAccessToken(_ token: String, tenant: Tenant, client: String) async throws(TesseraError) -> IssuedTokenPair {
+        let digest = SecretDigest(of: token)
+        var found = try await sessions(SessionSelector(tenantID: tenant.id, .tokenDigest(digest), kinds: [.accessToken])).first
+        if found == nil {
+            found = try await sessions(SessionSelector(tenantID: tenant.id, .refreshDigest(digest), kinds: [.accessToken])).first
+        }
+        guard let session = found else { throw .noSession }
+        guard !session.isExpired(at: clock.now()) else { throw .sessionExpired }
+        let application = AccessTokenPolicy.client(of: session)
+        return try await issueAccessToken(tenant: tenant, subject: session.subject, keyedApplication: application.keyed,
+                                          clientType: application.clientType, client: client, continuing: session)
+    }
+
+    /// Deletes an access token and every token of its family (its refresh token, the tokens
+    /// refreshed from it), durably and on every instance, before returning.
+    package func deleteAccessToken(_ token: String, tenant: Tenant) async throws(TesseraError) -> LogoutPlan {
+        let session = try await accessTokenSession(token, tenant: tenant)
+        let selector = session.familyID.map { SessionSelector(tenantID: tenant.id, .family($0), kinds: [.accessToken]) }
+            ?? SessionSelector(tenantID: tenant.id, .id(session.id), kinds: [.accessToken])
+        let plan = try await revoke(selector)
+        // Deleted meanwhile by another request: this one did not delete it.
+        guard !plan.steps.isEmpty else { throw .noSession }
+        return plan
+    }
+}
