@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import Logging
 import TesseraCore
 import TesseraServices
@@ -21,6 +22,9 @@ public struct ServerOptions: Sendable {
     public var logLevel: Logger.Level = .info
     /// Timeouts per request phase and the connection cap.
     public var connectionLimits = ConnectionLimits()
+    /// Set to serve HTTPS (`--tls-cert`, `--tls-key`); nil: plain HTTP, for loopback or behind a
+    /// proxy that terminates TLS.
+    public var tls: TLSCertificates?
 
     public init(dataDirectory: String, configuration: TesseraConfiguration) {
         self.dataDirectory = dataDirectory
@@ -77,9 +81,10 @@ public enum TesseraServerBuilder {
 
         let purge = PurgeService(store: store, clock: options.clock, interval: options.purgeInterval, grace: 24 * 3600, logger: logger)
         let limits = options.connectionLimits
+        let http = HTTP1Channel.Configuration(additionalChannelHandlers: [RequestDeadlineHandler(limits: limits)])
         let application = Application(
             responder: FormatSuffixResponder(inner: AccessLogResponder(inner: router.buildResponder(helpURL: options.configuration.helpURL), services: services)),
-            server: .http1(configuration: .init(additionalChannelHandlers: [RequestDeadlineHandler(limits: limits)])),
+            server: options.tls.map { .http1(configuration: http, certificates: $0) } ?? .http1(configuration: http),
             configuration: .init(address: .hostname(options.host, port: options.port), serverName: "Tessera",
                                  availableConnectionsDelegate: ConnectionCap(cap: limits.connectionCap, logger: logger)),
             // The service group stops its services last to first: the purge must have stopped

@@ -21,7 +21,10 @@ struct ConfigurationFile: Decodable {
         var loginLimits: LoginLimitsEntry?
         var registrationsPerAddress: Int?
         var adminToken: String?
+        var tlsCert: String?
+        var tlsKey: String?
         enum CodingKeys: String, CodingKey {
+            case tlsCert = "tls_cert", tlsKey = "tls_key"
             case publicBaseURL = "public_base_url", trustedProxies = "trusted_proxies", helpURL = "help_url", throttling
             case cacheSessions = "cache_sessions", cacheDecisions = "cache_decisions", database, loginLimits = "login_limits"
             case registrationsPerAddress = "registrations_per_address", adminToken = "admin_token"
@@ -245,6 +248,10 @@ public struct TesseraConfiguration: Sendable {
     /// The digest of the token the admin API takes (`server.admin_token`, or TESSERA_ADMIN_TOKEN);
     /// nil: the admin API answers 404.
     public var adminTokenDigest: SecretDigest?
+    /// PEM files of the certificate (chain) and key to serve HTTPS with (`server.tls_cert`,
+    /// `server.tls_key`); nil: plain HTTP.
+    public var tlsCertificatePath: String?
+    public var tlsKeyPath: String?
     /// Plain-text passwords as the YAML gave them, for the credentials file (provider → username → password).
     package let knownPasswords: [String: [String: String]]
 
@@ -309,6 +316,11 @@ public struct TesseraConfiguration: Sendable {
             cacheCapacity: capacity, databaseURL: file.server?.database, knownPasswords: passwords)
         if let limits = try file.server?.loginLimits?.limits { configuration.loginLimits = limits }
         if let token = file.server?.adminToken { try configuration.setAdminToken(token) }
+        guard (file.server?.tlsCert == nil) == (file.server?.tlsKey == nil) else {
+            throw ConfigurationError("server.tls_cert and server.tls_key go together")
+        }
+        configuration.tlsCertificatePath = file.server?.tlsCert
+        configuration.tlsKeyPath = file.server?.tlsKey
         if let count = file.server?.registrationsPerAddress {
             guard count > 0 else { throw ConfigurationError("server.registrations_per_address must be at least 1") }
             configuration.registrationsPerAddress = count

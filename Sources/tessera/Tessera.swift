@@ -40,6 +40,10 @@ struct Serve: AsyncParsableCommand {
     var idleTimeout: Double = 30
     @Option(name: .customLong("max-connections"), help: "Open connections at most (default: the descriptor limit less a reserve of max(64, a tenth)).")
     var maxConnections: Int?
+    @Option(name: .customLong("tls-cert"), help: "PEM certificate (chain) to serve HTTPS with (default: the YAML's server.tls_cert; none: plain HTTP). Reloaded on SIGHUP.")
+    var tlsCert: String?
+    @Option(name: .customLong("tls-key"), help: "PEM private key of --tls-cert (default: the YAML's server.tls_key).")
+    var tlsKey: String?
 
     func validate() throws {
         guard demo != (config != nil) else { throw ValidationError("give exactly one of --demo and --config FILE") }
@@ -49,6 +53,7 @@ struct Serve: AsyncParsableCommand {
         if let maxConnections { guard maxConnections >= 1 else { throw ValidationError("--max-connections must be at least 1") } }
         guard (1...65535).contains(port) || port == 0 else { throw ValidationError("--port must be 0-65535") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
+        guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("give --tls-cert and --tls-key together") }
     }
 
     func run() async throws {
@@ -73,13 +78,38 @@ struct Serve: AsyncParsableCommand {
         options.connectionLimits.bodyTimeout = .milliseconds(Int64(requestBodyTimeout * 1000))
         options.connectionLimits.idleTimeout = .milliseconds(Int64(idleTimeout * 1000))
         options.connectionLimits.maximumConnections = maxConnections
+        var reloader: (any DispatchSourceSignal)?
+        if let certificate = tlsCert ?? configuration.tlsCertificatePath, let key = tlsKey ?? configuration.tlsKeyPath {
+            let certificates = try TLSCertificates(certificatePath: certificate, keyPath: key)
+            options.tls = certificates
+            reloader = Self.reloadOnHangUp(certificates)
+        }
         let (application, services, _) = try await TesseraServerBuilder.build(options)
-        let baseURL = options.configuration.publicBaseURL ?? "http://\(host):\(port)"
+        let baseURL = options.configuration.publicBaseURL ?? "\(options.tls == nil ? "http" : "https")://\(host):\(port)"
         let path = credentialsFile ?? (dataDir as NSString).appendingPathComponent(demo ? "demo-credentials.json" : "credentials.json")
         try await Credentials.make(services: services, baseURL: baseURL,
                                    metadataPrivateKey: demo ? Credentials.demoMetadataPrivateKey() : nil, adminToken: demoAdminToken).write(to: path)
         print("Tessera listens on \(baseURL); credentials written to \(path)")
         try await application.runService()
+        reloader?.cancel()
+    }
+
+    /// Reads the certificate and key again on every SIGHUP; a pair that does not load leaves the
+    /// previous one in use.
+    static func reloadOnHangUp(_ certificates: TLSCertificates) -> any DispatchSourceSignal {
+        signal(SIGHUP, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: SIGHUP)
+        let logger = Logger(label: "tessera")
+        source.setEventHandler {
+            do {
+                try certificates.reload()
+                logger.notice("TLS certificate and key reloaded", metadata: ["certificate": .string(certificates.certificatePath)])
+            } catch {
+                logger.error("TLS certificate and key not reloaded, the previous ones stay in use: \(error)")
+            }
+        }
+        source.resume()
+        return source
     }
 }
 

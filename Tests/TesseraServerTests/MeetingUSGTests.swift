@@ -368,6 +368,8 @@ import TesseraCore
             #expect(try await Self.appAuth(wire, uppercase: true).status == .ok)
             #expect(try await Self.appAuth(wire, access: false).status == .ok)
             #expect(try await Self.appAuth(wire, corpID: "demo-corp").status == .ok)
+            // The SDK's multi-tenant form signs an empty corpId: "appId::userId:…".
+            #expect(try await Self.appAuth(wire, corpID: "").status == .ok)
             #expect(try await Self.appAuth(wire, expireTime: 0).status == .ok)
             // No user: the organisation's default administrator.
             let admin = try await Self.appAuth(wire, userID: "")
@@ -376,7 +378,7 @@ import TesseraCore
             let access = try #require(plain.json["accessToken"] as? String)
             #expect(try await Self.validate(wire, token: access).status == .ok)
             #expect(try await Self.delete(wire, token: access).status == .ok)
-            #expect(try await harness.count("session", where: "kind = 'access'") == 5)
+            #expect(try await harness.count("session", where: "kind = 'access'") == 6)
         }
     }
 

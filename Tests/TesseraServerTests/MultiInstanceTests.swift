@@ -153,6 +153,49 @@ struct MultiInstanceAdminTests {
         for client in [clientB, clientA] { #expect(try await Instances.call(client, .get, "/api/v1/config/REF30", headers: auth).status == .unauthorized) }
         for client in [clientA, clientB] { try? await client.shutdown() }
     }
+
+    /// Meeting USG: a token deleted on one instance is refused by validate on the other right
+    /// after the 200, though the other had just validated it (and so held it in memory); its
+    /// refreshed sibling (same family) with it.
+    @Test(.timeLimit(.minutes(10))) func aTokenDeletedOnOneInstanceIsRefusedAtOnceByTheOther() async throws {
+        let database = try #require(TestStore.freshPostgresURL())
+        let (dirA, dirB) = (Instances.freshDirectory("usg-a"), Instances.freshDirectory("usg-b"))
+        let a = try await TesseraProcess.launch(dataDirectory: dirA, database: database)
+        defer { a.kill9() }
+        let b = try await TesseraProcess.launch(dataDirectory: dirB, database: database)
+        defer { b.kill9() }
+        let clientA = TestClient(host: "127.0.0.1", port: a.port)
+        let clientB = TestClient(host: "127.0.0.1", port: b.port)
+        for client in [clientA, clientB] { client.connect() }
+        let signIn: HTTPFields = [.authorization: "Basic " + Data("meeting-user:meeting-user-demo".utf8).base64EncodedString(),
+                                  .contentType: "application/json"]
+        let accessToken = HTTPField.Name("X-Access-Token")!
+        func validate(_ client: TestClient, _ token: String) async throws -> TestClient.Response {
+            try await Instances.call(client, .post, "/v1/usg/acs/token/validate", headers: [.contentType: "application/json"],
+                                     body: #"{"token":"\#(token)","needGenNewToken":false,"needAccountInfo":false}"#)
+        }
+        let stale = Findings()
+        for round in 0..<200 {
+            let (deleter, other) = round % 2 == 0 ? (clientA, clientB) : (clientB, clientA)
+            // Each round's delete ends its family, so the account's 64 tokens never run out.
+            let login = try await Instances.call(other, .post, "/v1/usg/acs/auth/account", headers: signIn,
+                                                 body: #"{"account":"meeting-user","clientType":72}"#)
+            try #require(login.status == .ok, "round \(round): sign-in \(login.status)")
+            let token = try #require(Instances.json(login)["accessToken"] as? String)
+            let refreshed = try await Instances.call(deleter, .put, "/v1/usg/acs/token", headers: [accessToken: token])
+            let sibling = try #require(Instances.json(refreshed)["accessToken"] as? String)
+            try #require(try await validate(other, token).status == .ok)
+            try #require(try await validate(other, sibling).status == .ok)
+            let deleted = try await Instances.call(deleter, .delete, "/v1/usg/acs/token", headers: [accessToken: token])
+            try #require(deleted.status == .ok, "round \(round): delete \(deleted.status)")
+            for (name, value) in [("token", token), ("sibling", sibling)] {
+                let after = try await validate(other, value)
+                if after.status != .unauthorized { stale.add("round \(round): the \(name) validated \(after.status) after the delete") }
+            }
+        }
+        #expect(stale.all.isEmpty, "\(stale.all.prefix(5))")
+        for client in [clientA, clientB] { try? await client.shutdown() }
+    }
 }
 
 /// kill -9 while logouts are in flight: every logout that was answered 204 is in force after the

@@ -105,11 +105,14 @@ struct MeetingUSG: Sendable {
         let userID = try Self.optionalText(body["userId"], .userID)
         let policy = try services.accessTokenPolicy(call.tenant)
         guard let application = policy.application(id: appID) else { throw .signIn(.invalidSignature) }
-        // What the client signed: appId:[corpId:]userId:expireTime:nonce, the body's own values.
-        let signed = ([appID] + (corpID.isEmpty ? [] : [corpID]) + [userID, String(expireTime), nonce]).joined(separator: ":")
-        guard HMAC<SHA256>.isValidAuthenticationCode(authorization.signature, authenticating: Data(signed.utf8),
-                                                     using: SymmetricKey(data: Data(application.key.utf8)))
-        else { throw .signIn(.invalidSignature) }
+        // What the client signed: appId:[corpId:]userId:expireTime:nonce, the body's own values. An
+        // SDK set up for several tenants signs the corpId field even when it is empty ("appId::…").
+        let tail = [userID, String(expireTime), nonce]
+        let forms = corpID.isEmpty ? [[appID] + tail, [appID, ""] + tail] : [[appID, corpID] + tail]
+        let key = SymmetricKey(data: Data(application.key.utf8))
+        guard forms.contains(where: { form in
+            HMAC<SHA256>.isValidAuthenticationCode(authorization.signature, authenticating: Data(form.joined(separator: ":").utf8), using: key)
+        }) else { throw .signIn(.invalidSignature) }
         let now = services.clock.now()
         if expireTime != 0, now.timeIntervalSince1970 > Double(expireTime) { throw .signIn(.signatureExpired) }
         // Another organisation's users are not this tenant's to sign in.

@@ -45,7 +45,8 @@ struct USGCall {
 
     /// The token object of a newly issued pair: both tokens, their times.
     func token(issued: Services.IssuedTokenPair, services: Services, accountInfo: Bool) -> Response {
-        var object = fields(session: issued.session, accessToken: issued.accessToken, services: services, accountInfo: accountInfo)
+        var object = fields(session: issued.session, accessToken: issued.accessToken, at: issued.session.createdAt, services: services,
+                            accountInfo: accountInfo)
         let created = issued.session.createdAt, expires = issued.session.expiresAt
         // The refresh token lives as long as its access token: a refresh moves both on.
         object["refreshToken"] = issued.refreshToken
@@ -58,19 +59,18 @@ struct USGCall {
     /// The token object of a token presented for validation (its refresh token is not Tessera's
     /// to give: only its digest is kept).
     func token(session: Session, accessToken: String, services: Services, accountInfo: Bool) -> Response {
-        Self.json(fields(session: session, accessToken: accessToken, services: services, accountInfo: accountInfo),
+        Self.json(fields(session: session, accessToken: accessToken, at: services.clock.now(), services: services, accountInfo: accountInfo),
                   status: .ok, requestID: requestID)
     }
 
-    private func fields(session: Session, accessToken: String, services: Services, accountInfo: Bool) -> [String: Any] {
+    private func fields(session: Session, accessToken: String, at now: Date, services: Services, accountInfo: Bool) -> [String: Any] {
         let client = AccessTokenPolicy.client(of: session)
-        let now = services.clock.now()
         return [
             "accessToken": accessToken,
             // The address it was issued to (sessions stored before addresses were kept: none).
             "tokenIp": session.clientAddress ?? "",
             // Seconds left: at issue, the whole lifetime; at validation, what remains.
-            "validPeriod": max(0, Int64(session.expiresAt.timeIntervalSince(max(now, session.createdAt)))),
+            "validPeriod": max(0, Int64(session.expiresAt.timeIntervalSince(max(now, session.createdAt)).rounded(.down))),
             "expireTime": Int64(session.expiresAt.timeIntervalSince1970),
             "createTime": session.createdAt.epochMilliseconds,
             "user": user(subject: session.subject, keyedApplication: client.keyed, services: services, accountInfo: accountInfo),
