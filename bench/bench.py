@@ -8,6 +8,9 @@ JSON under bench/results/.
 """
 import argparse
 import base64
+import hashlib
+import hmac
+import sqlite3
 import http.cookiejar as cookiejar
 import json
 import os
@@ -28,6 +31,10 @@ TENANT = "REF30"
 PROVIDER = "Cablevision"       # a demo provider whose subscriber cv-user-full may watch REF30
 RESOURCE = "REF30"
 TEMPPASS = "TempPass_5mins"    # the write cycle logs devices back in through TempPass (no password to hash)
+# Meeting USG: the demo corporation's tenant, its accounts' provider and App ID (demo.yaml). Its
+# write cycle signs in by App ID (an HMAC, no password to hash) and deletes the token it got.
+USG_TENANT, USG_PROVIDER, USG_USER = "meeting-demo", "MeetingAccounts", "5f0c3b6a9e2d4c71a8b4e6f2d1c0a9b8"
+USG_APP_ID, USG_APP_KEY = "demo-meeting-app-id", "demo-meeting-app-key-not-secret"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -155,12 +162,14 @@ def merged_percentile(slices, percent):
 def measure(args, name, url, script, pid=None, warmup=None, warmup_seconds=None, baseline_url=None):
     """`warmup`: a script run first, unmeasured (the read paths visit their working set once
     and stop; `warmup_seconds` caps it). With `baseline_url`, the path is measured in
-    `args.slices` slices, each between two slices of the baseline."""
+    `args.slices` slices, each between two slices of the baseline. `script` is the Lua text, or a
+    function of the slice's number giving it (for requests that work only once, like a nonce)."""
+    script_of = script if callable(script) else (lambda _: script)
     if warmup is not None:
         run_wrk(args, url, warmup, warmup_seconds or args.warmup)
     if not baseline_url:
         before = cpu_seconds(pid) if pid else None
-        figures = run_wrk(args, url, script, args.duration)
+        figures = run_wrk(args, url, script_of(0), args.duration)
         if pid and figures["requests"]:
             figures["cpu_us_per_request"] = (cpu_seconds(pid) - before) / figures["requests"] * 1e6
         figures["name"] = name
@@ -171,9 +180,9 @@ def measure(args, name, url, script, pid=None, warmup=None, warmup_seconds=None,
     # for one binary; interleaving short slices compares path and baseline over the same stretch.
     length = max(1, args.duration // args.slices)
     baselines, slices, cpu = [run_wrk(args, baseline_url, "", length)], [], 0.0
-    for _ in range(args.slices):
+    for number in range(args.slices):
         before = cpu_seconds(pid) if pid else 0.0
-        slices.append(run_wrk(args, url, script + QUANTILE_DONE, length))
+        slices.append(run_wrk(args, url, script_of(number) + QUANTILE_DONE, length))
         cpu += (cpu_seconds(pid) - before) if pid else 0.0
         baselines.append(run_wrk(args, baseline_url, "", length))
     requests = sum(f["requests"] for f in slices)
@@ -252,6 +261,81 @@ request = function()
     {{["Content-Type"] = "application/x-www-form-urlencoded", ["Authorization"] = "Bearer {token}",
       ["Accept"] = "application/json"}},
     "requestor={TENANT}&mso_id={TEMPPASS}&deviceId=" .. current)
+end
+"""
+
+
+def usg_token(i):
+    """The seeded token of working-set slot `i` (40 characters, as Tessera's are)."""
+    return f"benchusgtoken{i:027d}"
+
+
+def usg_validate_script(args, sweep=False):
+    """POST /v1/usg/acs/token/validate of random seeded tokens; with `sweep`, each once, then stop."""
+    working = min(args.working_set, args.devices)
+    return f"""
+local working = {working}
+setup_count = 0
+function setup(thread) setup_count = setup_count + 1; thread:set("id", setup_count); thread:set("thread_count", {args.threads}) end
+function init(args) math.randomseed(os.time() * 1000 + (id or 0)) end
+local position = 0
+local function slot()
+  if not {str(sweep).lower()} then return math.random(working) end
+  local k = id + position * thread_count
+  position = position + 1
+  if k > working then wrk.thread:stop(); k = working end
+  return k
+end
+request = function()
+  return wrk.format("POST", "/v1/usg/acs/token/validate", {{["Content-Type"] = "application/json"}},
+    string.format('{{"token":"benchusgtoken%027d","needGenNewToken":false,"needAccountInfo":true}}', slot()))
+end
+"""
+
+
+def usg_signed_logins(path, count, batch):
+    """`count` App ID sign-ins, each with its own nonce and signature (expireTime 0: never), one a
+    line: the signature in hex, a tab, the JSON body. wrk's Lua has no HMAC, so they are made here;
+    each slice of the measurement gets a batch of its own (a nonce works once)."""
+    key = USG_APP_KEY.encode()
+    with open(path, "w") as f:
+        for i in range(count):
+            user, nonce = f"bench-app-user-{i % 1000}", f"benchnonce{batch:04d}{i:020d}{os.getpid():08d}"
+            signature = hmac.new(key, f"{USG_APP_ID}:{user}:0:{nonce}".encode(), hashlib.sha256).hexdigest()
+            body = json.dumps({"appId": USG_APP_ID, "clientType": 72, "expireTime": 0, "nonce": nonce, "userId": user})
+            f.write(f"{signature}\t{body}\n")
+
+
+def usg_cycle_script(args, signed_path):
+    """App ID sign-in, then DELETE of the token it answered: each thread signs in with its own
+    share of the signed requests and deletes the tokens its answers carried."""
+    access = base64.b64encode(USG_APP_ID.encode()).decode()
+    return f"""
+setup_count = 0
+function setup(thread) setup_count = setup_count + 1; thread:set("id", setup_count); thread:set("thread_count", {args.threads}) end
+local lines, tokens, position = {{}}, {{}}, 1
+function init(args)
+  local n = 0
+  for line in io.lines("{signed_path}") do
+    n = n + 1
+    if n % thread_count == id - 1 then lines[#lines + 1] = line end
+  end
+end
+request = function()
+  local token = table.remove(tokens)
+  if token then return wrk.format("DELETE", "/v1/usg/acs/token", {{["X-Access-Token"] = token}}) end
+  local line = lines[position]
+  if not line then wrk.thread:stop(); line = lines[#lines] end
+  position = position + 1
+  local signature, body = line:match("([^\t]+)\t(.*)")
+  return wrk.format("POST", "/v2/usg/acs/auth/appauth",
+    {{["Authorization"] = "HMAC-SHA256 signature=" .. signature .. ",access={access}", ["Content-Type"] = "application/json"}}, body)
+end
+response = function(status, headers, body)
+  if status == 200 then
+    local token = body:match('"accessToken":"(%w+)"')
+    if token then tokens[#tokens + 1] = token end
+  end
 end
 """
 
@@ -349,10 +433,35 @@ class Tessera:
             subprocess.run(["sqlite3", os.path.join(self.data, "tessera.sqlite")], input=SEED_SQL.format(**values), text=True,
                            check=True, stdout=subprocess.DEVNULL)
         log(f"seeded {self.args.devices:,} devices with a session and a decision each in {time.time() - started:.1f} s")
+        if self.has_column("client_address"):
+            self.seed_usg_tokens(now)
+
+    def seed_usg_tokens(self, now):
+        """A Meeting access token for each slot of the working set (binaries with the USG front door)."""
+        count = min(self.args.working_set, self.args.devices)
+        rows = [(f"{i:08X}-0000-4000-9000-{i:012X}", USG_TENANT, "password/72", USG_PROVIDER, USG_USER,
+                 hashlib.sha256(usg_token(i).encode()).digest(), f"{i:08X}-0000-4000-a000-{i:012X}", now, now + 86_000_000, now,
+                 "127.0.0.1") for i in range(1, count + 1)]
+        insert = ("INSERT INTO session (id, tenant_id, kind, application_id, provider_id, user_id, token_digest, family_id, "
+                  "created_at, expires_at, last_used_at, client_address) VALUES ({})")
+        if self.postgres:
+            values = ",\n".join(f"('{r[0].lower()}', '{r[1]}', 'access', '{r[2]}', '{r[3]}', '{r[4]}', '\\x{r[5].hex()}', "
+                                 f"'{r[6].lower()}', {r[7]}, {r[8]}, {r[9]}, '{r[10]}')" for r in rows)
+            self.postgres.seed("BEGIN;\n" + insert.format("").replace(" VALUES ()", " VALUES\n") + values + ";\nCOMMIT;\nVACUUM ANALYZE session;\n")
+        else:
+            db = sqlite3.connect(os.path.join(self.data, "tessera.sqlite"))
+            with db:
+                db.executemany(insert.format(", ".join(["?"] * 2) + ", 'access', " + ", ".join(["?"] * 9)), rows)
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            db.close()
+        log(f"seeded {count:,} Meeting access tokens")
 
     def has_session_kinds(self):
-        query = "SELECT count(*) FROM information_schema.columns WHERE table_name = 'session' AND column_name = 'kind'" if self.postgres \
-            else "SELECT count(*) FROM pragma_table_info('session') WHERE name = 'kind';"
+        return self.has_column("kind")
+
+    def has_column(self, column):
+        query = f"SELECT count(*) FROM information_schema.columns WHERE table_name = 'session' AND column_name = '{column}'" if self.postgres \
+            else f"SELECT count(*) FROM pragma_table_info('session') WHERE name = '{column}';"
         if self.postgres:
             answer = subprocess.run(["psql", "-tA", self.postgres.psql_url], input=f"SET search_path = {self.postgres.schema};\n" + query.replace("table_name", "table_schema = current_schema() AND table_name"),
                                     text=True, capture_output=True, check=True).stdout
@@ -422,6 +531,10 @@ def run_tessera(args):
         for name, path in [p for p in paths if wanted(args, p[0])]:
             rows[name] = measure(args, name, url, read_script(args, path, token), pid,
                                  warmup=read_script(args, path, token, sweep=True), baseline_url=url + "/healthz")
+        usg = tessera.has_column("client_address")
+        if usg and not args.growth and wanted(args, "usg validate (cached)"):
+            rows["usg validate (cached)"] = measure(args, "usg validate (cached)", url, usg_validate_script(args), pid,
+                                                    warmup=usg_validate_script(args, sweep=True), baseline_url=url + "/healthz")
         if not args.growth and wanted(args, "logout + login"):
             rows["logout + login"] = measure(args, "logout + login", url, write_cycle_script(args, token), pid,
                                              baseline_url=url + "/healthz")
@@ -430,6 +543,12 @@ def run_tessera(args):
                 # Writes that never pause used to keep the WAL from starting over (1.3 GB in 16 s).
                 rows["logout + login"]["wal_mb_after"] = os.path.getsize(wal) / 1e6
                 log(f"SQLite WAL after the write cycle: {os.path.getsize(wal) / 1e6:.1f} MB")
+        if usg and not args.growth and wanted(args, "usg login + delete"):
+            signed = [os.path.join(tessera.data, f"usg-signed-logins-{n}.txt") for n in range(args.slices)]
+            for n, path in enumerate(signed):
+                usg_signed_logins(path, max(50_000, 15_000 * args.duration // args.slices), n)
+            rows["usg login + delete"] = measure(args, "usg login + delete", url, lambda n: usg_cycle_script(args, signed[n]), pid,
+                                                 baseline_url=url + "/healthz")
         rss = peak_rss_mb(pid)
     finally:
         tessera.stop()
@@ -619,7 +738,7 @@ def budget_rows(args, tessera, peer):
         failed = figures["non2xx"] + figures["socket_errors"]
         if name == "baseline":
             budget, holds = "", None
-        elif name in ("checkauthn", "tokens/authn", "authorize (cached)"):
+        elif name in ("checkauthn", "tokens/authn", "authorize (cached)", "usg validate (cached)"):
             budget, holds = ">= 0.6, p99 < 8 ms", ratio >= 0.6 and (figures["p99_ms"] or 1e9) < 8
         elif name == "mediatoken":
             budget, holds = ">= 0.4", ratio >= 0.4

@@ -45,7 +45,7 @@ struct MeetingUSG: Sendable {
         router.delete("/v1/usg/acs/token") { request, context in
             await respond(request, context) { call throws(TesseraError) in
                 _ = try await services.deleteAccessToken(try Self.accessToken(request), tenant: call.tenant)
-                return USGCall.json([String: String](), status: .ok, requestID: call.requestID)
+                return USGCall.json([String: String](), status: .ok, requestID: call.requestID)  // {}
             }
         }
     }
@@ -68,8 +68,8 @@ struct MeetingUSG: Sendable {
         let subject = Subject(userID: subscriber.userID, providerID: policy.providerID)
         // createTokenType 1 only checks the credentials: nothing is stored.
         guard createTokenType == 0 else {
-            return USGCall.json(["user": call.user(subject: subject, keyedApplication: nil, services: services, accountInfo: true),
-                                 "clientType": clientType], status: .ok, requestID: call.requestID)
+            return USGCall.json(CredentialCheck(user: call.user(subject: subject, keyedApplication: nil, services: services, accountInfo: true),
+                                                clientType: clientType), status: .ok, requestID: call.requestID)
         }
         let issued = try await services.issueAccessToken(tenant: call.tenant, subject: subject, keyedApplication: nil, clientType: clientType,
                                                          client: call.client)

@@ -27,7 +27,14 @@ struct USGCall {
             (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
                 || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "_") || byte == UInt8(ascii: ".")
         }) { return sent }
-        return Secret.randomBytes(16).map { String(format: "%02x", $0) }.joined()
+        let digits = Array("0123456789abcdef".utf8)
+        var text: [UInt8] = []
+        text.reserveCapacity(32)
+        for byte in Secret.randomBytes(16) {
+            text.append(digits[Int(byte >> 4)])
+            text.append(digits[Int(byte & 0x0F)])
+        }
+        return String(decoding: text, as: UTF8.self)
     }
 
     /// `en-US` (or any English) selects English; anything else, or nothing, the default Chinese.
@@ -36,66 +43,98 @@ struct USGCall {
         return first.trimmingCharacters(in: .whitespaces).lowercased().hasPrefix("en")
     }
 
-    static func json(_ object: [String: Any], status: HTTPResponse.Status, requestID: String) -> Response {
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
+    static func json(_ value: some Encodable, status: HTTPResponse.Status, requestID: String) -> Response {
+        let data = (try? JSONEncoder().encode(value)) ?? Data("{}".utf8)
         return Response(status: status, headers: [.contentType: "application/json;charset=UTF-8", .cacheControl: "no-cache",
                                                   .requestID: requestID],
                         body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 
-    /// The token object of a newly issued pair: both tokens, their times.
+    /// The token object of a newly issued pair: both tokens, their times. The refresh token lives
+    /// as long as its access token.
     func token(issued: Services.IssuedTokenPair, services: Services, accountInfo: Bool) -> Response {
-        var object = fields(session: issued.session, accessToken: issued.accessToken, at: issued.session.createdAt, services: services,
-                            accountInfo: accountInfo)
-        let created = issued.session.createdAt, expires = issued.session.expiresAt
-        // The refresh token lives as long as its access token: a refresh moves both on.
-        object["refreshToken"] = issued.refreshToken
-        object["refreshValidPeriod"] = max(0, Int64(expires.timeIntervalSince(created)))
-        object["refreshExpireTime"] = Int64(expires.timeIntervalSince1970)
-        object["refreshCreateTime"] = created.epochMilliseconds
+        var object = token(session: issued.session, accessToken: issued.accessToken, at: issued.session.createdAt, services: services,
+                           accountInfo: accountInfo)
+        object.refreshToken = issued.refreshToken
+        object.refreshValidPeriod = object.validPeriod
+        object.refreshExpireTime = object.expireTime
+        object.refreshCreateTime = object.createTime
         return Self.json(object, status: .ok, requestID: requestID)
     }
 
     /// The token object of a token presented for validation (its refresh token is not Tessera's
     /// to give: only its digest is kept).
     func token(session: Session, accessToken: String, services: Services, accountInfo: Bool) -> Response {
-        Self.json(fields(session: session, accessToken: accessToken, at: services.clock.now(), services: services, accountInfo: accountInfo),
+        Self.json(token(session: session, accessToken: accessToken, at: services.clock.now(), services: services, accountInfo: accountInfo),
                   status: .ok, requestID: requestID)
     }
 
-    private func fields(session: Session, accessToken: String, at now: Date, services: Services, accountInfo: Bool) -> [String: Any] {
+    private func token(session: Session, accessToken: String, at now: Date, services: Services, accountInfo: Bool) -> TokenObject {
         let client = AccessTokenPolicy.client(of: session)
-        return [
-            "accessToken": accessToken,
+        return TokenObject(
+            accessToken: accessToken,
             // The address it was issued to (sessions stored before addresses were kept: none).
-            "tokenIp": session.clientAddress ?? "",
+            tokenIp: session.clientAddress ?? "",
             // Seconds left: at issue, the whole lifetime; at validation, what remains.
-            "validPeriod": max(0, Int64(session.expiresAt.timeIntervalSince(max(now, session.createdAt)).rounded(.down))),
-            "expireTime": Int64(session.expiresAt.timeIntervalSince1970),
-            "createTime": session.createdAt.epochMilliseconds,
-            "user": user(subject: session.subject, keyedApplication: client.keyed, services: services, accountInfo: accountInfo),
-            "clientType": client.clientType,
-            "forceLoginInd": 0,
-            "firstLogin": false,
-            "pwdExpired": false,
-            "delayDelete": false,
-            "tokenType": 0,
-        ]
+            validPeriod: max(0, Int64(session.expiresAt.timeIntervalSince(max(now, session.createdAt)).rounded(.down))),
+            expireTime: Int64(session.expiresAt.timeIntervalSince1970), createTime: session.createdAt.epochMilliseconds,
+            user: user(subject: session.subject, keyedApplication: client.keyed, services: services, accountInfo: accountInfo),
+            clientType: client.clientType)
     }
 
     /// UserInfo: the directory's subscriber when it is one, else an application's user as Huawei
     /// provisions them (`Auto-<userId>`). Without `accountInfo`, the id alone.
-    func user(subject: Subject, keyedApplication: String?, services: Services, accountInfo: Bool) -> [String: Any] {
-        var user: [String: Any] = ["userId": subject.userID]
-        guard accountInfo, let policy = tenant.accessTokens else { return user }
+    func user(subject: Subject, keyedApplication: String?, services: Services, accountInfo: Bool) -> UserInfo {
+        guard accountInfo, let policy = tenant.accessTokens else { return UserInfo(userId: subject.userID) }
         let subscriber = (services.directory.providers[policy.providerID] as? DirectoryProvider)?.subscriber(userID: subject.userID)
-        user["ucloginAccount"] = subscriber?.username ?? "Auto-\(subject.userID)"
-        user["name"] = subscriber?.displayName ?? subscriber?.username ?? subject.userID
-        user["companyId"] = policy.organizationID
-        user["userType"] = 2
-        user["adminType"] = keyedApplication != nil && subject.userID == policy.application(id: keyedApplication!)?.defaultUserID ? 0 : 2
-        user["status"] = 0
-        if let keyedApplication { user["appId"] = keyedApplication }
-        return user
+        let isDefaultUser = keyedApplication.flatMap { policy.application(id: $0) }?.defaultUserID == subject.userID
+        return UserInfo(userId: subject.userID, ucloginAccount: subscriber?.username ?? "Auto-\(subject.userID)",
+                        name: subscriber?.displayName ?? subscriber?.username ?? subject.userID, companyId: policy.organizationID,
+                        userType: 2, adminType: isDefaultUser ? 0 : 2, status: 0, appId: keyedApplication)
     }
+}
+
+/// The token object (huawei.md B.5), in Huawei's field names.
+struct TokenObject: Encodable {
+    var accessToken: String
+    var tokenIp: String
+    var validPeriod: Int64
+    var expireTime: Int64
+    var createTime: Int64
+    var user: UserInfo
+    var clientType: Int
+    var forceLoginInd = 0
+    var firstLogin = false
+    var pwdExpired = false
+    var delayDelete = false
+    var tokenType = 0
+    var refreshToken: String?
+    var refreshValidPeriod: Int64?
+    var refreshExpireTime: Int64?
+    var refreshCreateTime: Int64?
+}
+
+/// UserInfo (huawei.md B.5), the fields Tessera knows.
+struct UserInfo: Encodable {
+    var userId: String
+    var ucloginAccount: String?
+    var name: String?
+    var companyId: String?
+    var userType: Int?
+    var adminType: Int?
+    var status: Int?
+    var appId: String?
+}
+
+/// What `createTokenType: 1` answers: the credentials' user, no token.
+struct CredentialCheck: Encodable {
+    var user: UserInfo
+    var clientType: Int
+}
+
+/// `{error_code, error_msg, request_id}`.
+struct USGError: Encodable {
+    var error_code: String
+    var error_msg: String
+    var request_id: String
 }

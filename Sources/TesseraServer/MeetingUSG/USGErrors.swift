@@ -56,8 +56,8 @@ enum USGErrors {
         if case .invalidParameter(let parameter, let problem) = error {
             message += call.english ? " (\(name(of: parameter)): \(problem))" : "(\(name(of: parameter)):\(problem))"
         }
-        let body: [String: String] = ["error_code": entry.code, "error_msg": message, "request_id": call.requestID]
-        return USGCall.json(body, status: entry.status, requestID: call.requestID)
+        return USGCall.json(USGError(error_code: entry.code, error_msg: message, request_id: call.requestID), status: entry.status,
+                            requestID: call.requestID)
     }
 
     /// A parameter's name on the wire.
