@@ -28,6 +28,23 @@ struct Instances {
         return [.authorization: "Bearer \(access)", .accept: "application/json"]
     }
 
+    /// Two instances on a fresh schema of the test database, each with a connected client; the
+    /// caller kills both (`kill9`) when done.
+    static func pair(_ name: String, environment: [String: String] = [:]) async throws
+        -> (a: TesseraProcess, b: TesseraProcess, clientA: TestClient, clientB: TestClient) {
+        let database = try #require(TestStore.freshPostgresURL())
+        let a = try await TesseraProcess.launch(dataDirectory: freshDirectory(name + "-a"), database: database, environment: environment)
+        let b: TesseraProcess
+        do { b = try await TesseraProcess.launch(dataDirectory: freshDirectory(name + "-b"), database: database, environment: environment) } catch {
+            a.kill9()
+            throw error
+        }
+        let clientA = TestClient(host: "127.0.0.1", port: a.port)
+        let clientB = TestClient(host: "127.0.0.1", port: b.port)
+        for client in [clientA, clientB] { client.connect() }
+        return (a, b, clientA, clientB)
+    }
+
     static func freshDirectory(_ name: String) -> String {
         FileManager.default.temporaryDirectory.appendingPathComponent("tessera-\(name)-\(UUID())").path
     }
@@ -106,17 +123,9 @@ struct MultiInstanceAdminTests {
     static let token = "multi-instance-admin-token-0123456789"
 
     @Test(.timeLimit(.minutes(15))) func aSignOutEverywhereAndAClientRevokeAreRefusedAtOnceByTheOtherInstance() async throws {
-        let database = try #require(TestStore.freshPostgresURL())
-        let (dirA, dirB) = (Instances.freshDirectory("a"), Instances.freshDirectory("b"))
-        let environment = ["TESSERA_ADMIN_TOKEN": Self.token]
-        let a = try await TesseraProcess.launch(dataDirectory: dirA, database: database, environment: environment)
-        defer { a.kill9() }
-        let b = try await TesseraProcess.launch(dataDirectory: dirB, database: database, environment: environment)
-        defer { b.kill9() }
-        let clientA = TestClient(host: "127.0.0.1", port: a.port)
-        let clientB = TestClient(host: "127.0.0.1", port: b.port)
-        for client in [clientA, clientB] { client.connect() }
-        let auth = try await Instances.bearer(clientA, dataDirectory: dirA)
+        let (a, b, clientA, clientB) = try await Instances.pair("admin", environment: ["TESSERA_ADMIN_TOKEN": Self.token])
+        defer { a.kill9(); b.kill9() }
+        let auth = try await Instances.bearer(clientA, dataDirectory: (a.logPath as NSString).deletingLastPathComponent)
         var form = auth
         form[.contentType] = "application/x-www-form-urlencoded"
         let admin: HTTPFields = [.authorization: "Bearer \(Self.token)"]
@@ -158,15 +167,8 @@ struct MultiInstanceAdminTests {
     /// after the 200, though the other had just validated it (and so held it in memory); its
     /// refreshed sibling (same family) with it.
     @Test(.timeLimit(.minutes(10))) func aTokenDeletedOnOneInstanceIsRefusedAtOnceByTheOther() async throws {
-        let database = try #require(TestStore.freshPostgresURL())
-        let (dirA, dirB) = (Instances.freshDirectory("usg-a"), Instances.freshDirectory("usg-b"))
-        let a = try await TesseraProcess.launch(dataDirectory: dirA, database: database)
-        defer { a.kill9() }
-        let b = try await TesseraProcess.launch(dataDirectory: dirB, database: database)
-        defer { b.kill9() }
-        let clientA = TestClient(host: "127.0.0.1", port: a.port)
-        let clientB = TestClient(host: "127.0.0.1", port: b.port)
-        for client in [clientA, clientB] { client.connect() }
+        let (a, b, clientA, clientB) = try await Instances.pair("usg")
+        defer { a.kill9(); b.kill9() }
         let signIn: HTTPFields = [.authorization: "Basic " + Data("meeting-user:meeting-user-demo".utf8).base64EncodedString(),
                                   .contentType: "application/json"]
         let accessToken = HTTPField.Name("X-Access-Token")!

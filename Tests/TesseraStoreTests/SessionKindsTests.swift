@@ -282,6 +282,32 @@ import TesseraCore
         #expect(SQLiteStore.pageSize == 2048)
     }
 
+    /// SQLite keeps last-used times in `session_use` beside the sessions (v8): reads take the later
+    /// of the two, a use of a session that is gone leaves nothing, and a session's row goes with it.
+    @Test func sqliteKeepsLastUsedTimesBesideTheSessionsAndDropsThemWithTheSession() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-uses-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try SQLiteStore(path: dir + "/t.sqlite")
+        let device = DeviceKey(tenantID: "REF30", deviceID: "tv")
+        let session = Session(id: UUID.timeOrdered(at: Self.created), device: device, subject: Subject(userID: "u1", providerID: "Dish"),
+                              deviceUser: nil, createdAt: Self.created, expiresAt: Self.created.addingTimeInterval(3600))
+        try await store.startSession(session)
+        let later = Self.created.addingTimeInterval(120)
+        try await store.recordUse([SessionUse(sessionID: session.id, at: later), SessionUse(sessionID: UUID(), at: later)])
+        #expect(try await store.session(device: device)?.lastUsedAt == later)
+        #expect(try await store.session(id: session.id)?.lastUsedAt == later)
+        #expect(try await store.sessions(.deviceLogin(device)).first?.lastUsedAt == later)
+        let file = try DatabaseQueue(path: dir + "/t.sqlite", configuration: SQLiteStore.sideConfiguration)
+        #expect(try await file.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM session_use") } == 1)
+        // The session table's own time is untouched: the use went beside it.
+        #expect(try await file.read { db in try Int64.fetchOne(db, sql: "SELECT last_used_at FROM session") } == Self.created.epochMilliseconds)
+        #expect(try await store.revokeSessions(.deviceLogin(device)).map(\.id) == [session.id])
+        #expect(try await file.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM session_use") } == 0)
+        try file.close()
+        await store.close()
+    }
+
     // MARK: The client address (SQLite v7, PostgreSQL v5)
 
     static let oldToken = "old-access-token", oldRefresh = "old-refresh-token", oldFamily = UUID()
