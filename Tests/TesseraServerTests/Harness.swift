@@ -41,6 +41,18 @@ enum Fixture {
             fatalError("test configuration: \(error)")
         }
     }()
+    /// The fixture with its tenants changed by `change`: the providers (and their password
+    /// hashes) are reused, so nothing is hashed again (PBKDF2 on the test process's few threads
+    /// holds up the tests beside it).
+    static func configuration(changingTenants change: (inout [Tenant]) -> Void) throws -> TesseraConfiguration {
+        var configuration = Self.configuration
+        let directory = configuration.directory
+        var tenants = directory.tenantOrder.compactMap { directory.tenant($0) }
+        change(&tenants)
+        configuration.directory = try Directory(tenants: tenants, providers: Array(directory.providers.values))
+        return configuration
+    }
+
     static let start = Date(epochMilliseconds: 1_795_000_000_000)
     static let deviceInfo = Data(#"{"model":"Roku Ultra","osName":"Roku OS","primaryHardwareType":"SetTopBox"}"#.utf8).base64EncodedString()
 }

@@ -411,25 +411,39 @@ import TesseraCore
         }
     }
 
+    /// Over the tenant's throttle (per client address), 429 `USG.100000429` in the USG shape,
+    /// with its request id: the status Huawei's SDK core knows as flow control.
+    @Test func throttlingAnswers429InTheUSGShape() async throws {
+        var configuration = try Fixture.configuration(changingTenants: { tenants in
+            for index in tenants.indices where tenants[index].id == "meeting-demo" { tenants[index].policies.throttle = ThrottlePolicy(rate: 1, burst: 3) }
+        })
+        configuration.throttling = true
+        let harness = try Harness(configuration: configuration)
+        try await harness.run { wire in
+            var statuses: [HTTPResponse.Status] = []
+            var last: Reply?
+            for _ in 0..<6 {
+                let reply = try await Self.delete(wire, token: "unknown", headers: [.acceptLanguage: "en-US"])
+                statuses.append(reply.status)
+                last = reply
+            }
+            #expect(statuses.prefix(3).allSatisfy { $0 == .unauthorized }, "\(statuses)")
+            #expect(statuses.suffix(2).allSatisfy { $0 == .tooManyRequests }, "\(statuses)")
+            let throttled = try #require(last)
+            Self.expectError(throttled, .tooManyRequests, "USG.100000429")
+            #expect(throttled.json["error_msg"] as? String == "Server flow control. Try again later.")
+        }
+    }
+
     // MARK: - Tenants
 
     /// A tenant that names its hosts answers only them; a token of one tenant is unknown to the
     /// other.
     @Test func aTokenOfAnotherCorporationIsUnknown() async throws {
-        let extra = """
-
-              - requestor: MEET2
-                name: Second corporation
-                domains: [second.test]
-                providers: [Dish]
-                access_tokens:
-                  provider: Dish
-                  organization_id: second-corp
-                  hosts: [usg.second.test]
-
-            """
-        var configuration = try TesseraConfiguration.load(yaml: TesseraConfiguration.demoYAML() + extra)
-        configuration.throttling = false
+        let configuration = try Fixture.configuration(changingTenants: { tenants in
+            tenants.append(Tenant(id: "MEET2", name: "Second corporation", domains: ["second.test"], providerIDs: ["Dish"],
+                                  accessTokens: AccessTokenPolicy(providerID: "Dish", hosts: ["usg.second.test"], organizationID: "second-corp")))
+        })
         let harness = try Harness(configuration: configuration)
         try await harness.run { wire in
             // The test client names "localhost"; this one names the host it is given.

@@ -76,12 +76,19 @@ struct MeetingUSG: Sendable {
         return call.token(issued: issued, services: services, accountInfo: true)
     }
 
+    /// The validate body: three known fields (a struct decodes faster than a dictionary).
+    struct ValidateBody: Decodable {
+        var token: JSONValue?
+        var needGenNewToken: JSONValue?
+        var needAccountInfo: JSONValue?
+    }
+
     private func validate(_ request: Request, _ call: USGCall) async throws(TesseraError) -> Response {
-        let body = try await Self.jsonBody(request)
-        guard let token = body["token"]?.text, !token.isEmpty else { throw .invalidParameter(.token, .missing) }
+        let body = try await Self.jsonBody(request, as: ValidateBody.self) ?? ValidateBody()
+        guard let token = body.token?.text, !token.isEmpty else { throw .invalidParameter(.token, .missing) }
         guard token.utf8.count <= 512 else { throw .noSession }
-        let needNew = try Self.flag(body["needGenNewToken"], .token)
-        let accountInfo = try Self.flag(body["needAccountInfo"], .token)
+        let needNew = try Self.flag(body.needGenNewToken, .token)
+        let accountInfo = try Self.flag(body.needAccountInfo, .token)
         let session = try await services.accessTokenSession(token, tenant: call.tenant)
         guard needNew else { return call.token(session: session, accessToken: token, services: services, accountInfo: accountInfo) }
         // A token of its own for the caller, in a family of its own, under the same limits.
@@ -177,14 +184,21 @@ struct MeetingUSG: Sendable {
 
     /// The body as a JSON object; an empty body is an empty object.
     static func jsonBody(_ request: Request) async throws(TesseraError) -> [String: JSONValue] {
+        try await jsonBody(request, as: [String: JSONValue].self) ?? [:]
+    }
+
+    /// The body as a JSON object of `type`; nil for an empty body.
+    static func jsonBody<Body: Decodable>(_ request: Request, as type: Body.Type) async throws(TesseraError) -> Body? {
         let buffer: ByteBuffer
         do { buffer = try await request.body.collect(upTo: maximumBodySize) } catch { throw .payloadTooLarge(limit: maximumBodySize) }
-        guard buffer.readableBytes > 0 else { return [:] }
-        guard let object = try? JSONDecoder().decode([String: JSONValue].self, from: Data(buffer: buffer)) else {
-            throw .malformedRequest("the body is not a JSON object")
+        guard buffer.readableBytes > 0 else { return nil }
+        guard let object = try? decoder.decode(Body.self, from: Data(buffer: buffer)) else {
+            throw .malformedRequest("the body is not a JSON object of the expected fields")
         }
         return object
     }
+
+    static let decoder = JSONDecoder()
 
     /// A whole number, given as a number or a string of digits (some clients quote them).
     static func integer(_ value: JSONValue?, _ parameter: TesseraError.Parameter, default fallback: Int?) throws(TesseraError) -> Int {

@@ -43,8 +43,11 @@ struct USGCall {
         return first.trimmingCharacters(in: .whitespaces).lowercased().hasPrefix("en")
     }
 
+    /// One encoder for every USG body (configured once, never changed: safe to share).
+    static let encoder = JSONEncoder()
+
     static func json(_ value: some Encodable, status: HTTPResponse.Status, requestID: String) -> Response {
-        let data = (try? JSONEncoder().encode(value)) ?? Data("{}".utf8)
+        let data = (try? encoder.encode(value)) ?? Data("{}".utf8)
         return Response(status: status, headers: [.contentType: "application/json;charset=UTF-8", .cacheControl: "no-cache",
                                                   .requestID: requestID],
                         body: .init(byteBuffer: ByteBuffer(bytes: data)))
