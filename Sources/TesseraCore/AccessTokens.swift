@@ -85,6 +85,35 @@ public enum SignInFailure: Sendable, Equatable {
     case signatureExpired
     /// A keyed signature's nonce that was used before.
     case replayedNonce
-    /// The body names another user than the one signed.
-    case subjectMismatch
+}
+
+/// A sign-in by keyed signature, as sent: the application signed
+/// `applicationID:[organizationID:]userID:expiry:nonce` with its key (Huawei App ID auth).
+public struct KeyedSignIn: Sendable {
+    public var applicationID: String
+    /// Empty when the caller named none.
+    public var organizationID: String
+    /// Empty for the application's default user.
+    public var userID: String
+    /// Unix seconds; 0: the signature never expires.
+    public var expiry: Int
+    public var nonce: String
+    public var signature: Data
+
+    public init(applicationID: String, organizationID: String, userID: String, expiry: Int, nonce: String, signature: Data) {
+        self.applicationID = applicationID
+        self.organizationID = organizationID
+        self.userID = userID
+        self.expiry = expiry
+        self.nonce = nonce
+        self.signature = signature
+    }
+
+    /// The texts the signature may be over: with the organisation when one is named; without one,
+    /// also with an empty organisation field, as an SDK set up for several tenants signs it.
+    public var signedTexts: [String] {
+        let tail = [userID, String(expiry), nonce]
+        let forms = organizationID.isEmpty ? [[applicationID] + tail, [applicationID, ""] + tail] : [[applicationID, organizationID] + tail]
+        return forms.map { $0.joined(separator: ":") }
+    }
 }

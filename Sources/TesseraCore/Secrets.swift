@@ -91,6 +91,24 @@ public struct SecretDigest: Hashable, Sendable {
 }
 
 extension Data {
+    /// Bytes from hexadecimal text, either case; nil for an odd length or a non-hex character.
+    public init?(hexadecimal text: some StringProtocol) {
+        var data = Data(capacity: text.utf8.count / 2)
+        var high: UInt8?
+        for character in text.utf8 {
+            let nibble: UInt8
+            switch character {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): nibble = character - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): nibble = character - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): nibble = character - UInt8(ascii: "A") + 10
+            default: return nil
+            }
+            if let h = high { data.append(h << 4 | nibble); high = nil } else { high = nibble }
+        }
+        guard high == nil else { return nil }
+        self = data
+    }
+
     public func base64URLEncoded() -> String {
         base64EncodedString()
             .replacingOccurrences(of: "+", with: "-")

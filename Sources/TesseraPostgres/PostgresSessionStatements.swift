@@ -168,19 +168,9 @@ struct SessionRowJSON: Decodable {
             lastUsedAt: last_used_at.map(Date.init(epochMilliseconds:)), clientAddress: client_address)
     }
 
+    /// A bytea as `row_to_json` writes it: `\\x` and lower-case hex digits.
     private static func bytes(_ hex: String) throws -> Data {
-        guard hex.hasPrefix("\\x"), hex.utf8.count % 2 == 0 else { throw StoreError("a stored digest is not hex") }
-        var data = Data(capacity: hex.utf8.count / 2)
-        var high: UInt8?
-        for byte in hex.utf8.dropFirst(2) {
-            let nibble: UInt8
-            switch byte {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): nibble = byte - UInt8(ascii: "0")
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): nibble = byte - UInt8(ascii: "a") + 10
-            default: throw StoreError("a stored digest is not hex")
-            }
-            if let h = high { data.append(h << 4 | nibble); high = nil } else { high = nibble }
-        }
+        guard hex.hasPrefix("\\x"), let data = Data(hexadecimal: hex.dropFirst(2)) else { throw StoreError("a stored digest is not hex") }
         return data
     }
 }

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import TesseraCore
 
@@ -38,6 +39,37 @@ extension Services {
         }
     }
 
+    /// Checks a keyed sign-in: a known application, its signature (HMAC-SHA256 under the
+    /// application's key, compared in constant time), the signature's expiry, the organisation,
+    /// then claims the nonce (only a sign-in that passed every check uses it up). Returns the
+    /// subject: the named user, else the application's default user.
+    package func signIn(_ request: KeyedSignIn, tenant: Tenant) async throws(TesseraError) -> Subject {
+        let policy = try accessTokenPolicy(tenant)
+        guard let application = policy.application(id: request.applicationID) else { throw .signIn(.invalidSignature) }
+        let key = SymmetricKey(data: Data(application.key.utf8))
+        guard request.signedTexts.contains(where: { text in
+            HMAC<SHA256>.isValidAuthenticationCode(request.signature, authenticating: Data(text.utf8), using: key)
+        }) else { throw .signIn(.invalidSignature) }
+        let now = clock.now()
+        if request.expiry != 0, now.timeIntervalSince1970 > Double(request.expiry) { throw .signIn(.signatureExpired) }
+        // Another organisation's users are not this tenant's to sign in.
+        guard request.organizationID.isEmpty || request.organizationID == policy.organizationID else { throw .accessTokenForAnotherTenant }
+        // A nonce is claimed until its signature expires (a year when it never does).
+        let nonceExpiry = request.expiry == 0 ? now.addingTimeInterval(365 * 24 * 3600) : Date(timeIntervalSince1970: Double(request.expiry))
+        guard try await claimNonce(tenantID: tenant.id, nonce: "appauth:\(request.applicationID):\(request.nonce)", expiresAt: nonceExpiry) else {
+            throw .signIn(.replayedNonce)
+        }
+        return Subject(userID: request.userID.isEmpty ? application.defaultUserID : request.userID, providerID: policy.providerID)
+    }
+
+    /// A token pair of a family of its own for the subject, application and client type of
+    /// `session` (a validation that asks for a new token).
+    package func issueAccessToken(like session: Session, tenant: Tenant, client: String) async throws(TesseraError) -> IssuedTokenPair {
+        let application = AccessTokenPolicy.client(of: session)
+        return try await issueAccessToken(tenant: tenant, subject: session.subject, keyedApplication: application.keyed,
+                                          clientType: application.clientType, client: client)
+    }
+
     /// Starts a token pair for `subject`: a family of its own, or (a refresh) one more of
     /// `continuing`'s family. Past the subject's limit for the client type, the oldest of its
     /// tokens end.
@@ -69,9 +101,12 @@ extension Services {
     /// hold it for 12 hours); deleting any token of the family ends them all.
     package func refreshAccessToken(_ token: String, tenant: Tenant, client: String) async throws(TesseraError) -> IssuedTokenPair {
         let digest = SecretDigest(of: token)
-        var found = try await sessions(SessionSelector(tenantID: tenant.id, .tokenDigest(digest), kinds: [.accessToken])).first
-        if found == nil {
-            found = try await sessions(SessionSelector(tenantID: tenant.id, .refreshDigest(digest), kinds: [.accessToken])).first
+        // An access token through the token cache, as validate finds it; else a refresh token.
+        var found: Session?
+        switch try await sessionState(tokenDigest: digest, tenantID: tenant.id) {
+        case .active(let session) where session.kind == .accessToken: found = session
+        case .expired(let session) where session.kind == .accessToken: throw .sessionExpired
+        default: found = try await sessions(SessionSelector(tenantID: tenant.id, .refreshDigest(digest), kinds: [.accessToken])).first
         }
         guard let session = found else { throw .noSession }
         guard !session.isExpired(at: clock.now()) else { throw .sessionExpired }

@@ -169,3 +169,13 @@ import Testing
         }
     }
 }
+
+@Suite struct HexadecimalTests {
+    @Test func decodesEitherCaseAndRefusesWhatIsNotHex() {
+        #expect(Data(hexadecimal: "00ff7Fa0") == Data([0x00, 0xFF, 0x7F, 0xA0]))
+        #expect(Data(hexadecimal: "") == Data())
+        for bad in ["abc", "zz", "0x00", "12 34", "ä0"] { #expect(Data(hexadecimal: bad) == nil, "\(bad)") }
+        let digest = SecretDigest(of: "token")
+        #expect(Data(hexadecimal: digest.hex) == digest.bytes)
+    }
+}

@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -92,9 +91,7 @@ struct MeetingUSG: Sendable {
         let session = try await services.accessTokenSession(token, tenant: call.tenant)
         guard needNew else { return call.token(session: session, accessToken: token, services: services, accountInfo: accountInfo) }
         // A token of its own for the caller, in a family of its own, under the same limits.
-        let client = AccessTokenPolicy.client(of: session)
-        let issued = try await services.issueAccessToken(tenant: call.tenant, subject: session.subject, keyedApplication: client.keyed,
-                                                         clientType: client.clientType, client: call.client)
+        let issued = try await services.issueAccessToken(like: session, tenant: call.tenant, client: call.client)
         return call.token(issued: issued, services: services, accountInfo: accountInfo)
     }
 
@@ -108,28 +105,10 @@ struct MeetingUSG: Sendable {
         guard expireTime >= 0 else { throw .invalidParameter(.expiry, .malformed) }
         guard let nonce = body["nonce"]?.text, (32...64).contains(nonce.utf8.count), nonce.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F })
         else { throw .invalidParameter(.nonce, .malformed) }
-        let corpID = try Self.optionalText(body["corpId"], .userID)
-        let userID = try Self.optionalText(body["userId"], .userID)
-        let policy = try services.accessTokenPolicy(call.tenant)
-        guard let application = policy.application(id: appID) else { throw .signIn(.invalidSignature) }
-        // What the client signed: appId:[corpId:]userId:expireTime:nonce, the body's own values. An
-        // SDK set up for several tenants signs the corpId field even when it is empty ("appId::…").
-        let tail = [userID, String(expireTime), nonce]
-        let forms = corpID.isEmpty ? [[appID] + tail, [appID, ""] + tail] : [[appID, corpID] + tail]
-        let key = SymmetricKey(data: Data(application.key.utf8))
-        guard forms.contains(where: { form in
-            HMAC<SHA256>.isValidAuthenticationCode(authorization.signature, authenticating: Data(form.joined(separator: ":").utf8), using: key)
-        }) else { throw .signIn(.invalidSignature) }
-        let now = services.clock.now()
-        if expireTime != 0, now.timeIntervalSince1970 > Double(expireTime) { throw .signIn(.signatureExpired) }
-        // Another organisation's users are not this tenant's to sign in.
-        guard corpID.isEmpty || corpID == policy.organizationID else { throw .accessTokenForAnotherTenant }
-        // A nonce is claimed until its signature expires (a year when it never does).
-        let nonceExpiry = expireTime == 0 ? now.addingTimeInterval(365 * 24 * 3600) : Date(timeIntervalSince1970: Double(expireTime))
-        guard try await services.claimNonce(tenantID: call.tenant.id, nonce: "appauth:\(appID):\(nonce)", expiresAt: nonceExpiry) else {
-            throw .signIn(.replayedNonce)
-        }
-        let subject = Subject(userID: userID.isEmpty ? application.defaultUserID : userID, providerID: policy.providerID)
+        let sent = KeyedSignIn(applicationID: appID, organizationID: try Self.optionalText(body["corpId"], .userID),
+                               userID: try Self.optionalText(body["userId"], .userID), expiry: expireTime, nonce: nonce,
+                               signature: authorization.signature)
+        let subject = try await services.signIn(sent, tenant: call.tenant)
         let issued = try await services.issueAccessToken(tenant: call.tenant, subject: subject, keyedApplication: appID, clientType: clientType,
                                                          client: call.client)
         return call.token(issued: issued, services: services, accountInfo: true)
@@ -250,7 +229,7 @@ struct KeyedSignature {
             guard pair.count == 2 else { throw .invalidParameter(.signature, .malformed) }
             fields[pair[0].trimmingCharacters(in: .whitespaces).lowercased()] = pair[1].trimmingCharacters(in: .whitespaces)
         }
-        guard let hex = fields["signature"], hex.utf8.count == 64, let bytes = Self.bytes(hex: hex) else {
+        guard let hex = fields["signature"], hex.utf8.count == 64, let bytes = Data(hexadecimal: hex) else {
             throw .invalidParameter(.signature, .malformed)
         }
         signature = bytes
@@ -262,22 +241,6 @@ struct KeyedSignature {
         } else {
             accessAppID = nil
         }
-    }
-
-    static func bytes(hex: String) -> Data? {
-        var data = Data(capacity: hex.utf8.count / 2)
-        var high: UInt8?
-        for character in hex.utf8 {
-            let nibble: UInt8
-            switch character {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): nibble = character - UInt8(ascii: "0")
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): nibble = character - UInt8(ascii: "a") + 10
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): nibble = character - UInt8(ascii: "A") + 10
-            default: return nil
-            }
-            if let h = high { data.append(h << 4 | nibble); high = nil } else { high = nibble }
-        }
-        return high == nil ? data : nil
     }
 }
 

@@ -31,7 +31,7 @@ enum USGErrors {
         case .signIn(.accountLocked):
             Entry(status: .init(code: 423, reasonPhrase: "Locked"), code: "USG.412100010", chinese: "账号已被锁定,请稍后再试",
                   english: "The account is locked. Try again later.")
-        case .signIn(.invalidSignature), .signIn(.subjectMismatch):
+        case .signIn(.invalidSignature):
             Entry(status: .unauthorized, code: "USG.206010025", chinese: "App ID鉴权失败", english: "App ID authentication failed.")
         case .signIn(.replayedNonce):
             Entry(status: .unauthorized, code: "USG.206010025", chinese: "App ID鉴权失败:nonce已被使用",
