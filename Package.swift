@@ -63,10 +63,13 @@ let package = Package(
         ),
         // The operations that combine core rules and the store (sign in, authorize, revoke, log
         // out), with the configuration they run under: no HTTP type.
+        // OpenSSL's libcrypto, for RSA-OAEP with SHA-256 and MGF1-SHA-1 only (swift-crypto offers
+        // MGF1 with the OAEP hash alone); .ci/run installs libssl-dev.
+        .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         .target(
             name: "TesseraServices",
             dependencies: [
-                "TesseraCore", "TesseraMediaToken", "TesseraStore", "TesseraPostgres",
+                "TesseraCore", "TesseraMediaToken", "TesseraStore", "TesseraPostgres", "COpenSSL",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "JWTKit", package: "jwt-kit"),

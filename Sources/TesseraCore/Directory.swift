@@ -8,10 +8,12 @@ public struct Directory: Sendable {
     public let tenants: [String: Tenant]
     public let tenantOrder: [String]
     public let providers: [String: any IdentityProvider]
-    /// Tenants that hand out access tokens, by the host names they answer; and the one that
-    /// answers every other host, if one names none.
-    private let accessTokenHosts: [String: String]
-    private let accessTokenDefault: String?
+    /// Tenants that hand out access tokens, and those that run user sessions, by the host names
+    /// they answer.
+    private let accessTokenHosts: HostTable
+    private let userSessionHosts: HostTable
+    /// Tenants that run user sessions, by their external id (`X-tenant-id`).
+    private let userSessionExternalIDs: [String: String]
 
     public init(tenants: [Tenant], providers: [any IdentityProvider]) throws(ConfigurationError) {
         var byID: [String: Tenant] = [:]
@@ -35,8 +37,7 @@ public struct Directory: Sendable {
                 throw ConfigurationError("tenant \(tenant.id) has an invalid domain \(domain)")
             }
         }
-        var hosts: [String: String] = [:]
-        var defaultTenant: String?
+        var accessTokenHosts = HostTable(purpose: "hand out access tokens")
         for tenant in tenants {
             guard let policy = tenant.accessTokens else { continue }
             guard tenant.integrates(providerID: policy.providerID), providersByID[policy.providerID] is DirectoryProvider else {
@@ -49,35 +50,47 @@ public struct Directory: Sendable {
                   policy.applications.allSatisfy({ !$0.id.isEmpty && $0.key.utf8.count >= 16 }) else {
                 throw ConfigurationError("tenant \(tenant.id): keyed applications need distinct ids and keys of at least 16 characters")
             }
-            if policy.hosts.isEmpty {
-                guard defaultTenant == nil else {
-                    throw ConfigurationError("tenants \(defaultTenant!) and \(tenant.id) both hand out access tokens without naming their hosts")
-                }
-                defaultTenant = tenant.id
+            try accessTokenHosts.add(tenant.id, hosts: policy.hosts)
+        }
+        var userSessionHosts = HostTable(purpose: "run user sessions")
+        var externalIDs: [String: String] = [:]
+        for tenant in tenants {
+            guard let policy = tenant.userSessions else { continue }
+            guard tenant.integrates(providerID: policy.providerID), providersByID[policy.providerID] is DirectoryProvider else {
+                throw ConfigurationError("tenant \(tenant.id): user sessions need one of its directory providers, not \(policy.providerID)")
             }
-            for host in policy.hosts {
-                let key = host.lowercased()
-                if let other = hosts[key] { throw ConfigurationError("tenants \(other) and \(tenant.id) both answer the host \(host)") }
-                hosts[key] = tenant.id
+            guard policy.sessionLifetime >= 60, policy.idTokenLifetime >= 60, policy.timestampWindow > 0, policy.keyGracePeriod >= 0 else {
+                throw ConfigurationError("tenant \(tenant.id): user session and id token lifetimes are at least 60 seconds, the timestamp window positive")
             }
+            let ids = policy.applications.map { "\($0.clientID)|\($0.isTemplate)" }
+            guard Set(ids).count == ids.count, policy.applications.allSatisfy({ (1...128).contains($0.clientID.utf8.count) }) else {
+                throw ConfigurationError("tenant \(tenant.id): user-session applications need distinct client ids of 1 to 128 characters")
+            }
+            if let external = policy.externalID {
+                if let other = externalIDs[external] { throw ConfigurationError("tenants \(other) and \(tenant.id) have the same external id") }
+                externalIDs[external] = tenant.id
+            }
+            try userSessionHosts.add(tenant.id, hosts: policy.hosts)
         }
         self.tenants = byID
         self.tenantOrder = tenants.map(\.id)
         self.providers = providersByID
-        accessTokenHosts = hosts
-        accessTokenDefault = defaultTenant
+        self.accessTokenHosts = accessTokenHosts
+        self.userSessionHosts = userSessionHosts
+        userSessionExternalIDs = externalIDs
     }
 
     /// The tenant that hands out access tokens to requests for `host` (a Host header, its port
     /// ignored): the one naming it, else the one naming no host.
     public func accessTokenTenant(host: String?) -> Tenant? {
-        if let host {
-            var name = Substring(host)
-            if name.hasPrefix("[") { name = name.prefix { $0 != "]" }.dropFirst() }
-            else if let colon = name.lastIndex(of: ":") { name = name[..<colon] }
-            if let id = accessTokenHosts[name.lowercased()] { return tenants[id] }
-        }
-        return accessTokenDefault.flatMap { tenants[$0] }
+        accessTokenHosts.tenantID(host: host).flatMap { tenants[$0] }
+    }
+
+    /// The tenant that runs user sessions for a request: by its external id when the request
+    /// names one (`X-tenant-id`, ISV applications), else by `host` as ``accessTokenTenant(host:)``.
+    public func userSessionTenant(host: String?, externalID: String?) -> Tenant? {
+        if let externalID { return userSessionExternalIDs[externalID].flatMap { tenants[$0] } }
+        return userSessionHosts.tenantID(host: host).flatMap { tenants[$0] }
     }
 
     public func tenant(_ id: String) -> Tenant? { tenants[id] }
@@ -85,6 +98,39 @@ public struct Directory: Sendable {
     /// The provider, only when `tenant` is integrated with it.
     public func provider(_ id: String, for tenant: Tenant) -> (any IdentityProvider)? {
         tenant.integrates(providerID: id) ? providers[id] : nil
+    }
+}
+
+/// Which tenant answers which host name for one front door: the one naming the host, else the
+/// one naming none.
+struct HostTable: Sendable {
+    let purpose: String
+    private var tenantsByHost: [String: String] = [:]
+    private var fallback: String?
+
+    init(purpose: String) { self.purpose = purpose }
+
+    mutating func add(_ tenantID: String, hosts: [String]) throws(ConfigurationError) {
+        if hosts.isEmpty {
+            if let other = fallback { throw ConfigurationError("tenants \(other) and \(tenantID) both \(purpose) without naming their hosts") }
+            fallback = tenantID
+        }
+        for host in hosts {
+            let key = host.lowercased()
+            if let other = tenantsByHost[key] { throw ConfigurationError("tenants \(other) and \(tenantID) both answer the host \(host)") }
+            tenantsByHost[key] = tenantID
+        }
+    }
+
+    /// `host` is a Host header: its port (and an IPv6 literal's brackets) are ignored.
+    func tenantID(host: String?) -> String? {
+        if let host {
+            var name = Substring(host)
+            if name.hasPrefix("[") { name = name.prefix { $0 != "]" }.dropFirst() }
+            else if let colon = name.lastIndex(of: ":") { name = name[..<colon] }
+            if let id = tenantsByHost[name.lowercased()] { return id }
+        }
+        return fallback
     }
 }
 

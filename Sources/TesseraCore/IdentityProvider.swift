@@ -62,11 +62,16 @@ public struct Subscriber: Sendable, Equatable {
     public var isDisabled: Bool
     /// The name to show for the subscriber, when one is configured.
     public var displayName: String?
+    /// When the configured password expires (OneAccess asks for a new one past it, and warns
+    /// before); nil: it does not. A password changed since counts from its change instead.
+    public var passwordExpiresAt: Date?
 
     public init(
         username: String, passwordHash: PasswordHash, userID: String,
-        entitlements: Set<String> = [], metadata: [String: MetadataValue] = [:], isDisabled: Bool = false, displayName: String? = nil
+        entitlements: Set<String> = [], metadata: [String: MetadataValue] = [:], isDisabled: Bool = false, displayName: String? = nil,
+        passwordExpiresAt: Date? = nil
     ) {
+        self.passwordExpiresAt = passwordExpiresAt
         self.isDisabled = isDisabled
         self.displayName = displayName
         self.username = username
@@ -135,12 +140,13 @@ public struct DirectoryProvider: PasswordAuthenticating, SubscriberListing, Equa
     }
 
     /// Checks `password`; takes the same time for an unknown user as for a wrong password.
-    public func check(username: String, password: String) -> PasswordCheck {
-        guard let subscriber = subscribers.first(where: { $0.username == username }) else {
+    /// `replacedHash`: the subscriber's password as changed since the configuration gave it.
+    public func check(username: String, password: String, replacedHash: PasswordHash? = nil) -> PasswordCheck {
+        guard let subscriber = subscriber(username: username) else {
             _ = Self.decoy.verify(password)
             return .refused
         }
-        guard subscriber.passwordHash.verify(password) else { return .refused }
+        guard (replacedHash ?? subscriber.passwordHash).verify(password) else { return .refused }
         return subscriber.isDisabled ? .disabled(subscriber) : .accepted(subscriber)
     }
 
@@ -150,6 +156,8 @@ public struct DirectoryProvider: PasswordAuthenticating, SubscriberListing, Equa
     }
 
     public func subscriber(userID: String) -> Subscriber? { subscribers.first { $0.userID == userID } }
+
+    public func subscriber(username: String) -> Subscriber? { subscribers.first { $0.username == username } }
 }
 
 /// A TempPass: a provider with no login, granting temporary access per device (basic) or per

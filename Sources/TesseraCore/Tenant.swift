@@ -14,13 +14,16 @@ public struct Tenant: Sendable, Equatable {
     public var metadataEncryption: MetadataEncryption?
     /// Set when the tenant hands out access tokens with refresh tokens (Meeting USG).
     public var accessTokens: AccessTokenPolicy?
+    /// Set when the tenant runs user sessions for its applications (OneAccess user SDK API).
+    public var userSessions: UserSessionPolicy?
 
     public init(
         id: String, name: String, domains: [String], providerIDs: [String],
         softwareStatements: [SoftwareStatementGrant] = [], legacyKeys: [LegacyKeyPair] = [],
         policies: TenantPolicies = TenantPolicies(), metadataEncryption: MetadataEncryption? = nil,
-        accessTokens: AccessTokenPolicy? = nil
+        accessTokens: AccessTokenPolicy? = nil, userSessions: UserSessionPolicy? = nil
     ) {
+        self.userSessions = userSessions
         self.accessTokens = accessTokens
         self.metadataEncryption = metadataEncryption
         self.id = id

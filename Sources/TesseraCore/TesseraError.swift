@@ -17,6 +17,10 @@ public enum TesseraError: Error, Sendable, Equatable, CustomStringConvertible {
     case invalidAccessToken(String)
     case accessTokenForAnotherTenant
     case invalidLegacySignature(String)
+    /// The caller names an application the tenant does not have.
+    case unknownApplication
+    /// A session proof that none of the application's keys decrypts.
+    case undecryptableProof
     /// A direct sign-in (password or keyed signature) was refused.
     case signIn(SignInFailure)
     // Sessions and decisions
@@ -50,10 +54,15 @@ public enum TesseraError: Error, Sendable, Equatable, CustomStringConvertible {
         case deviceID, loginCode, provider, redirectURL, domainName, ttl, resource, deviceUser, deviceType, appID
         /// A direct sign-in's account, client type and token; a keyed signature's parts.
         case account, clientType, token, signature, nonce, userID, expiry
+        /// A user-session sign-in's password; a session proof's timestamp; a password change's
+        /// state token and new password.
+        case password, timestamp, stateToken, newPassword
     }
 
     public enum Problem: Sendable, Equatable {
         case missing, malformed, tooLong, notAllowed
+        /// Outside the window the server accepts (a signed timestamp).
+        case stale
     }
 
     public enum CodeProblem: String, Sendable {
@@ -83,6 +92,8 @@ public enum TesseraError: Error, Sendable, Equatable, CustomStringConvertible {
         case .invalidAccessToken: "the caller's access token is invalid"
         case .accessTokenForAnotherTenant: "the caller's access token is for another tenant"
         case .invalidLegacySignature: "the caller's signature is invalid"
+        case .unknownApplication: "the application is unknown"
+        case .undecryptableProof: "the session proof does not decrypt"
         case .signIn(let failure): "the sign-in was refused: \(failure)"
         case .noSession: "there is no session"
         case .sessionExpired: "the session has expired"

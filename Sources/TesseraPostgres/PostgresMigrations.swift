@@ -112,6 +112,20 @@ enum PostgresMigrations {
         ("v5: the client address a session started from", [
             "ALTER TABLE session ADD COLUMN client_address TEXT",
         ]),
+        // New: no existing rows to carry over. The private half is sealed (KeySealing).
+        ("v6: user-session applications' key pairs, users' changed passwords", [
+            """
+            CREATE TABLE password_change (
+                provider_id TEXT NOT NULL, user_id TEXT NOT NULL, password_hash TEXT NOT NULL, changed_at BIGINT NOT NULL,
+                PRIMARY KEY (provider_id, user_id))
+            """,
+            """
+            CREATE TABLE application_key (
+                tenant_id TEXT NOT NULL, client_id TEXT NOT NULL, key_id TEXT NOT NULL, public_key BYTEA NOT NULL,
+                sealed_private_key BYTEA NOT NULL, created_at BIGINT NOT NULL, retired_at BIGINT,
+                PRIMARY KEY (tenant_id, client_id, key_id))
+            """,
+        ]),
     ]
 
 

@@ -477,6 +477,77 @@ public final class PostgresStore: Store {
         }
     }
 
+    // MARK: Application keys
+
+    public func applicationKeys(tenantID: String, clientID: String) async throws -> [ApplicationKey] {
+        try await read { db in
+            var keys: [ApplicationKey] = []
+            let rows = try await db.query("""
+                SELECT key_id, public_key, sealed_private_key, created_at, retired_at FROM application_key
+                WHERE tenant_id = \(tenantID) AND client_id = \(clientID) ORDER BY created_at, key_id
+                """, logger: logger)
+            for try await (keyID, publicKey, sealed, created, retired) in rows.decode((String, Data, Data, Int64, Int64?).self) {
+                keys.append(ApplicationKey(tenantID: tenantID, clientID: clientID, keyID: keyID, publicKeyDER: publicKey,
+                                           sealedPrivateKey: sealed, createdAt: Date(epochMilliseconds: created),
+                                           retiredAt: retired.map { Date(epochMilliseconds: $0) }))
+            }
+            return keys
+        }
+    }
+
+    public func insertUnlessApplicationHasKey(_ key: ApplicationKey) async throws {
+        try await write { db in
+            // Instances starting together on an empty database queue here: the first one's key wins.
+            try await db.query("LOCK TABLE application_key IN SHARE ROW EXCLUSIVE MODE", logger: logger)
+            try await db.query("""
+                INSERT INTO application_key (tenant_id, client_id, key_id, public_key, sealed_private_key, created_at)
+                SELECT \(key.tenantID), \(key.clientID), \(key.keyID), \(key.publicKeyDER),
+                    \(key.sealedPrivateKey), \(key.createdAt.epochMilliseconds)
+                WHERE NOT EXISTS (SELECT 1 FROM application_key WHERE tenant_id = \(key.tenantID) AND client_id = \(key.clientID)
+                    AND retired_at IS NULL)
+                """, logger: logger)
+        }
+    }
+
+    public func rotate(to key: ApplicationKey) async throws {
+        try await write { db in
+            try await db.query("""
+                UPDATE application_key SET retired_at = \(key.createdAt.epochMilliseconds)
+                WHERE tenant_id = \(key.tenantID) AND client_id = \(key.clientID) AND retired_at IS NULL
+                """, logger: logger)
+            try await db.query("""
+                INSERT INTO application_key (tenant_id, client_id, key_id, public_key, sealed_private_key, created_at)
+                VALUES (\(key.tenantID), \(key.clientID), \(key.keyID), \(key.publicKeyDER),
+                    \(key.sealedPrivateKey), \(key.createdAt.epochMilliseconds))
+                """, logger: logger)
+        }
+    }
+
+    // MARK: Changed passwords
+
+    public func passwordChange(providerID: String, userID: String) async throws -> PasswordChange? {
+        try await read { db in
+            let rows = try await db.query("""
+                SELECT password_hash, changed_at FROM password_change WHERE provider_id = \(providerID) AND user_id = \(userID)
+                """, logger: logger)
+            for try await (encoded, changed) in rows.decode((String, Int64).self) {
+                guard let hash = PasswordHash(encoded: encoded) else { return nil }
+                return PasswordChange(providerID: providerID, userID: userID, passwordHash: hash, changedAt: Date(epochMilliseconds: changed))
+            }
+            return nil
+        }
+    }
+
+    public func record(_ change: PasswordChange) async throws {
+        try await write { db in
+            try await db.query("""
+                INSERT INTO password_change (provider_id, user_id, password_hash, changed_at)
+                VALUES (\(change.providerID), \(change.userID), \(change.passwordHash.encoded), \(change.changedAt.epochMilliseconds))
+                ON CONFLICT (provider_id, user_id) DO UPDATE SET password_hash = excluded.password_hash, changed_at = excluded.changed_at
+                """, logger: logger)
+        }
+    }
+
     // MARK: Provider browser sessions
 
     public func insert(_ session: ProviderBrowserSession) async throws {

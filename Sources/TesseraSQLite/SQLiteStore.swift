@@ -247,6 +247,18 @@ public final class SQLiteStore: Store {
                 END;
                 """)
         }
+        migrator.registerMigration("v9: user-session applications' key pairs, users' changed passwords") { db in
+            // New: no existing rows to carry over. The private half is sealed (KeySealing).
+            try db.execute(sql: """
+                CREATE TABLE password_change (
+                    provider_id TEXT NOT NULL, user_id TEXT NOT NULL, password_hash TEXT NOT NULL, changed_at INTEGER NOT NULL,
+                    PRIMARY KEY (provider_id, user_id));
+                CREATE TABLE application_key (
+                    tenant_id TEXT NOT NULL, client_id TEXT NOT NULL, key_id TEXT NOT NULL, public_key BLOB NOT NULL,
+                    sealed_private_key BLOB NOT NULL, created_at INTEGER NOT NULL, retired_at INTEGER,
+                    PRIMARY KEY (tenant_id, client_id, key_id));
+                """)
+        }
         return migrator
     }
 
@@ -627,6 +639,65 @@ public final class SQLiteStore: Store {
                     WHERE NOT EXISTS (SELECT 1 FROM signing_key WHERE algorithm = ? OR kid = ?)
                     """,
                 arguments: [key.kid, key.algorithm, key.privateKeyPEM, key.createdAt.epochMilliseconds, key.algorithm, key.kid])
+        }
+    }
+
+    // MARK: Application keys
+
+    public func applicationKeys(tenantID: String, clientID: String) async throws -> [ApplicationKey] {
+        try await read { db in
+            try db.rows(sql: "SELECT * FROM application_key WHERE tenant_id = ? AND client_id = ? ORDER BY created_at, key_id",
+                        arguments: [tenantID, clientID]).map { row in
+                ApplicationKey(tenantID: row["tenant_id"], clientID: row["client_id"], keyID: row["key_id"], publicKeyDER: row["public_key"],
+                               sealedPrivateKey: row["sealed_private_key"], createdAt: Date(epochMilliseconds: row["created_at"]),
+                               retiredAt: (row["retired_at"] as Int64?).map { Date(epochMilliseconds: $0) })
+            }
+        }
+    }
+
+    public func insertUnlessApplicationHasKey(_ key: ApplicationKey) async throws {
+        try await write { db in
+            try db.run(sql: """
+                    INSERT INTO application_key (tenant_id, client_id, key_id, public_key, sealed_private_key, created_at)
+                    SELECT ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (
+                        SELECT 1 FROM application_key WHERE tenant_id = ? AND client_id = ? AND retired_at IS NULL)
+                    """,
+                arguments: [key.tenantID, key.clientID, key.keyID, key.publicKeyDER, key.sealedPrivateKey, key.createdAt.epochMilliseconds,
+                            key.tenantID, key.clientID])
+        }
+    }
+
+    public func rotate(to key: ApplicationKey) async throws {
+        try await write { db in
+            try db.run(sql: "UPDATE application_key SET retired_at = ? WHERE tenant_id = ? AND client_id = ? AND retired_at IS NULL",
+                       arguments: [key.createdAt.epochMilliseconds, key.tenantID, key.clientID])
+            try db.run(sql: """
+                    INSERT INTO application_key (tenant_id, client_id, key_id, public_key, sealed_private_key, created_at)
+                    VALUES (?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [key.tenantID, key.clientID, key.keyID, key.publicKeyDER, key.sealedPrivateKey, key.createdAt.epochMilliseconds])
+        }
+    }
+
+    // MARK: Changed passwords
+
+    public func passwordChange(providerID: String, userID: String) async throws -> PasswordChange? {
+        try await read { db in
+            guard let row = try db.rows(sql: "SELECT password_hash, changed_at FROM password_change WHERE provider_id = ? AND user_id = ?",
+                                        arguments: [providerID, userID]).first,
+                  let hash = PasswordHash(encoded: row["password_hash"])
+            else { return nil }
+            return PasswordChange(providerID: providerID, userID: userID, passwordHash: hash, changedAt: Date(epochMilliseconds: row["changed_at"]))
+        }
+    }
+
+    public func record(_ change: PasswordChange) async throws {
+        try await write { db in
+            try db.run(sql: """
+                    INSERT INTO password_change (provider_id, user_id, password_hash, changed_at) VALUES (?, ?, ?, ?)
+                    ON CONFLICT (provider_id, user_id) DO UPDATE SET password_hash = excluded.password_hash, changed_at = excluded.changed_at
+                    """,
+                arguments: [change.providerID, change.userID, change.passwordHash.encoded, change.changedAt.epochMilliseconds])
         }
     }
 

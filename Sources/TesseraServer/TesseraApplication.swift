@@ -64,6 +64,10 @@ public enum TesseraServerBuilder {
             throw error
         }
         let services = Services(store: store, configuration: options.configuration, clock: options.clock, tokens: tokens, logger: logger)
+        do { try await services.applicationKeys.prepare(options.configuration.directory) } catch {
+            await store.close()
+            throw error
+        }
         let pages = try await Pages.load()
 
         let router = Routes()
@@ -78,6 +82,7 @@ public enum TesseraServerBuilder {
         ProviderPages(services: services, pages: pages, forms: forms).addRoutes(to: router)
         AdminAPI(services: services).addRoutes(to: router)
         MeetingUSG(services: services, buckets: TokenBuckets(clock: options.clock)).addRoutes(to: router)
+        OneAccessSDK(services: services).addRoutes(to: router)
 
         let purge = PurgeService(store: store, clock: options.clock, interval: options.purgeInterval, grace: 24 * 3600, logger: logger)
         let limits = options.connectionLimits

@@ -29,6 +29,15 @@ public final class AttemptLimiter: Sendable {
         }
     }
 
+    /// How many more failures `key` may have before it is stopped.
+    public func remaining(_ key: String) -> Int {
+        let now = clock.now()
+        return windows.withLock { windows in
+            guard let w = windows[key], now.timeIntervalSince(w.start) < window else { return limit }
+            return max(0, limit - w.failures)
+        }
+    }
+
     public func recordFailure(_ key: String) {
         let now = clock.now()
         windows.withLock { windows in

@@ -23,8 +23,9 @@ struct ConfigurationFile: Decodable {
         var adminToken: String?
         var tlsCert: String?
         var tlsKey: String?
+        var keyEncryptionKey: String?
         enum CodingKeys: String, CodingKey {
-            case tlsCert = "tls_cert", tlsKey = "tls_key"
+            case tlsCert = "tls_cert", tlsKey = "tls_key", keyEncryptionKey = "key_encryption_key"
             case publicBaseURL = "public_base_url", trustedProxies = "trusted_proxies", helpURL = "help_url", throttling
             case cacheSessions = "cache_sessions", cacheDecisions = "cache_decisions", database, loginLimits = "login_limits"
             case registrationsPerAddress = "registrations_per_address", adminToken = "admin_token"
@@ -119,7 +120,8 @@ struct ConfigurationFile: Decodable {
                 }
                 subscribers.append(Subscriber(username: s.username, passwordHash: hash, userID: s.userID,
                                               entitlements: Set(s.entitlements ?? []), metadata: s.metadata ?? [:],
-                                              isDisabled: s.disabled ?? false, displayName: s.name))
+                                              isDisabled: s.disabled ?? false, displayName: s.name,
+                                              passwordExpiresAt: try s.passwordExpiry(provider: entry.id)))
             }
             return (DirectoryProvider(id: entry.id, displayName: entry.displayName ?? entry.id, logoURL: entry.logoURL,
                                       hasLogoutEndpoint: entry.logout ?? false, subscribers: subscribers,
@@ -136,8 +138,18 @@ struct ConfigurationFile: Decodable {
         var metadata: [String: MetadataValue]?
         var disabled: Bool?
         var name: String?
+        /// A date (`2030-01-01`) or a date and time in ISO 8601.
+        var passwordExpires: String?
         enum CodingKeys: String, CodingKey {
             case username, password, passwordHash = "password_hash", userID = "user_id", entitlements, metadata, disabled, name
+            case passwordExpires = "password_expires"
+        }
+
+        func passwordExpiry(provider: String) throws -> Date? {
+            guard let text = passwordExpires else { return nil }
+            if let date = try? Date(text, strategy: .iso8601) { return date }
+            if let date = try? Date(text + "T00:00:00Z", strategy: .iso8601) { return date }
+            throw ConfigurationError("provider \(provider), subscriber \(username): password_expires is not an ISO 8601 date")
         }
     }
 
@@ -158,6 +170,69 @@ struct ConfigurationFile: Decodable {
         }
     }
 
+    /// A tenant's `user_sessions:` (the OneAccess user SDK API).
+    struct UserSessionsEntry: Decodable {
+        var provider: String
+        var hosts: [String]?
+        var tenantID: String?
+        var sessionLifetime: Double?
+        var idTokenLifetime: Double?
+        var timestampWindow: Double?
+        var keyGracePeriod: Double?
+        var applications: [ApplicationEntry]
+        var passwords: PasswordsEntry?
+        enum CodingKeys: String, CodingKey {
+            case provider, hosts, tenantID = "tenant_id", sessionLifetime = "session_lifetime", idTokenLifetime = "id_token_lifetime"
+            case timestampWindow = "timestamp_window", keyGracePeriod = "key_grace_period", applications, passwords
+        }
+
+        struct PasswordsEntry: Decodable {
+            var minLength: Int?
+            var maxLength: Int?
+            var pattern: String?
+            var maxAgeDays: Double?
+            var warnDays: Double?
+            enum CodingKeys: String, CodingKey {
+                case minLength = "min_length", maxLength = "max_length", pattern, maxAgeDays = "max_age_days", warnDays = "warn_days"
+            }
+
+            var policy: PasswordPolicy {
+                get throws {
+                    var policy = PasswordPolicy()
+                    if let v = minLength { policy.minimumLength = v }
+                    if let v = maxLength { policy.maximumLength = v }
+                    policy.pattern = pattern
+                    policy.maximumAge = maxAgeDays.map { $0 * 86_400 }
+                    if let v = warnDays { policy.warningPeriod = v * 86_400 }
+                    guard policy.minimumLength >= 1, policy.maximumLength >= policy.minimumLength, policy.maximumLength <= 128,
+                          (policy.maximumAge ?? 1) > 0, policy.warningPeriod >= 0 else {
+                        throw ConfigurationError("user_sessions.passwords: lengths 1 to 128 with min_length <= max_length, max_age_days positive, warn_days not negative")
+                    }
+                    if let pattern { guard (try? Regex(pattern)) != nil else { throw ConfigurationError("user_sessions.passwords.pattern is not a regular expression") } }
+                    return policy
+                }
+            }
+        }
+
+        struct ApplicationEntry: Decodable {
+            var clientID: String
+            var template: Bool?
+            enum CodingKeys: String, CodingKey { case clientID = "client_id", template }
+        }
+
+        var policy: UserSessionPolicy {
+            get throws {
+            try UserSessionPolicy(providerID: provider, hosts: hosts ?? [], externalID: tenantID,
+                              sessionLifetime: sessionLifetime ?? UserSessionPolicy.defaultSessionLifetime,
+                              idTokenLifetime: idTokenLifetime ?? UserSessionPolicy.defaultIDTokenLifetime,
+                              timestampWindow: timestampWindow ?? UserSessionPolicy.defaultTimestampWindow,
+                              keyGracePeriod: keyGracePeriod ?? UserSessionPolicy.defaultKeyGracePeriod,
+                              applications: applications.map { SessionApplication(clientID: $0.clientID, isTemplate: $0.template ?? false) },
+                              passwords: passwords?.policy ?? PasswordPolicy())
+            }
+        }
+    }
+
     struct KeyedApplicationEntry: Decodable {
         var appID: String
         var appKey: String
@@ -175,9 +250,10 @@ struct ConfigurationFile: Decodable {
         var policies: Policies?
         var userMetadata: UserMetadata?
         var accessTokens: AccessTokensEntry?
+        var userSessions: UserSessionsEntry?
         enum CodingKeys: String, CodingKey {
             case requestor, name, domains, providers, softwareStatements = "software_statements", legacyKeys = "legacy_keys", policies
-            case userMetadata = "user_metadata", accessTokens = "access_tokens"
+            case userMetadata = "user_metadata", accessTokens = "access_tokens", userSessions = "user_sessions"
         }
     }
 
@@ -252,6 +328,9 @@ public struct TesseraConfiguration: Sendable {
     /// `server.tls_key`); nil: plain HTTP.
     public var tlsCertificatePath: String?
     public var tlsKeyPath: String?
+    /// Seals the private keys the store keeps (`server.key_encryption_key`, or
+    /// TESSERA_KEY_ENCRYPTION_KEY); required when a tenant runs user sessions.
+    public var keySealing: KeySealing?
     /// Plain-text passwords as the YAML gave them, for the credentials file (provider → username → password).
     package let knownPasswords: [String: [String: String]]
 
@@ -302,7 +381,8 @@ public struct TesseraConfiguration: Sendable {
                     SoftwareStatementGrant(softwareID: $0.softwareID, clientName: $0.clientName ?? $0.softwareID, redirectURIs: $0.redirectURIs ?? [])
                 },
                 legacyKeys: (t.legacyKeys ?? []).map { LegacyKeyPair(publicKey: $0.publicKey, privateKey: $0.privateKey) },
-                policies: policies, metadataEncryption: encryption, accessTokens: t.accessTokens?.policy)
+                policies: policies, metadataEncryption: encryption, accessTokens: t.accessTokens?.policy,
+                userSessions: try t.userSessions?.policy)
         }
         let proxies = try TrustedProxies(file.server?.trustedProxies ?? [])
         let capacity = CacheCapacity(sessions: file.server?.cacheSessions ?? CacheCapacity.standard.sessions,
@@ -321,6 +401,7 @@ public struct TesseraConfiguration: Sendable {
         }
         configuration.tlsCertificatePath = file.server?.tlsCert
         configuration.tlsKeyPath = file.server?.tlsKey
+        configuration.keySealing = try file.server?.keyEncryptionKey.map { try KeySealing(encoded: $0) }
         if let count = file.server?.registrationsPerAddress {
             guard count > 0 else { throw ConfigurationError("server.registrations_per_address must be at least 1") }
             configuration.registrationsPerAddress = count

@@ -89,6 +89,11 @@ public final class LoginGuard: Sendable {
         return until > clock.now() ? until : nil
     }
 
+    /// How many more wrong passwords lock the subscriber out (OneAccess tells the user).
+    public func remainingPasswordAttempts(providerID: String, username: String) -> Int {
+        subscriberFailures.remaining(Self.subscriberKey(providerID: providerID, username: username))
+    }
+
     /// Counts a wrong password for the subscriber and the address; returns the unlock time when
     /// this one locked the subscriber out.
     @discardableResult

@@ -24,11 +24,16 @@ extension Services {
     /// Checks an account's password against the tenant's directory, under the login limits: a
     /// locked account stays locked with the right password; a wrong one counts towards the lock.
     package func signIn(account: String, password: String, tenant: Tenant, client: String) throws(TesseraError) -> Subscriber {
-        let policy = try accessTokenPolicy(tenant)
-        guard let directory = directory.provider(policy.providerID, for: tenant) as? DirectoryProvider else { throw .invalidRequestor }
+        try signIn(account: account, password: password, providerID: try accessTokenPolicy(tenant).providerID, tenant: tenant, client: client)
+    }
+
+    /// ``signIn(account:password:tenant:client:)`` at the directory provider `providerID` of `tenant`.
+    package func signIn(account: String, password: String, providerID: String, tenant: Tenant, client: String,
+                        replacedHash: PasswordHash? = nil) throws(TesseraError) -> Subscriber {
+        guard let directory = directory.provider(providerID, for: tenant) as? DirectoryProvider else { throw .invalidRequestor }
         if let until = loginGuard.lockedUntil(providerID: directory.id, username: account) { throw .signIn(.accountLocked(until: until)) }
         guard loginGuard.admitsAddress(client) else { throw .tooManyRequests }
-        switch directory.check(username: account, password: password) {
+        switch directory.check(username: account, password: password, replacedHash: replacedHash) {
         case .accepted(let subscriber): return subscriber
         case .disabled: throw .signIn(.accountDisabled)
         case .refused:

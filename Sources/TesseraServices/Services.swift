@@ -15,6 +15,7 @@ public final class Services: Sendable {
     let pendingLogins: any PendingLoginStore & LoginAttemptStore
     let sessions: any SessionStore & DecisionStore
     let nonces: any NonceStore
+    let passwordChanges: any PasswordChangeStore
     let providerSessions: any ProviderSessionStore
     let trials: any TemporaryAccessStore
     let metadataVersions: any MetadataVersionStore
@@ -26,6 +27,8 @@ public final class Services: Sendable {
     public let loginGuard: LoginGuard
     /// Client registrations per tenant, software statement and client address, in the last hour.
     let registrations: AttemptLimiter
+    /// The key pairs of user-session applications (OneAccess).
+    package let applicationKeys: ApplicationKeys
     /// Sessions and decisions in memory, so that hot reads do not wait on the store.
     let hot: HotReads
     package let logger: Logger
@@ -42,6 +45,7 @@ public final class Services: Sendable {
         pendingLogins = store
         sessions = store
         nonces = store
+        passwordChanges = store
         providerSessions = store
         trials = store
         metadataVersions = store
@@ -52,6 +56,7 @@ public final class Services: Sendable {
         self.logger = logger
         self.loginGuard = LoginGuard(limits: configuration.loginLimits, clock: clock, logger: logger)
         self.registrations = AttemptLimiter(limit: configuration.registrationsPerAddress, window: 3600, clock: clock)
+        applicationKeys = ApplicationKeys(store: store, sealing: configuration.keySealing, clock: clock)
         let hot = HotReads(capacity: configuration.cacheCapacity)
         self.hot = hot
         // Another instance ended what we may hold under these keys (or we may have missed some): forget it.

@@ -110,6 +110,25 @@ public protocol SigningKeyStore: Sendable {
     func insertUnlessAlgorithmHasKey(_ key: StoredSigningKey) async throws
 }
 
+/// The RSA key pairs of user-session applications (OneAccess), private halves sealed.
+public protocol ApplicationKeyStore: Sendable {
+    /// The application's keys, oldest first (retired ones included).
+    func applicationKeys(tenantID: String, clientID: String) async throws -> [ApplicationKey]
+    /// Stores `key` unless the application already has a key that is not retired, atomically:
+    /// instances starting together on an empty database all end up with the same key.
+    func insertUnlessApplicationHasKey(_ key: ApplicationKey) async throws
+    /// Retires the application's current keys at `key.createdAt` and stores `key` in their place,
+    /// in one transaction.
+    func rotate(to key: ApplicationKey) async throws
+}
+
+/// Users' passwords as changed through the OneAccess API (`pwd/update`), in place of the configured ones.
+public protocol PasswordChangeStore: Sendable {
+    func passwordChange(providerID: String, userID: String) async throws -> PasswordChange?
+    /// Stores `change` in place of the user's previous one.
+    func record(_ change: PasswordChange) async throws
+}
+
 /// A provider's browser sessions (its cookie).
 public protocol ProviderSessionStore: Sendable {
     func insert(_ session: ProviderBrowserSession) async throws
@@ -155,7 +174,7 @@ public protocol MemoryCoherence: Sendable {
 /// Everything Tessera keeps. Each backend implements all of it; one conformance suite tests
 /// every backend.
 public protocol Store: ClientStore, PendingLoginStore, LoginAttemptStore, SessionStore, DecisionStore,
-    NonceStore, SigningKeyStore, ProviderSessionStore, TemporaryAccessStore, MetadataVersionStore, MemoryCoherence
+    NonceStore, SigningKeyStore, ApplicationKeyStore, PasswordChangeStore, ProviderSessionStore, TemporaryAccessStore, MetadataVersionStore, MemoryCoherence
 {
     /// Deletes codes, attempts, nonces and browser sessions past their expiry, sessions and
     /// decisions more than `grace` past theirs (so that "expired" can still be told from "never"),

@@ -8,7 +8,7 @@ import FoundationNetworking
 struct Admin: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Operate a running Tessera through its admin API.",
-        subcommands: [AdminSessions.self, AdminClients.self])
+        subcommands: [AdminSessions.self, AdminClients.self, AdminKeys.self])
 }
 
 /// Where the admin API is and the token it takes.
@@ -90,6 +90,23 @@ struct AdminClients: AsyncParsableCommand {
 
         func run() async throws {
             try await connection.send("DELETE", "/admin/v1/tenants/\(AdminConnection.component(tenant))/clients/\(AdminConnection.component(client))")
+        }
+    }
+}
+
+struct AdminKeys: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "keys", abstract: "The RSA key pairs of user-session (OneAccess SDK) applications.", subcommands: [Rotate.self])
+
+    struct Rotate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Give an application a new key pair; the previous one still decrypts for the tenant's key_grace_period.")
+        @OptionGroup var connection: AdminConnection
+        @Option(help: "The tenant (requestor).") var tenant: String
+        @Option(help: "The application's client id.") var client: String
+
+        func run() async throws {
+            try await connection.send("POST", "/admin/v1/tenants/\(AdminConnection.component(tenant))/applications/\(AdminConnection.component(client))/keys")
         }
     }
 }

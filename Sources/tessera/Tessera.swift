@@ -63,6 +63,7 @@ struct Serve: AsyncParsableCommand {
         if disableThrottling { configuration.throttling = false }
         if let url = database ?? ProcessInfo.processInfo.environment["TESSERA_DATABASE_URL"] { configuration.databaseURL = url }
         if let token = ProcessInfo.processInfo.environment["TESSERA_ADMIN_TOKEN"] { try configuration.setAdminToken(token) }
+        if let key = ProcessInfo.processInfo.environment["TESSERA_KEY_ENCRYPTION_KEY"] { configuration.keySealing = try KeySealing(encoded: key) }
         // The demo makes its own admin token, written to the credentials file with the rest.
         var demoAdminToken: String?
         if demo, configuration.adminTokenDigest == nil {

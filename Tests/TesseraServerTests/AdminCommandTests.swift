@@ -21,14 +21,23 @@ import Testing
         return (process.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 
-    @Test(.timeLimit(.minutes(3))) func theOperatorListsAndRevokesASubscribersSessions() async throws {
-        let directory = Instances.freshDirectory("admin-cli")
+    /// A `tessera serve --demo`, a client connected to it, and the admin token it wrote.
+    static func demoServer(_ name: String) async throws -> (server: TesseraProcess, client: TestClient, token: String, directory: String) {
+        let directory = Instances.freshDirectory(name)
         let server = try await TesseraProcess.launch(dataDirectory: directory, database: TestStore.freshPostgresURL())
-        defer { server.kill9() }
         let credentials = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: directory + "/demo-credentials.json"))) as? [String: Any]
-        let token = try #require(credentials?["admin_token"] as? String)
+        guard let token = credentials?["admin_token"] as? String else {
+            server.kill9()
+            throw TesseraProcessError(output: "no admin token in the credentials file")
+        }
         let client = TestClient(host: "127.0.0.1", port: server.port)
         client.connect()
+        return (server, client, token, directory)
+    }
+
+    @Test(.timeLimit(.minutes(3))) func theOperatorListsAndRevokesASubscribersSessions() async throws {
+        let (server, client, token, directory) = try await Self.demoServer("admin-cli")
+        defer { server.kill9() }
         defer { Task { try? await client.shutdown() } }
         let auth = try await Instances.bearer(client, dataDirectory: directory)
         var form = auth
@@ -53,5 +62,29 @@ import Testing
         #expect(revoked.status == 0)
         #expect((try JSONSerialization.jsonObject(with: Data(revoked.output.utf8)) as? [String: Any])?["revoked"] as? Int == 1)
         #expect(try await Instances.call(client, .get, "/api/v1/checkauthn?requestor=REF30&deviceId=cli-tv", headers: auth).status == .forbidden)
+    }
+
+    /// `tessera admin keys rotate`: the application answers a new public key at once; an unknown
+    /// application and a wrong token are refused and change nothing.
+    @Test(.timeLimit(.minutes(3))) func theOperatorRotatesAnApplicationKey() async throws {
+        let (server, client, token, _) = try await Self.demoServer("admin-keys")
+        defer { server.kill9() }
+        defer { Task { try? await client.shutdown() } }
+        func publicKey() async throws -> String? {
+            Instances.json(try await Instances.call(client, .get, "/api/v2/sdk/public-key", headers: OneAccessSDKTests.headers()))["public_key"] as? String
+        }
+        let before = try #require(try await publicKey())
+        let url = ["--url", "http://127.0.0.1:\(server.port)", "--tenant", "sdk-demo"]
+        #expect(try Self.tessera(["admin", "keys", "rotate", "--client", "no-such-app"] + url, environment: ["TESSERA_ADMIN_TOKEN": token]).status != 0)
+        #expect(try Self.tessera(["admin", "keys", "rotate", "--client", OneAccessSDKTests.clientID] + url,
+                                 environment: ["TESSERA_ADMIN_TOKEN": "not-the-admin-token-at-all"]).status != 0)
+        #expect(try await publicKey() == before)
+        let rotated = try Self.tessera(["admin", "keys", "rotate", "--client", OneAccessSDKTests.clientID] + url, environment: ["TESSERA_ADMIN_TOKEN": token])
+        #expect(rotated.status == 0)
+        let answer = try JSONSerialization.jsonObject(with: Data(rotated.output.utf8)) as? [String: Any]
+        let after = try #require(answer?["public_key"] as? String)
+        #expect(after != before)
+        #expect(try await publicKey() == after)
+        #expect(answer?["previous_key_decrypts_until"] is String)
     }
 }

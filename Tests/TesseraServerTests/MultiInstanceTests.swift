@@ -1,3 +1,4 @@
+import _CryptoExtras
 import Foundation
 import HTTPTypes
 import HummingbirdTesting
@@ -196,6 +197,62 @@ struct MultiInstanceAdminTests {
             }
         }
         #expect(stale.all.isEmpty, "\(stale.all.prefix(5))")
+        for client in [clientA, clientB] { try? await client.shutdown() }
+    }
+
+    /// OneAccess: both instances answer the same application key; a session logged out on one is
+    /// refused by the other right after the 200, though the other had just used it; a key rotated
+    /// on one decrypts on the other at once.
+    @Test(.timeLimit(.minutes(10))) func aUserSessionLoggedOutOnOneInstanceIsRefusedAtOnceByTheOther() async throws {
+        let adminToken = "multi-instance-admin-token-not-secret"
+        let (a, b, clientA, clientB) = try await Instances.pair("sdk", environment: ["TESSERA_ADMIN_TOKEN": adminToken])
+        defer { a.kill9(); b.kill9() }
+        let headers = OneAccessSDKTests.headers()
+        func text(_ response: TestClient.Response, _ field: String) throws -> String {
+            try #require(Instances.json(response)[field] as? String, "\(response.status) \(response.body.map { String(buffer: $0) } ?? "")")
+        }
+        func key(_ client: TestClient) async throws -> _RSA.Encryption.PublicKey {
+            let der = try #require(Data(base64Encoded: try text(try await Instances.call(client, .get, "/api/v2/sdk/public-key", headers: headers), "public_key")))
+            return try _RSA.Encryption.PublicKey(derRepresentation: der)
+        }
+        let (keyA, keyB) = (try await key(clientA), try await key(clientB))
+        #expect(keyA.derRepresentation == keyB.derRepresentation)
+        func proof(_ client: TestClient, token: String, key: _RSA.Encryption.PublicKey, nonce: String) async throws -> HTTPFields {
+            var signed = headers
+            let stamp = try text(try await Instances.call(client, .get, "/api/v2/sdk/server-date", headers: headers), "timestamp")
+            signed[HTTPField.Name("X-signature")!] = try OneAccessSDKTests.signature(token: token, timestamp: stamp, nonce: nonce, key: key)
+            return signed
+        }
+        var login = headers
+        login[.contentType] = "application/json"
+        let stale = Findings()
+        for round in 0..<40 {
+            let (ender, other) = round % 2 == 0 ? (clientA, clientB) : (clientB, clientA)
+            let token = try text(try await Instances.call(other, .post, "/api/v2/sdk/login", headers: login,
+                                                          body: #"{"user_name":"sdk-user","password":"sdk-user-demo"}"#), "session_token")
+            let used = try await Instances.call(other, .post, "/api/v2/sdk/session-token/refresh-id-token",
+                                                headers: try await proof(other, token: token, key: keyA, nonce: "r\(round)a"))
+            try #require(used.status == .ok, "round \(round): refresh \(used.status)")
+            let ended = try await Instances.call(ender, .get, "/api/v2/sdk/logout", headers: try await proof(ender, token: token, key: keyA, nonce: "r\(round)b"))
+            try #require(ended.status == .ok, "round \(round): logout \(ended.status)")
+            let after = try await Instances.call(other, .post, "/api/v2/sdk/session-token/refresh-id-token",
+                                                 headers: try await proof(other, token: token, key: keyA, nonce: "r\(round)c"))
+            if after.status != .badRequest { stale.add("round \(round): refreshed \(after.status) after the logout") }
+        }
+        #expect(stale.all.isEmpty, "\(stale.all.prefix(5))")
+
+        // Rotated on A: B decrypts a proof under the new key at once.
+        let rotated = try await Instances.call(clientA, .post, "/admin/v1/tenants/sdk-demo/applications/\(OneAccessSDKTests.clientID)/keys",
+                                               headers: [.authorization: "Bearer \(adminToken)"])
+        let newKey = try _RSA.Encryption.PublicKey(derRepresentation: try #require(Data(base64Encoded: try text(rotated, "public_key"))))
+        #expect(newKey.derRepresentation != keyA.derRepresentation)
+        let token = try text(try await Instances.call(clientA, .post, "/api/v2/sdk/login", headers: login,
+                                                      body: #"{"user_name":"sdk-user","password":"sdk-user-demo"}"#), "session_token")
+        #expect(try await Instances.call(clientB, .post, "/api/v2/sdk/session-token/refresh-id-token",
+                                         headers: try await proof(clientB, token: token, key: newKey, nonce: "new")).status == .ok)
+        // Within the grace period the old key still decrypts there too.
+        #expect(try await Instances.call(clientB, .post, "/api/v2/sdk/session-token/refresh-id-token",
+                                         headers: try await proof(clientB, token: token, key: keyA, nonce: "old")).status == .ok)
         for client in [clientA, clientB] { try? await client.shutdown() }
     }
 }

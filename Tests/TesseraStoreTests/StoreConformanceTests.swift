@@ -171,6 +171,41 @@ import TesseraCore
         }
     }
 
+    /// Application keys: the first current key wins (a second start does not add one), a rotation
+    /// retires the current ones at the new key's time in the same write; each application and
+    /// tenant keeps its own. Changed passwords: one per user, the latest.
+    @Test(arguments: Backend.available) func applicationKeysAndChangedPasswordsRoundTrip(backend: Backend) async throws {
+        try await backend.withStore { (store, reopen) async throws in
+            func key(_ id: String, tenant: String = "T", client: String = "app", at: Date) -> ApplicationKey {
+                ApplicationKey(tenantID: tenant, clientID: client, keyID: id, publicKeyDER: Data(id.utf8), sealedPrivateKey: Data((id + "-sealed").utf8),
+                               createdAt: at)
+            }
+            let first = key("k1", at: now)
+            try await store.insertUnlessApplicationHasKey(first)
+            try await store.insertUnlessApplicationHasKey(key("k2", at: now))
+            try await store.insertUnlessApplicationHasKey(key("k1", tenant: "U", at: now))
+            #expect(try await store.applicationKeys(tenantID: "T", clientID: "app") == [first])
+            let rotated = key("k3", at: now.addingTimeInterval(60))
+            try await store.rotate(to: rotated)
+            var retired = first
+            retired.retiredAt = rotated.createdAt
+            #expect(try await store.applicationKeys(tenantID: "T", clientID: "app") == [retired, rotated])
+            #expect(try await store.applicationKeys(tenantID: "U", clientID: "app").map(\.keyID) == ["k1"])
+            #expect(try await store.applicationKeys(tenantID: "T", clientID: "other").isEmpty)
+
+            let hash = try PasswordHash(password: "first-password", rounds: 1_000)
+            try await store.record(PasswordChange(providerID: "P", userID: "u1", passwordHash: hash, changedAt: now))
+            let second = PasswordChange(providerID: "P", userID: "u1", passwordHash: try PasswordHash(password: "second-password", rounds: 1_000),
+                                        changedAt: now.addingTimeInterval(5))
+            try await store.record(second)
+            try await reopen { (store: any Store) async throws in
+                #expect(try await store.passwordChange(providerID: "P", userID: "u1") == second)
+                #expect(try await store.passwordChange(providerID: "P", userID: "u2") == nil)
+                #expect(try await store.applicationKeys(tenantID: "T", clientID: "app").count == 2)
+            }
+        }
+    }
+
     @Test(arguments: Backend.available) func purgeRemovesOnlyWhatIsPastItsTime(backend: Backend) async throws {
         try await backend.withStore { (store, _) async throws in
             let dead = pending(code: "AAAAAAA", expiresIn: 10)

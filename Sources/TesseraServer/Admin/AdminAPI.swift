@@ -48,8 +48,33 @@ struct AdminAPI: Sendable {
         let sessions: [Ended]
     }
 
+    struct RotatedKey: Encodable {
+        let tenant: String
+        let client_id: String
+        let key_id: String
+        let created: String
+        /// Base64 DER SubjectPublicKeyInfo, as `public-key` answers it from now on.
+        let public_key: String
+        /// Until when the previous key still decrypts.
+        let previous_key_decrypts_until: String
+    }
+
     func addRoutes(to router: Routes) {
         guard services.configuration.adminTokenDigest != nil else { return }
+        // A new key pair for a user-session application; the previous one decrypts for the
+        // tenant's grace period.
+        router.post("/admin/v1/tenants/:tenant/applications/:client/keys") { request, context in
+            await respond(request) { () async throws(AdminErrors.Failure) -> Response in
+                let tenant = try self.tenant(context)
+                let client = context.parameters.get("client")?.removingPercentEncoding ?? ""
+                let (key, grace) = try await AdminErrors.core { () async throws(TesseraError) in
+                    try await services.rotateApplicationKey(tenant: tenant, clientID: client)
+                }
+                return json(RotatedKey(tenant: tenant.id, client_id: client, key_id: key.keyID, created: Self.time(key.createdAt),
+                                       public_key: key.publicKeyDER.base64EncodedString(),
+                                       previous_key_decrypts_until: Self.time(key.createdAt.addingTimeInterval(grace))))
+            }
+        }
         router.get("/admin/v1/tenants/:tenant/subjects/:subject/sessions") { request, context in
             await respond(request) { () async throws(AdminErrors.Failure) -> Response in
                 let (tenant, subject) = try target(context)
@@ -148,6 +173,7 @@ enum AdminErrors {
         case .notAuthorized: (.unauthorized, "unauthorized", "a valid admin token is required")
         case .unknownTenant, .core(.invalidRequestor): (.notFound, "unknown_tenant", "no such tenant")
         case .unknownClient: (.notFound, "unknown_client", "the tenant has no such client")
+        case .core(.unknownApplication): (.notFound, "unknown_application", "the tenant has no such user-session application")
         case .invalidSubject: (.badRequest, "invalid_subject", "the subject is empty or too long")
         case .core(.storageFailure): (.serviceUnavailable, "storage_failure", "the store failed; try again")
         case .core(let error): (.badRequest, "invalid_request", "\(error)")

@@ -55,6 +55,10 @@ enum V1Errors {
         case .nonce: "nonce"
         case .userID: "userId"
         case .expiry: "expireTime"
+        case .password: "password"
+        case .timestamp: "timestamp"
+        case .stateToken: "state_token"
+        case .newPassword: "new_password"
         }
     }
 
@@ -65,6 +69,8 @@ enum V1Errors {
         case .loginCode(.alreadyUsed): 400
         case .loginCode: endpoint.unknownCode
         case .missingCredentials, .invalidAccessToken, .accessTokenForAnotherTenant, .invalidLegacySignature, .signIn: 401
+        // Errors of other dialects' calls, which v1 never makes.
+        case .unknownApplication, .undecryptableProof: 401
         case .noSession: endpoint.sessionMissing
         case .sessionExpired: endpoint.sessionExpired
         case .authorizationNotFound, .metadataNotFound: 404
@@ -94,12 +100,14 @@ enum V1Errors {
             case .ttl: "invalid_parameter_ttl"
             case .resource: "missing_resource"
             case .deviceUser, .deviceType, .appID: "malformed_authz_request"
-            case .account, .clientType, .token, .signature, .nonce, .userID, .expiry: "invalid_request"
+            case .account, .clientType, .token, .signature, .nonce, .userID, .expiry, .password, .timestamp, .stateToken, .newPassword:
+                "invalid_request"
             }
         case .invalidDeviceInfo: "invalid_device_info"
         case .unknownIntegration: "unknown_integration"
         case .loginCode: "invalid_parameter_code"
-        case .missingCredentials, .invalidAccessToken, .invalidLegacySignature, .signIn: "invalid_access_token_client_application"
+        case .missingCredentials, .invalidAccessToken, .invalidLegacySignature, .signIn, .unknownApplication, .undecryptableProof:
+            "invalid_access_token_client_application"
         case .accessTokenForAnotherTenant: "invalid_access_token_service_provider"
         case .noSession: "authentication_session_missing"
         case .sessionExpired: "authentication_session_expired"
@@ -146,7 +154,8 @@ enum V1Errors {
         case .invalidParameter(let parameter, .missing): "Required '\(name(of: parameter, at: endpoint))' is not present"
         case .invalidParameter(let parameter, .tooLong): "The \(name(of: parameter, at: endpoint)) parameter value is too long."
         case .invalidParameter(let parameter, .notAllowed): "The \(name(of: parameter, at: endpoint)) parameter value is not allowed for this requestor."
-        case .invalidParameter(let parameter, .malformed): "The \(name(of: parameter, at: endpoint)) parameter value is missing or invalid."
+        case .invalidParameter(let parameter, .malformed), .invalidParameter(let parameter, .stale):
+            "The \(name(of: parameter, at: endpoint)) parameter value is missing or invalid."
         case .invalidDeviceInfo: "The device information is missing or invalid."
         case .unknownIntegration: "The integration between the specified requestor and MVPD is missing or disabled."
         case .loginCode(.unknown): "The registration code is unknown."
@@ -155,7 +164,7 @@ enum V1Errors {
         case .missingCredentials: "Not Authorized: the access token is missing."
         case .invalidAccessToken: "The access token is invalid or expired for this client application."
         case .accessTokenForAnotherTenant: "The access token was issued for another requestor."
-        case .invalidLegacySignature, .signIn: "Not Authorized"
+        case .invalidLegacySignature, .signIn, .unknownApplication, .undecryptableProof: "Not Authorized"
         case .noSession, .sessionExpired:
             switch status {
             case 404: "Not Found"

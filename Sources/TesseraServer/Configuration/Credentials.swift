@@ -25,6 +25,22 @@ public struct Credentials: Encodable, Sendable {
         public let metadataPrivateKey: String?
         /// The Meeting USG token API, when the tenant serves it: its accounts' provider and App IDs.
         public let accessTokens: AccessTokenCredentials?
+        /// The OneAccess user SDK API, when the tenant serves it: its users' provider, its
+        /// external id (`X-tenant-id`) and its applications' client ids (`X-client-id`).
+        public let userSessions: UserSessionCredentials?
+    }
+
+    public struct UserSessionCredentials: Encodable, Sendable {
+        public let provider: String
+        public let tenantID: String?
+        public let hosts: [String]
+        public let clientIDs: [String]
+        /// ISV template applications: reached with `X-tenant-id` only.
+        public let templateClientIDs: [String]
+
+        enum CodingKeys: String, CodingKey {
+            case provider, tenantID = "tenant_id", hosts, clientIDs = "client_ids", templateClientIDs = "template_client_ids"
+        }
     }
 
     public struct AccessTokenCredentials: Encodable, Sendable {
@@ -32,6 +48,8 @@ public struct Credentials: Encodable, Sendable {
         public let organizationID: String
         public let hosts: [String]
         public let appIDs: [AppID]
+
+        enum CodingKeys: String, CodingKey { case provider, organizationID = "organization_id", hosts, appIDs = "app_ids" }
     }
 
     public struct AppID: Encodable, Sendable {
@@ -95,6 +113,11 @@ public struct Credentials: Encodable, Sendable {
                 accessTokens: tenant.accessTokens.map { policy in
                     AccessTokenCredentials(provider: policy.providerID, organizationID: policy.organizationID, hosts: policy.hosts,
                                            appIDs: policy.applications.map { AppID(appID: $0.id, appKey: $0.key, defaultUserID: $0.defaultUserID) })
+                },
+                userSessions: tenant.userSessions.map { policy in
+                    UserSessionCredentials(provider: policy.providerID, tenantID: policy.externalID, hosts: policy.hosts,
+                                           clientIDs: policy.applications.filter { !$0.isTemplate }.map(\.clientID),
+                                           templateClientIDs: policy.applications.filter(\.isTemplate).map(\.clientID))
                 }))
         }
         let providers = directory.providers.values.sorted { $0.id < $1.id }.map { provider in

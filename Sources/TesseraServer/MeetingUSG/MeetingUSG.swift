@@ -53,7 +53,7 @@ struct MeetingUSG: Sendable {
 
     private func accountSignIn(_ request: Request, _ call: USGCall) async throws(TesseraError) -> Response {
         let (account, password) = try Self.basicCredentials(request)
-        let body = try await Self.jsonBody(request)
+        let body = try await JSONBody.object(request, limit: Self.maximumBodySize)
         // The body's account is the one signing in; the Basic one must be the same.
         if let named = body["account"] {
             guard let text = named.text, !text.isEmpty, text.utf8.count <= 255 else { throw .invalidParameter(.account, .malformed) }
@@ -83,7 +83,7 @@ struct MeetingUSG: Sendable {
     }
 
     private func validate(_ request: Request, _ call: USGCall) async throws(TesseraError) -> Response {
-        let body = try await Self.jsonBody(request, as: ValidateBody.self) ?? ValidateBody()
+        let body = try await JSONBody.decode(request, as: ValidateBody.self, limit: Self.maximumBodySize) ?? ValidateBody()
         guard let token = body.token?.text, !token.isEmpty else { throw .invalidParameter(.token, .missing) }
         guard token.utf8.count <= 512 else { throw .noSession }
         let needNew = try Self.flag(body.needGenNewToken, .token)
@@ -97,7 +97,7 @@ struct MeetingUSG: Sendable {
 
     private func keyedSignIn(_ request: Request, _ call: USGCall) async throws(TesseraError) -> Response {
         let authorization = try KeyedSignature(header: request.headers.value(.authorization))
-        let body = try await Self.jsonBody(request)
+        let body = try await JSONBody.object(request, limit: Self.maximumBodySize)
         guard let appID = body["appId"]?.text, !appID.isEmpty, appID.utf8.count <= 128 else { throw .invalidParameter(.appID, .missing) }
         if let access = authorization.accessAppID, access != appID { throw .signIn(.invalidSignature) }
         let clientType = try Self.integer(body["clientType"], .clientType, default: AccessTokenPolicy.apiClientType)
@@ -160,24 +160,6 @@ struct MeetingUSG: Sendable {
         }
         return (account, password)
     }
-
-    /// The body as a JSON object; an empty body is an empty object.
-    static func jsonBody(_ request: Request) async throws(TesseraError) -> [String: JSONValue] {
-        try await jsonBody(request, as: [String: JSONValue].self) ?? [:]
-    }
-
-    /// The body as a JSON object of `type`; nil for an empty body.
-    static func jsonBody<Body: Decodable>(_ request: Request, as type: Body.Type) async throws(TesseraError) -> Body? {
-        let buffer: ByteBuffer
-        do { buffer = try await request.body.collect(upTo: maximumBodySize) } catch { throw .payloadTooLarge(limit: maximumBodySize) }
-        guard buffer.readableBytes > 0 else { return nil }
-        guard let object = try? decoder.decode(Body.self, from: Data(buffer: buffer)) else {
-            throw .malformedRequest("the body is not a JSON object of the expected fields")
-        }
-        return object
-    }
-
-    static let decoder = JSONDecoder()
 
     /// A whole number, given as a number or a string of digits (some clients quote them).
     static func integer(_ value: JSONValue?, _ parameter: TesseraError.Parameter, default fallback: Int?) throws(TesseraError) -> Int {
@@ -246,21 +228,4 @@ struct KeyedSignature {
 
 extension HTTPField.Name {
     static let accessToken = HTTPField.Name("X-Access-Token")!
-}
-
-/// A JSON value as sent: USG bodies are read leniently (a number may come quoted), but a
-/// boolean is never taken for a number or the other way round.
-enum JSONValue: Decodable {
-    case null, bool(Bool), number(Double), string(String), other
-
-    init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        if container.decodeNil() { self = .null }
-        else if let value = try? container.decode(Bool.self) { self = .bool(value) }
-        else if let value = try? container.decode(Double.self) { self = .number(value) }
-        else if let value = try? container.decode(String.self) { self = .string(value) }
-        else { self = .other }
-    }
-
-    var text: String? { if case .string(let text) = self { text } else { nil } }
 }

@@ -1,0 +1,118 @@
+import _CryptoExtras
+import Foundation
+import Synchronization
+import TesseraCore
+import TesseraStore
+
+/// The RSA key pairs of user-session applications: kept sealed in the store, opened once and
+/// held in memory. Each application has one current key (what `public-key` answers) and may have
+/// retired ones that still decrypt for the tenant's grace period after a rotation.
+///
+/// Another instance may rotate a key: a proof none of the held keys opens makes the application's
+/// keys be read again (at most once per ``reloadInterval``), and `public-key` reads them again
+/// when they are older than that.
+package final class ApplicationKeys: Sendable {
+    package struct Opened: Sendable {
+        package let stored: ApplicationKey
+        let opened: OpenedPrivateKey
+        var privateKey: _RSA.Encryption.PrivateKey { opened.key }
+    }
+
+    /// A private key shared by the requests that decrypt with it. `@unchecked` because
+    /// `_RSA.Encryption.PrivateKey` is not marked Sendable: it is immutable after it is made, and
+    /// BoringSSL's RSA private-key operations on one key are safe from several threads at once
+    /// (its blinding state is locked inside the RSA object).
+    final class OpenedPrivateKey: @unchecked Sendable {
+        let key: _RSA.Encryption.PrivateKey
+        init(_ key: _RSA.Encryption.PrivateKey) { self.key = key }
+    }
+
+    struct Held {
+        var keys: [Opened]
+        var loadedAt: Date
+    }
+
+    static let reloadInterval: TimeInterval = 5
+    let store: any ApplicationKeyStore
+    let sealing: KeySealing?
+    let clock: any TesseraClock
+    private let held = Mutex<[String: Held]>([:])
+
+    init(store: any ApplicationKeyStore, sealing: KeySealing?, clock: any TesseraClock) {
+        self.store = store
+        self.sealing = sealing
+        self.clock = clock
+    }
+
+    static func key(_ tenantID: String, _ clientID: String) -> String { tenantID + "\u{0}" + clientID }
+
+    /// Makes sure every configured application has a key, and opens them all. Refuses to start
+    /// without a key-encryption key when a tenant runs user sessions.
+    package func prepare(_ directory: Directory) async throws {
+        for tenantID in directory.tenantOrder {
+            guard let tenant = directory.tenant(tenantID), let policy = tenant.userSessions else { continue }
+            guard let sealing else {
+                throw ConfigurationError("tenant \(tenant.id) runs user sessions: give server.key_encryption_key or TESSERA_KEY_ENCRYPTION_KEY (32 bytes, base64)")
+            }
+            for application in policy.applications {
+                if try await store.applicationKeys(tenantID: tenant.id, clientID: application.clientID).allSatisfy({ $0.retiredAt != nil }) {
+                    try await store.insertUnlessApplicationHasKey(try sealing.newApplicationKey(tenantID: tenant.id, clientID: application.clientID,
+                                                                                              createdAt: clock.now()))
+                }
+                _ = try await load(tenantID: tenant.id, clientID: application.clientID)
+            }
+        }
+    }
+
+    /// Reads the application's keys from the store and opens them.
+    @discardableResult
+    func load(tenantID: String, clientID: String) async throws -> [Opened] {
+        guard let sealing else { throw ConfigurationError("no key-encryption key is configured") }
+        let opened = try await store.applicationKeys(tenantID: tenantID, clientID: clientID).map { stored in
+            Opened(stored: stored, opened: OpenedPrivateKey(try sealing.privateKey(of: stored)))
+        }
+        let now = clock.now()
+        held.withLock { $0[Self.key(tenantID, clientID)] = Held(keys: opened, loadedAt: now) }
+        return opened
+    }
+
+    /// The application's current key (read again when it is older than ``reloadInterval``).
+    func current(tenantID: String, clientID: String) async throws -> Opened {
+        let now = clock.now()
+        var keys = held.withLock { held in
+            held[Self.key(tenantID, clientID)].flatMap { now.timeIntervalSince($0.loadedAt) < Self.reloadInterval ? $0.keys : nil }
+        }
+        if keys == nil { keys = try await load(tenantID: tenantID, clientID: clientID) }
+        guard let current = keys?.last(where: { $0.stored.retiredAt == nil }) else {
+            throw ConfigurationError("application \(clientID) of tenant \(tenantID) has no current key")
+        }
+        return current
+    }
+
+    /// The keys that may decrypt a proof now: the current one and those retired less than `grace` ago.
+    func decrypting(tenantID: String, clientID: String, grace: TimeInterval, reload: Bool) async throws -> [Opened] {
+        let now = clock.now()
+        var keys: [Opened]
+        if reload || held.withLock({ $0[Self.key(tenantID, clientID)] == nil }) {
+            let loadedAt = held.withLock { $0[Self.key(tenantID, clientID)]?.loadedAt }
+            // Read again at most once per interval, however many undecryptable proofs arrive.
+            if loadedAt.map({ now.timeIntervalSince($0) >= Self.reloadInterval }) ?? true {
+                keys = try await load(tenantID: tenantID, clientID: clientID)
+            } else {
+                keys = held.withLock { $0[Self.key(tenantID, clientID)]?.keys ?? [] }
+            }
+        } else {
+            keys = held.withLock { $0[Self.key(tenantID, clientID)]?.keys ?? [] }
+        }
+        return keys.filter { key in key.stored.retiredAt.map { now.timeIntervalSince($0) < grace } ?? true }.reversed()
+    }
+
+    /// A new current key for the application; the previous ones retire now.
+    package func rotate(tenantID: String, clientID: String) async throws -> ApplicationKey {
+        guard let sealing else { throw ConfigurationError("no key-encryption key is configured") }
+        let key = try sealing.newApplicationKey(tenantID: tenantID, clientID: clientID, createdAt: clock.now())
+        try await store.rotate(to: key)
+        try await load(tenantID: tenantID, clientID: clientID)
+        return key
+    }
+}
