@@ -35,6 +35,13 @@ TEMPPASS = "TempPass_5mins"    # the write cycle logs devices back in through Te
 # write cycle signs in by App ID (an HMAC, no password to hash) and deletes the token it got.
 USG_TENANT, USG_PROVIDER, USG_USER = "meeting-demo", "MeetingAccounts", "5f0c3b6a9e2d4c71a8b4e6f2d1c0a9b8"
 USG_APP_ID, USG_APP_KEY = "demo-meeting-app-id", "demo-meeting-app-key-not-secret"
+# OneAccess: the demo tenant and application (demo.yaml). Its cycle logs seeded sessions out (one
+# RSA decryption of the X-signature each) and logs a user in (one RS256 id token each). The
+# harness's configuration adds that user with a PBKDF2 hash of BENCH_SDK_ROUNDS rounds: with the
+# default 210,000 the hash alone would be the cycle (tens of ms a login), not the protocol.
+SDK_TENANT, SDK_PROVIDER, SDK_CLIENT = "sdk-demo", "SDKUsers", "DRrYIqauawN0I8myTMoDTPys6ezGZxnm"
+SDK_USER, SDK_PASSWORD, SDK_USER_ID, BENCH_SDK_ROUNDS = "bench-sdk-user", "bench-sdk-password", "bench-sdk-user-id", 1_000
+SDK_HEADERS = {"X-operating-sys-version": "bench", "X-device-fingerprint": "bench", "X-agent": "wrk", "X-client-id": SDK_CLIENT}
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -306,6 +313,65 @@ def usg_signed_logins(path, count, batch):
             f.write(f"{signature}\t{body}\n")
 
 
+def sdk_token(i):
+    """The seeded session token of slot `i` (32 characters, as Tessera's are)."""
+    return f"benchsdksession{i:017d}"
+
+
+def sdk_signed_logouts(base, first, count, path):
+    """X-signatures for the seeded sessions first..first+count-1, one a line, made now with the
+    application's public key and the server's clock (a proof is fresh for 5 minutes). wrk's Lua
+    has no RSA, so they are made here, with `cryptography` (RSA-OAEP SHA-256, MGF1-SHA-256)."""
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import padding
+    _, body = http("GET", base + "/api/v2/sdk/public-key", headers=SDK_HEADERS)
+    key = serialization.load_der_public_key(base64.b64decode(json.loads(body)["public_key"]))
+    _, body = http("GET", base + "/api/v2/sdk/server-date", headers=SDK_HEADERS)
+    stamp = json.loads(body)["timestamp"]
+    oaep = padding.OAEP(mgf=padding.MGF1(algorithm=hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
+    with open(path, "w") as f:
+        for i in range(first, first + count):
+            text = f"session_token={sdk_token(i)}&timestamp={stamp}&nonce={int(stamp):x}".encode()
+            f.write(base64.b64encode(key.encrypt(text, oaep)).decode() + "\n")
+
+
+def sdk_cycle_script(args, signed_path):
+    """GET logout of a seeded session (its proof from `signed_path`), then POST login, in turn."""
+    headers = ", ".join(f'["{k}"] = "{v}"' for k, v in SDK_HEADERS.items())
+    body = json.dumps({"user_name": SDK_USER, "password": SDK_PASSWORD}).replace('"', '\\"')
+    return f"""
+setup_count = 0
+function setup(thread) setup_count = setup_count + 1; thread:set("id", setup_count); thread:set("thread_count", {args.threads}) end
+local proofs, position, turn = {{}}, 1, 0
+function init(args)
+  local n = 0
+  for line in io.lines("{signed_path}") do
+    n = n + 1
+    if n % thread_count == id - 1 then proofs[#proofs + 1] = line end
+  end
+end
+request = function()
+  turn = turn + 1
+  if turn % 2 == 0 then
+    return wrk.format("POST", "/api/v2/sdk/login", {{{headers}, ["Content-Type"] = "application/json"}}, "{body}")
+  end
+  local proof = proofs[position]
+  if not proof then wrk.thread:stop(); proof = proofs[#proofs] end
+  position = position + 1
+  return wrk.format("GET", "/api/v2/sdk/logout", {{{headers}, ["X-signature"] = proof}})
+end
+"""
+
+
+def openssl_rsa2048_signs_per_second():
+    """One core's RSA-2048 private-key operations a second, as `openssl speed` reports them."""
+    out = subprocess.run(["openssl", "speed", "-seconds", "3", "rsa2048"], capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        if line.startswith("rsa 2048") or line.startswith("rsa  2048"):
+            return float(line.split()[-2])
+    return None
+
+
 def usg_cycle_script(args, signed_path):
     """App ID sign-in, then DELETE of the token it answered: each thread signs in with its own
     share of the signed requests and deletes the tokens its answers carried."""
@@ -435,26 +501,71 @@ class Tessera:
         log(f"seeded {self.args.devices:,} devices with a session and a decision each in {time.time() - started:.1f} s")
         if self.has_column("client_address"):
             self.seed_usg_tokens(now)
+        if self.has_table("application_key"):
+            self.seed_sdk_sessions(now)
 
     def seed_usg_tokens(self, now):
         """A Meeting access token for each slot of the working set (binaries with the USG front door)."""
         count = min(self.args.working_set, self.args.devices)
-        rows = [(f"{i:08X}-0000-4000-9000-{i:012X}", USG_TENANT, "password/72", USG_PROVIDER, USG_USER,
-                 hashlib.sha256(usg_token(i).encode()).digest(), f"{i:08X}-0000-4000-a000-{i:012X}", now, now + 86_000_000, now,
-                 "127.0.0.1") for i in range(1, count + 1)]
-        insert = ("INSERT INTO session (id, tenant_id, kind, application_id, provider_id, user_id, token_digest, family_id, "
-                  "created_at, expires_at, last_used_at, client_address) VALUES ({})")
+        self.insert_sessions(["id", "tenant_id", "kind", "application_id", "provider_id", "user_id", "token_digest", "family_id",
+                              "created_at", "expires_at", "last_used_at", "client_address"],
+                             [(f"{i:08X}-0000-4000-9000-{i:012X}", USG_TENANT, "access", "password/72", USG_PROVIDER, USG_USER,
+                               hashlib.sha256(usg_token(i).encode()).digest(), f"{i:08X}-0000-4000-A000-{i:012X}", now, now + 86_000_000,
+                               now, "127.0.0.1") for i in range(1, count + 1)])
+        log(f"seeded {count:,} Meeting access tokens")
+
+    def seed_sdk_sessions(self, now):
+        """A OneAccess session for each logout the cycle may make (binaries with the SDK front door)."""
+        count = self.args.sdk_sessions
+        self.insert_sessions(["id", "tenant_id", "kind", "application_id", "provider_id", "user_id", "token_digest",
+                              "created_at", "expires_at", "last_used_at", "client_address"],
+                             [(f"{i:08X}-0000-4000-B000-{i:012X}", SDK_TENANT, "user", SDK_CLIENT, SDK_PROVIDER, SDK_USER_ID,
+                               hashlib.sha256(sdk_token(i).encode()).digest(), now, now + 86_000_000, now, "127.0.0.1")
+                              for i in range(1, count + 1)])
+        log(f"seeded {count:,} OneAccess sessions")
+
+    def insert_sessions(self, columns, rows):
+        """Session rows as Tessera writes them (ids in upper case, as `UUID.uuidString` gives them)."""
+        insert = f"INSERT INTO session ({', '.join(columns)}) VALUES "
         if self.postgres:
-            values = ",\n".join(f"('{r[0].lower()}', '{r[1]}', 'access', '{r[2]}', '{r[3]}', '{r[4]}', '\\x{r[5].hex()}', "
-                                 f"'{r[6].lower()}', {r[7]}, {r[8]}, {r[9]}, '{r[10]}')" for r in rows)
-            self.postgres.seed("BEGIN;\n" + insert.format("").replace(" VALUES ()", " VALUES\n") + values + ";\nCOMMIT;\nVACUUM ANALYZE session;\n")
+            def literal(value):
+                if isinstance(value, bytes):
+                    return f"'\\x{value.hex()}'"
+                return str(value) if isinstance(value, int) else f"'{value}'"
+            values = ",\n".join("(" + ", ".join(literal(v) for v in row) + ")" for row in rows)
+            self.postgres.seed("BEGIN;\n" + insert + "\n" + values + ";\nCOMMIT;\nVACUUM ANALYZE session;\n")
         else:
             db = sqlite3.connect(os.path.join(self.data, "tessera.sqlite"))
             with db:
-                db.executemany(insert.format(", ".join(["?"] * 2) + ", 'access', " + ", ".join(["?"] * 9)), rows)
+                db.executemany(insert + "(" + ", ".join(["?"] * len(columns)) + ")", rows)
             db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             db.close()
-        log(f"seeded {count:,} Meeting access tokens")
+
+    def has_table(self, table):
+        query = (f"SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = '{table}'"
+                 if self.postgres else f"SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '{table}';")
+        if self.postgres:
+            answer = subprocess.run(["psql", "-tA", self.postgres.psql_url], input=f"SET search_path = {self.postgres.schema};\n" + query,
+                                    text=True, capture_output=True, check=True).stdout
+        else:
+            answer = subprocess.run(["sqlite3", os.path.join(self.data, "tessera.sqlite")], input=query, text=True,
+                                    capture_output=True, check=True).stdout
+        return answer.strip().splitlines()[-1:] == ["1"]
+
+    def configuration(self):
+        """The demo configuration with the harness's OneAccess user (a cheap hash: see SDK_USER)."""
+        with open(os.path.join(ROOT, "Sources", "TesseraServer", "Resources", "demo.yaml")) as f:
+            yaml = f.read()
+        salt = os.urandom(16)
+        digest = hashlib.pbkdf2_hmac("sha256", SDK_PASSWORD.encode(), salt, BENCH_SDK_ROUNDS)
+        encoded = f"pbkdf2-sha256${BENCH_SDK_ROUNDS}${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
+        anchor = "    display_name: Demo OneAccess users\n    subscribers:\n"
+        if anchor in yaml:
+            yaml = yaml.replace(anchor, anchor + f"      - {{username: {SDK_USER}, password_hash: '{encoded}', user_id: {SDK_USER_ID}}}\n")
+        path = os.path.join(self.data, "bench.yaml")
+        with open(path, "w") as f:
+            f.write(yaml)
+        return path
 
     def has_session_kinds(self):
         return self.has_column("kind")
@@ -471,7 +582,10 @@ class Tessera:
         return answer.strip().splitlines()[-1:] == ["1"]
 
     def start(self):
-        command = [self.args.binary, "serve", "--demo", "--data-dir", self.data, "--port", str(self.args.port),
+        # The demo configuration as a file (with the harness's OneAccess user), its credentials
+        # where --demo writes them.
+        command = [self.args.binary, "serve", "--config", self.configuration(), "--data-dir", self.data,
+                   "--credentials-file", os.path.join(self.data, "demo-credentials.json"), "--port", str(self.args.port),
                    "--disable-throttling", "--log-level", "warning"] + self.database_arguments()
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=open(os.path.join(self.data, "stderr.log"), "w"))
         wait_http(self.base + "/healthz")
@@ -549,6 +663,14 @@ def run_tessera(args):
                 usg_signed_logins(path, max(50_000, 15_000 * args.duration // args.slices), n)
             rows["usg login + delete"] = measure(args, "usg login + delete", url, lambda n: usg_cycle_script(args, signed[n]), pid,
                                                  baseline_url=url + "/healthz")
+        if tessera.has_table("application_key") and not args.growth and wanted(args, "sdk logout + login"):
+            per_slice = args.sdk_sessions // (args.slices + 1)
+            def script(n):
+                path = os.path.join(tessera.data, f"sdk-signed-logouts-{n}.txt")
+                sdk_signed_logouts(url, 1 + n * per_slice, per_slice, path)
+                return sdk_cycle_script(args, path)
+            rows["sdk logout + login"] = measure(args, "sdk logout + login", url, script, pid, baseline_url=url + "/healthz")
+            rows["sdk logout + login"]["openssl_rsa2048_signs_per_second"] = openssl_rsa2048_signs_per_second()
         rss = peak_rss_mb(pid)
     finally:
         tessera.stop()
@@ -742,6 +864,12 @@ def budget_rows(args, tessera, peer):
             budget, holds = ">= 0.6, p99 < 8 ms", ratio >= 0.6 and (figures["p99_ms"] or 1e9) < 8
         elif name == "mediatoken":
             budget, holds = ">= 0.4", ratio >= 0.4
+        elif name == "sdk logout + login":
+            # Absolute: 0.6 × 2 × one core's RSA-2048 private operations a second (openssl speed).
+            rsa = figures.get("openssl_rsa2048_signs_per_second")
+            floor = 0.6 * 2 * rsa if rsa else None
+            budget = f">= {floor:,.0f} req/s (0.6 × 2 × openssl rsa2048 {rsa:,.0f}/s)" if floor else "openssl speed unavailable"
+            holds = floor is not None and figures["rps"] >= floor
         elif args.postgres:
             budget, holds = ">= 0.1 (PostgreSQL)", ratio >= 0.1
         else:
@@ -795,6 +923,8 @@ def main():
     parser.add_argument("--warmup", type=int, default=60,
                         help="at most this many seconds for the unmeasured pass over the working set before each read run")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--sdk-sessions", type=int, default=150_000,
+                        help="OneAccess sessions seeded for the SDK cycle to log out (each works once)")
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--port", type=int, default=18080)
     parser.add_argument("--peer-port", type=int, default=14593)
