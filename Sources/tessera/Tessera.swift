@@ -29,6 +29,7 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("credentials-file"), help: "Where to write the credentials JSON (default: <data-dir>/credentials.json, or demo-credentials.json with --demo).")
     var credentialsFile: String?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.") var logLevel = "info"
+    @Option(name: .customLong("log-format"), help: "text (one line of key=value pairs) or json (one JSON object a line).") var logFormat = "text"
     @Flag(name: .customLong("disable-throttling"), help: "Turn request throttling off (benchmarks, load tests).") var disableThrottling = false
     @Option(help: "postgres://user:password@host:port/database to share one PostgreSQL database between instances (default: TESSERA_DATABASE_URL, then the YAML's server.database, then SQLite in --data-dir).")
     var database: String?
@@ -53,11 +54,14 @@ struct Serve: AsyncParsableCommand {
         if let maxConnections { guard maxConnections >= 1 else { throw ValidationError("--max-connections must be at least 1") } }
         guard (1...65535).contains(port) || port == 0 else { throw ValidationError("--port must be 0-65535") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
+        guard LineLogHandler.Format(rawValue: logFormat) != nil else { throw ValidationError("--log-format is text or json") }
         guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("give --tls-cert and --tls-key together") }
     }
 
     func run() async throws {
-        LoggingSystem.bootstrap(LineLogHandler.init)
+        let format = LineLogHandler.Format(rawValue: logFormat) ?? .text
+        LoggingSystem.bootstrap({ label, provider in LineLogHandler(label: label, format: format, metadataProvider: provider) },
+                                metadataProvider: RequestIDs.metadataProvider)
         let yaml = try config.map { try String(contentsOfFile: $0, encoding: .utf8) } ?? TesseraConfiguration.demoYAML()
         var configuration = try TesseraConfiguration.load(yaml: yaml)
         if disableThrottling { configuration.throttling = false }

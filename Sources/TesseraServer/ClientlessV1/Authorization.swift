@@ -134,7 +134,7 @@ extension ClientlessV1 {
         case .expired: throw .preauthorizationNotAuthenticated(expired: true)
         case .none: throw .preauthorizationNotAuthenticated(expired: false)
         }
-        let trace = UUID.random().uuidString.lowercased()
+        let trace = call.context.requestID
         var items: [PreauthorizedItem] = []
         for resource in resources {
             let error = try await services.preauthorize(session: session, resource: resource)

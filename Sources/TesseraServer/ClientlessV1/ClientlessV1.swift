@@ -113,7 +113,7 @@ struct ClientlessV1: Sendable {
             response.headers[.cacheControl] = "no-store"
             return response
         } catch {
-            var response = V1Rendering.error(error, endpoint: endpoint, format: format, helpURL: services.configuration.helpURL, trace: UUID.random().uuidString.lowercased())
+            var response = V1Rendering.error(error, endpoint: endpoint, format: format, helpURL: services.configuration.helpURL, trace: context.requestID)
             response.headers[.cacheControl] = "no-store"
             return response
         }

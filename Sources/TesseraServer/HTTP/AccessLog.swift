@@ -5,35 +5,57 @@ import Logging
 import TesseraCore
 import TesseraServices
 
-/// One line per request at `info`: request id, method, route template, status, duration,
-/// tenant and client address. The route is the template (`/reggie/v1/{requestor}/regcode/:code`),
-/// never the path, and no header or parameter is written, so no code, token or secret reaches
-/// the log. At `notice` and above nothing is measured at all.
+/// Gives every request its id (``RequestIDs``: in the context, in every log line of the request,
+/// in the answer's `X-Request-Id`), and writes one line per request at `info`: request id, front
+/// door, method, route template, status, duration, tenant and client address. The route is the
+/// template (`/reggie/v1/{requestor}/regcode/:code`), never the path, and no header or parameter
+/// is written, so no code, token or secret reaches the log. At `notice` and above nothing is
+/// measured at all.
 public struct AccessLogResponder<Inner: HTTPResponder>: HTTPResponder where Inner.Context == TesseraRequestContext {
     let inner: Inner
     let services: Services
 
     public func respond(to request: Request, context: TesseraRequestContext) async throws -> Response {
-        guard services.logger.logLevel <= .info else { return try await inner.respond(to: request, context: context) }
-        let started = ContinuousClock.now
-        do {
-            let response = try await inner.respond(to: request, context: context)
-            log(request, context, status: response.status.code, requestID: response.headers[.requestID], since: started)
-            return response
-        } catch {
-            let status = (error as? any HTTPResponseError)?.status.code ?? 500
-            log(request, context, status: status, requestID: nil, since: started)
-            throw error
+        var context = context
+        let id = RequestIDs.id(sent: request.headers[.requestID])
+        context.requestID = id
+        context.logger[metadataKey: LineLogHandler.requestIDKey] = .string(id)
+        let logs = services.logger.logLevel <= .info
+        let started = logs ? ContinuousClock.now : nil
+        var response: Response
+        // Log lines written by the services while the request runs carry its id too (through the
+        // logging system's metadata provider, from this task-local value).
+        do { response = try await RequestIDs.$current.withValue(id) { try await inner.respond(to: request, context: context) } } catch {
+            // Hummingbird's own errors (an unknown path) get the id as well.
+            guard let error = error as? any HTTPResponseError else {
+                if let started { log(request, context, status: 500, since: started) }
+                throw error
+            }
+            response = try error.response(from: request, context: context)
         }
+        if response.headers[.requestID] == nil { response.headers[.requestID] = id }
+        if let started { log(request, context, status: response.status.code, since: started) }
+        return response
     }
 
-    private func log(_ request: Request, _ context: TesseraRequestContext, status: Int, requestID: String?, since started: ContinuousClock.Instant) {
+    /// Which front door a route template belongs to, for the log and for metrics.
+    static func door(of route: String) -> String {
+        if route.hasPrefix("/api/v1/") || route.hasPrefix("/reggie/v1/") { return "clientless-v1" }
+        if route.hasPrefix("/o/client/") || route.hasPrefix("/.well-known/") { return "dcr" }
+        if route.hasPrefix("/v1/usg/") || route.hasPrefix("/v2/usg/") { return "meeting-usg" }
+        if route.hasPrefix("/api/v2/sdk/") { return "oneaccess-sdk" }
+        if route.hasPrefix("/admin/") { return "admin" }
+        if route == "/healthz" { return "health" }
+        return route == "NotFound" ? "none" : "web"
+    }
+
+    private func log(_ request: Request, _ context: TesseraRequestContext, status: Int, since started: ContinuousClock.Instant) {
         let elapsed = ContinuousClock.now - started
         let milliseconds = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
         let route = context.endpointPath ?? "NotFound"
         let tenant = ThrottleMiddleware.tenantID(request, tokens: services.tokens).flatMap { services.directory.tenant($0)?.id } ?? "-"
         services.logger.info("request", metadata: [
-            "request": .string(requestID ?? context.logger[metadataKey: LineLogHandler.requestIDKey]?.description ?? "-"),
+            "request": .string(context.requestID), "door": .string(Self.door(of: route)),
             "method": .string(request.method.rawValue), "route": .string(route), "status": .stringConvertible(status),
             "ms": .string(String(format: "%.2f", milliseconds)), "tenant": .string(tenant),
             "client": .string(services.clientAddress(request, context)),

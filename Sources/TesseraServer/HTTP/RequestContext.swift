@@ -14,6 +14,8 @@ public struct TesseraRequestContext: RequestContext {
     public var suffixFormat: ResponseFormat?
     /// The connection, so that the peer address is formatted only by the requests that use it.
     let channel: any Channel
+    /// The request's id (``RequestIDs``), set by the outermost responder before anything runs.
+    public var requestID = ""
 
     /// The TCP peer's IP address.
     public var peerAddress: String? { channel.remoteAddress?.ipAddress }

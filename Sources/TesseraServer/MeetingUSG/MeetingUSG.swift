@@ -120,7 +120,8 @@ struct MeetingUSG: Sendable {
     /// renders a failure in the USG catalogue.
     private func respond(_ request: Request, _ context: TesseraRequestContext,
                          _ body: (USGCall) async throws(TesseraError) -> Response) async -> Response {
-        let requestID = USGCall.requestID(sent: request.headers.value(.requestID))
+        // The request's id (RequestIDs): the client's X-Request-ID when well formed, else 32 new hex characters.
+        let requestID = context.requestID
         let english = USGCall.prefersEnglish(request.headers.value(.acceptLanguage))
         let client = services.clientAddress(request, context)
         guard let tenant = services.directory.accessTokenTenant(host: request.head.authority) else {

@@ -20,23 +20,6 @@ struct USGCall {
         self.client = client
     }
 
-    /// The client's `X-Request-ID` when it is well formed (1 to 64 letters, digits, `-`, `_`,
-    /// `.`), else 32 new lower-case hex characters, as Huawei's examples show.
-    static func requestID(sent: String?) -> String {
-        if let sent, (1...64).contains(sent.utf8.count), sent.utf8.allSatisfy({ byte in
-            (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
-                || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "_") || byte == UInt8(ascii: ".")
-        }) { return sent }
-        let digits = Array("0123456789abcdef".utf8)
-        var text: [UInt8] = []
-        text.reserveCapacity(32)
-        for byte in Secret.randomBytes(16) {
-            text.append(digits[Int(byte >> 4)])
-            text.append(digits[Int(byte & 0x0F)])
-        }
-        return String(decoding: text, as: UTF8.self)
-    }
-
     /// `en-US` (or any English) selects English; anything else, or nothing, the default Chinese.
     static func prefersEnglish(_ acceptLanguage: String?) -> Bool {
         guard let first = acceptLanguage?.split(separator: ",").first else { return false }
