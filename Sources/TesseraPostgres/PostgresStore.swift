@@ -684,6 +684,10 @@ public final class PostgresStore: Store {
 
     public var memoryIsCurrent: Bool { peers.memoryIsCurrent }
 
+    public func checkReadiness() async throws {
+        try await read { db in _ = try await db.query("SELECT 1 FROM session LIMIT 1", logger: logger) }
+    }
+
     public func onInvalidation(_ handler: @escaping @Sendable ([MemoryKey]?) -> Void) {
         peers.onInvalidation(handler)
     }

@@ -834,6 +834,10 @@ public final class SQLiteStore: Store {
     /// One process owns the file (the pool's single writer): nobody else changes it behind our back.
     public var memoryIsCurrent: Bool { true }
 
+    public func checkReadiness() async throws {
+        try await read { db in _ = try Row.fetchOne(db, sql: "SELECT 1 FROM session LIMIT 1") }
+    }
+
     public func onInvalidation(_ handler: @escaping @Sendable ([MemoryKey]?) -> Void) {}
 
     // MARK: Purge

@@ -72,6 +72,13 @@ public enum TesseraServerBuilder {
 
         let router = Routes()
         router.get("/healthz") { _, _ in "ok" }
+        // Readiness, for load balancers: 503 takes the instance out while its store does not
+        // answer or (PostgreSQL) while it may have missed another instance's change.
+        router.get("/readyz") { _, _ in
+            let ready = await services.isReady()
+            return Response(status: ready ? .ok : .serviceUnavailable, headers: [.contentType: "text/plain", .cacheControl: "no-store"],
+                            body: .init(byteBuffer: ByteBuffer(string: ready ? "ready" : "not ready")))
+        }
         // Each front door is a group of routes with its own middleware. Adobe throttles its
         // endpoints (v1 and DCR) per client address, in one set of buckets.
         let adobeThrottle = ThrottleMiddleware(services: services, buckets: TokenBuckets(clock: options.clock))

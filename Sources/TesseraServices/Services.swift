@@ -16,6 +16,7 @@ public final class Services: Sendable {
     let sessions: any SessionStore & DecisionStore
     let nonces: any NonceStore
     let passwordChanges: any PasswordChangeStore
+    let readiness: any Store
     let providerSessions: any ProviderSessionStore
     let trials: any TemporaryAccessStore
     let metadataVersions: any MetadataVersionStore
@@ -46,6 +47,7 @@ public final class Services: Sendable {
         sessions = store
         nonces = store
         passwordChanges = store
+        readiness = store
         providerSessions = store
         trials = store
         metadataVersions = store
@@ -80,6 +82,17 @@ public final class Services: Sendable {
             logger.error("storage failure: \(error)")
             throw .storageFailure
         }
+    }
+
+    /// Whether this instance should get traffic: its store answers and, on PostgreSQL, its memory
+    /// is current (it hears the other instances' changes). A load balancer's probe (`/readyz`).
+    package func isReady() async -> Bool {
+        guard coherence.memoryIsCurrent else { return false }
+        do { try await readiness.checkReadiness() } catch {
+            logger.warning("not ready: the store does not answer: \(error)")
+            return false
+        }
+        return true
     }
 
     /// Claims a signed request's nonce: `false` when it was seen before.

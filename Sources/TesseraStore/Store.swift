@@ -180,6 +180,8 @@ public protocol Store: ClientStore, PendingLoginStore, LoginAttemptStore, Sessio
     /// decisions more than `grace` past theirs (so that "expired" can still be told from "never"),
     /// and clients that got no access token within ``unusedClientLifetime`` of registering.
     func purgeExpired(now: Date, grace: TimeInterval) async throws -> Int
+    /// Reads the session table once: throws when the store cannot answer (`GET /readyz`).
+    func checkReadiness() async throws
     /// Releases connections and background work; the store is unusable afterwards.
     func close() async
 }

@@ -100,4 +100,19 @@ import TesseraCore
         }
         #expect(try await harness.count("registered_client") == 0)
     }
+
+    /// `/readyz` answers 200 while the store answers, and 503 (for a load balancer to take the
+    /// instance out) once it does not; `/healthz` stays 200, the process being alive.
+    @Test func readinessFollowsTheStore() async throws {
+        let harness = try Harness()
+        try await harness.run { wire in
+            let ready = try await wire.send(.get, "/readyz")
+            #expect(ready.status == .ok && ready.body == "ready")
+            #expect(ready.header("Cache-Control") == "no-store")
+            try await harness.execute(harness.configuration.databaseURL == nil ? "DROP TABLE session" : "DROP TABLE session CASCADE")
+            let broken = try await wire.send(.get, "/readyz")
+            #expect(broken.status == .serviceUnavailable && broken.body == "not ready")
+            #expect(try await wire.send(.get, "/healthz").status == .ok)
+        }
+    }
 }

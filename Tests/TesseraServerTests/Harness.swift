@@ -104,6 +104,18 @@ struct Harness {
         }
     }
 
+    /// Runs `sql` on the database from a separate connection (to break the store under a server).
+    func execute(_ sql: String) async throws {
+        guard let url = configuration.databaseURL else {
+            try await DatabaseQueue(path: databasePath, configuration: SQLiteStore.sideConfiguration).write { db in try db.execute(sql: sql) }
+            return
+        }
+        let location = try PostgresLocation(url: url)
+        let connection = try await PostgresConnection.connect(configuration: try location.connectionConfiguration(), id: 9, logger: Logger(label: "test"))
+        defer { Task { try? await connection.close() } }
+        try await connection.query(PostgresQuery(unsafeSQL: sql), logger: Logger(label: "test"))
+    }
+
     /// Rows in a table of the database, read from a separate connection.
     func count(_ table: String, where condition: String = "1=1") async throws -> Int {
         let sql = "SELECT COUNT(*) FROM \(table) WHERE \(condition)"

@@ -46,6 +46,27 @@ struct Instances {
         return (a, b, clientA, clientB)
     }
 
+    /// A `tessera serve --demo` (on the test database when the run is on PostgreSQL) with `count`
+    /// devices `<name>-0…` signed in through TempPass; the bearer that did it.
+    static func signedInDevices(_ name: String, count: Int) async throws
+        -> (server: TesseraProcess, directory: String, database: String?, auth: HTTPFields) {
+        let directory = freshDirectory(name)
+        let database = TestStore.freshPostgresURL()
+        let server = try await TesseraProcess.launch(dataDirectory: directory, database: database)
+        let client = TestClient(host: "127.0.0.1", port: server.port)
+        client.connect()
+        defer { Task { try? await client.shutdown() } }
+        let auth = try await bearer(client, dataDirectory: directory)
+        var form = auth
+        form[.contentType] = "application/x-www-form-urlencoded"
+        for device in 0..<count {
+            let login = try await call(client, .post, "/api/v1/authenticate/freepreview", headers: form,
+                                       body: "requestor=REF30&mso_id=TempPass_5mins&deviceId=\(name)-\(device)")
+            try #require(login.status == .noContent)
+        }
+        return (server, directory, database, auth)
+    }
+
     static func freshDirectory(_ name: String) -> String {
         FileManager.default.temporaryDirectory.appendingPathComponent("tessera-\(name)-\(UUID())").path
     }
@@ -257,25 +278,78 @@ struct MultiInstanceAdminTests {
     }
 }
 
+/// SIGTERM while logouts are in flight: the request each connection has in flight is answered,
+/// every answered logout is in force after a restart, and the process exits 0 within the drain
+/// deadline (on the store the tests run on).
+@Suite(.serialized) struct GracefulShutdownTests {
+    @Test(.timeLimit(.minutes(5))) func sigtermDrainsTheRequestsInFlightAndKeepsEveryAnsweredLogout() async throws {
+        let devices = 200
+        let prepared = try await Instances.signedInDevices("term", count: devices)
+        var server = prepared.server
+        let (directory, database, auth) = (prepared.directory, prepared.database, prepared.auth)
+        var client: TestClient
+        let answered = Findings(), cutOff = Findings()
+        let signalled = Moment()
+        let port = server.port
+        let pid = server.process.processIdentifier
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for lane in 0..<8 {
+                group.addTask {
+                    let lanes = TestClient(host: "127.0.0.1", port: port)
+                    lanes.connect()
+                    for device in stride(from: lane, to: devices, by: 8) {
+                        let started = ContinuousClock.now
+                        guard let reply = try? await Instances.call(lanes, .delete, "/api/v1/logout?requestor=REF30&deviceId=term-\(device)", headers: auth)
+                        else {
+                            // A request sent before the signal must have had its answer.
+                            if let at = signalled.value.withLock({ $0 }), started < at { cutOff.add("device \(device)") }
+                            break
+                        }
+                        if reply.status == .noContent, answered.add("\(device)") == 60 {
+                            signalled.value.withLock { $0 = ContinuousClock.now }
+                            kill(pid, SIGTERM)
+                        }
+                    }
+                    try? await lanes.shutdown()
+                }
+            }
+            try await group.waitForAll()
+        }
+        // The drain is bounded: the process is gone within 15 s of the signal, with status 0.
+        let process = server.process
+        for _ in 0..<150 where process.isRunning { try await Task.sleep(for: .milliseconds(100)) }
+        #expect(!process.isRunning, "still running 15 s after SIGTERM")
+        if !process.isRunning { #expect(process.terminationStatus == 0, "\(server.output.suffix(1500))") }
+        #expect(cutOff.all.isEmpty, "requests in flight at the signal got no answer: \(cutOff.all.prefix(5))")
+        let gone = Set(answered.all.compactMap(Int.init))
+        #expect(gone.count >= 60)
+
+        server = try await TesseraProcess.launch(dataDirectory: directory, database: database)
+        defer { server.kill9() }
+        client = TestClient(host: "127.0.0.1", port: server.port)
+        client.connect()
+        for device in gone.sorted() {
+            let check = try await Instances.call(client, .get, "/api/v1/checkauthn?requestor=REF30&deviceId=term-\(device)", headers: auth)
+            #expect(check.status == .forbidden, "device \(device) was logged out (204) before the shutdown")
+        }
+        try? await client.shutdown()
+    }
+}
+
+/// When something happened, for tasks that compare with it.
+final class Moment: Sendable {
+    let value = Mutex<ContinuousClock.Instant?>(nil)
+}
+
 /// kill -9 while logouts are in flight: every logout that was answered 204 is in force after the
 /// restart (on the store the tests run on: SQLite, or PostgreSQL with TESSERA_TEST_STORE=postgres).
 @Suite(.serialized) struct LogoutBurstCrashTests {
     @Test(.timeLimit(.minutes(10))) func everyAnsweredLogoutSurvivesAKillInTheMiddleOfABurst() async throws {
-        let directory = Instances.freshDirectory("burst")
-        let database = TestStore.freshPostgresURL()
-        var server = try await TesseraProcess.launch(dataDirectory: directory, database: database)
-        var client = TestClient(host: "127.0.0.1", port: server.port)
-        client.connect()
-        let auth = try await Instances.bearer(client, dataDirectory: directory)
-        var form = auth
-        form[.contentType] = "application/x-www-form-urlencoded"
         let devices = 200
-        for device in 0..<devices {
-            let login = try await Instances.call(client, .post, "/api/v1/authenticate/freepreview",
-                                                 headers: form,
-                                                 body: "requestor=REF30&mso_id=TempPass_5mins&deviceId=burst-\(device)")
-            try #require(login.status == .noContent)
-        }
+        let prepared = try await Instances.signedInDevices("burst", count: devices)
+        var server = prepared.server
+        let (directory, database, auth) = (prepared.directory, prepared.database, prepared.auth)
+        var client: TestClient
         // 200 logouts on 8 connections; the process dies after the first 60 have been answered.
         let answered = Findings()
         let port = server.port

@@ -45,7 +45,7 @@ public struct AccessLogResponder<Inner: HTTPResponder>: HTTPResponder where Inne
         if route.hasPrefix("/v1/usg/") || route.hasPrefix("/v2/usg/") { return "meeting-usg" }
         if route.hasPrefix("/api/v2/sdk/") { return "oneaccess-sdk" }
         if route.hasPrefix("/admin/") { return "admin" }
-        if route == "/healthz" { return "health" }
+        if route == "/healthz" || route == "/readyz" { return "health" }
         return route == "NotFound" ? "none" : "web"
     }
 
