@@ -46,29 +46,38 @@ package final class ApplicationKeys: Sendable {
 
     static func key(_ tenantID: String, _ clientID: String) -> String { tenantID + "\u{0}" + clientID }
 
-    /// Makes sure every configured application has a key, and opens them all. Refuses to start
-    /// without a key-encryption key when a tenant runs user sessions.
+    /// Opens every configured application's keys, so that a wrong key-encryption key stops the
+    /// start rather than the first proof. Refuses to start without a key-encryption key when a
+    /// tenant runs user sessions. An application without a key gets one when it is first needed
+    /// (an RSA-2048 key pair takes a moment to make; a start should not wait for one per
+    /// application it may never serve).
     package func prepare(_ directory: Directory) async throws {
         for tenantID in directory.tenantOrder {
             guard let tenant = directory.tenant(tenantID), let policy = tenant.userSessions else { continue }
-            guard let sealing else {
+            guard sealing != nil else {
                 throw ConfigurationError("tenant \(tenant.id) runs user sessions: give server.key_encryption_key or TESSERA_KEY_ENCRYPTION_KEY (32 bytes, base64)")
             }
             for application in policy.applications {
-                if try await store.applicationKeys(tenantID: tenant.id, clientID: application.clientID).allSatisfy({ $0.retiredAt != nil }) {
-                    try await store.insertUnlessApplicationHasKey(try sealing.newApplicationKey(tenantID: tenant.id, clientID: application.clientID,
-                                                                                              createdAt: clock.now()))
+                do { _ = try await load(tenantID: tenant.id, clientID: application.clientID, creating: false) } catch let error as ConfigurationError {
+                    throw error
+                } catch {
+                    throw ConfigurationError("the keys of application \(application.clientID) of tenant \(tenant.id) do not open with this key-encryption key: \(error)")
                 }
-                _ = try await load(tenantID: tenant.id, clientID: application.clientID)
             }
         }
     }
 
-    /// Reads the application's keys from the store and opens them.
+    /// Reads the application's keys from the store and opens them; with `creating`, first makes
+    /// one when it has no current key (instances racing to do so end up with the first one's).
     @discardableResult
-    func load(tenantID: String, clientID: String) async throws -> [Opened] {
+    func load(tenantID: String, clientID: String, creating: Bool = true) async throws -> [Opened] {
         guard let sealing else { throw ConfigurationError("no key-encryption key is configured") }
-        let opened = try await store.applicationKeys(tenantID: tenantID, clientID: clientID).map { stored in
+        var stored = try await store.applicationKeys(tenantID: tenantID, clientID: clientID)
+        if creating, stored.allSatisfy({ $0.retiredAt != nil }) {
+            try await store.insertUnlessApplicationHasKey(try sealing.newApplicationKey(tenantID: tenantID, clientID: clientID, createdAt: clock.now()))
+            stored = try await store.applicationKeys(tenantID: tenantID, clientID: clientID)
+        }
+        let opened = try stored.map { stored in
             Opened(stored: stored, opened: OpenedPrivateKey(try sealing.privateKey(of: stored)))
         }
         let now = clock.now()
@@ -82,7 +91,8 @@ package final class ApplicationKeys: Sendable {
         var keys = held.withLock { held in
             held[Self.key(tenantID, clientID)].flatMap { now.timeIntervalSince($0.loadedAt) < Self.reloadInterval ? $0.keys : nil }
         }
-        if keys == nil { keys = try await load(tenantID: tenantID, clientID: clientID) }
+        // Read again when old, and made when there is none yet.
+        if keys?.contains(where: { $0.stored.retiredAt == nil }) != true { keys = try await load(tenantID: tenantID, clientID: clientID) }
         guard let current = keys?.last(where: { $0.stored.retiredAt == nil }) else {
             throw ConfigurationError("application \(clientID) of tenant \(tenantID) has no current key")
         }
@@ -97,7 +107,8 @@ package final class ApplicationKeys: Sendable {
             let loadedAt = held.withLock { $0[Self.key(tenantID, clientID)]?.loadedAt }
             // Read again at most once per interval, however many undecryptable proofs arrive.
             if loadedAt.map({ now.timeIntervalSince($0) >= Self.reloadInterval }) ?? true {
-                keys = try await load(tenantID: tenantID, clientID: clientID)
+                // No key is made here: a proof can only have been made with one that exists.
+                keys = try await load(tenantID: tenantID, clientID: clientID, creating: false)
             } else {
                 keys = held.withLock { $0[Self.key(tenantID, clientID)]?.keys ?? [] }
             }

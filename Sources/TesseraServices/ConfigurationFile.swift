@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import TesseraStore
 import TesseraPostgres
 import TesseraCore
@@ -77,6 +78,9 @@ struct ConfigurationFile: Decodable {
         var proxy: String?
         var duration: Double?
         var resourceLimit: Int?
+        /// The subscribers' hashes, made for every provider at once before the providers are
+        /// (``ConfigurationFile/hashes(of:)``); not in the YAML.
+        var hashes: [PasswordHash]?
         enum CodingKeys: String, CodingKey {
             case id, kind, displayName = "display_name", logoURL = "logo_url", logout, subscribers
             case denyMessage = "deny_message", proxy, duration, resourceLimit = "resource_limit"
@@ -105,19 +109,10 @@ struct ConfigurationFile: Decodable {
         static func directory(_ entry: Provider) throws -> MadeProvider {
             var subscribers: [Subscriber] = []
             var passwords: [String: String] = [:]
-            for s in entry.subscribers ?? [] {
-                let hash: PasswordHash
-                if let encoded = s.passwordHash {
-                    guard let parsed = PasswordHash(encoded: encoded) else {
-                        throw ConfigurationError("provider \(entry.id), subscriber \(s.username): password_hash is not pbkdf2-sha256")
-                    }
-                    hash = parsed
-                } else if let password = s.password {
-                    hash = try PasswordHash(password: password)
-                    passwords[s.username] = password
-                } else {
-                    throw ConfigurationError("provider \(entry.id), subscriber \(s.username): needs password or password_hash")
-                }
+            let entries = entry.subscribers ?? []
+            let hashes = try entry.hashes ?? ConfigurationFile.hashes(of: [entry])[0]
+            for (s, hash) in zip(entries, hashes) {
+                if s.passwordHash == nil, let password = s.password { passwords[s.username] = password }
                 subscribers.append(Subscriber(username: s.username, passwordHash: hash, userID: s.userID,
                                               entitlements: Set(s.entitlements ?? []), metadata: s.metadata ?? [:],
                                               isDisabled: s.disabled ?? false, displayName: s.name,
@@ -126,6 +121,35 @@ struct ConfigurationFile: Decodable {
             return (DirectoryProvider(id: entry.id, displayName: entry.displayName ?? entry.id, logoURL: entry.logoURL,
                                       hasLogoutEndpoint: entry.logout ?? false, subscribers: subscribers,
                                       denyMessage: entry.denyMessage, proxyProviderID: entry.proxy), passwords)
+        }
+    }
+
+    /// The subscribers' password hashes: given ones parsed, clear passwords hashed (PBKDF2, a
+    /// tenth of a second or more each) on every core at once, so that a start is not held up by
+    /// them one after another.
+    static func hashes(of providers: [Provider]) throws -> [[PasswordHash]] {
+        let entries = providers.flatMap { provider in (provider.subscribers ?? []).map { (provider.id, $0) } }
+        for (provider, s) in entries where s.passwordHash == nil && s.password == nil {
+            throw ConfigurationError("provider \(provider), subscriber \(s.username): needs password or password_hash")
+        }
+        let results = Mutex<[Int: Result<PasswordHash, ConfigurationError>]>([:])
+        DispatchQueue.concurrentPerform(iterations: entries.count) { index in
+            let (provider, s) = entries[index]
+            let result: Result<PasswordHash, ConfigurationError>
+            if let encoded = s.passwordHash {
+                result = PasswordHash(encoded: encoded).map { .success($0) }
+                    ?? .failure(ConfigurationError("provider \(provider), subscriber \(s.username): password_hash is not pbkdf2-sha256"))
+            } else {
+                result = (try? PasswordHash(password: s.password ?? "")).map { .success($0) }
+                    ?? .failure(ConfigurationError("provider \(provider), subscriber \(s.username): the password could not be hashed"))
+            }
+            results.withLock { $0[index] = result }
+        }
+        var all = try results.withLock { results in try entries.indices.map { try results[$0]!.get() } }[...]
+        return providers.map { provider in
+            let count = provider.subscribers?.count ?? 0
+            defer { all = all.dropFirst(count) }
+            return Array(all.prefix(count))
         }
     }
 
@@ -346,7 +370,10 @@ public struct TesseraConfiguration: Sendable {
         }
         var providers: [any IdentityProvider] = []
         var passwords: [String: [String: String]] = [:]
-        for entry in file.providers {
+        let directories = file.providers.filter { $0.kind == "directory" }
+        let hashes = Dictionary(zip(directories.map(\.id), try ConfigurationFile.hashes(of: directories))) { first, _ in first }
+        for var entry in file.providers {
+            entry.hashes = hashes[entry.id]
             guard let make = ConfigurationFile.ProviderKinds.all[entry.kind] else {
                 throw ConfigurationError("provider \(entry.id): unknown kind \(entry.kind) (known: \(ConfigurationFile.ProviderKinds.all.keys.sorted().joined(separator: ", ")))")
             }

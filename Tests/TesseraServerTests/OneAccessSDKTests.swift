@@ -358,7 +358,7 @@ import TesseraCore
                                  "SDK.COMMON.1005", message: "timestamp已失效")
             }
             // Unknown tokens, and another tenant's session (same client id there is another application).
-            Self.expectError(try await Self.logout(wire, headers: proof(try Self.signature(token: "x" + token.dropFirst(), timestamp: now, key: key))),
+            Self.expectError(try await Self.logout(wire, headers: proof(try Self.signature(token: (token.first == "x" ? "y" : "x") + token.dropFirst(), timestamp: now, key: key))),
                              "SDK.COMMON.1005")
             let secondHeaders = Self.headers(clientID: Self.templateClientID, tenantID: Self.secondTenantID)
             let secondKey = try await Self.publicKey(wire, headers: secondHeaders)
