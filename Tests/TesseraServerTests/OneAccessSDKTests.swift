@@ -434,4 +434,29 @@ import TesseraCore
             #expect(dump.range(of: key.stored.publicKeyDER) != nil)
         }
     }
+
+    /// A start with another key-encryption key than the one that sealed the application keys is
+    /// refused, saying so, rather than failing at the first proof; without any, a configuration
+    /// with user sessions does not start.
+    @Test func aStartWithAnotherKeyEncryptionKeyIsRefused() async throws {
+        let harness = try Harness()
+        try await harness.run { wire in _ = try await Self.publicKey(wire) }
+        var options = ServerOptions(dataDirectory: harness.dataDirectory, configuration: harness.configuration)
+        options.port = 0
+        options.logLevel = .critical
+        options.configuration.keySealing = try KeySealing(encoded: KeySealing.generateEncodedKey())
+        do {
+            _ = try await TesseraServerBuilder.build(options)
+            Issue.record("a start with another key-encryption key was accepted")
+        } catch let error as ConfigurationError {
+            #expect(error.description.contains("do not open with this key-encryption key"), "\(error)")
+        }
+        options.configuration.keySealing = nil
+        do {
+            _ = try await TesseraServerBuilder.build(options)
+            Issue.record("a start without a key-encryption key was accepted")
+        } catch let error as ConfigurationError {
+            #expect(error.description.contains("TESSERA_KEY_ENCRYPTION_KEY"), "\(error)")
+        }
+    }
 }
