@@ -542,15 +542,8 @@ class Tessera:
             db.close()
 
     def has_table(self, table):
-        query = (f"SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = '{table}'"
-                 if self.postgres else f"SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '{table}';")
-        if self.postgres:
-            answer = subprocess.run(["psql", "-tA", self.postgres.psql_url], input=f"SET search_path = {self.postgres.schema};\n" + query,
-                                    text=True, capture_output=True, check=True).stdout
-        else:
-            answer = subprocess.run(["sqlite3", os.path.join(self.data, "tessera.sqlite")], input=query, text=True,
-                                    capture_output=True, check=True).stdout
-        return answer.strip().splitlines()[-1:] == ["1"]
+        return self.answers_one(f"SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '{table}';",
+                                f"SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = '{table}'")
 
     def configuration(self):
         """The demo configuration with the harness's OneAccess user (a cheap hash: see SDK_USER)."""
@@ -571,13 +564,17 @@ class Tessera:
         return self.has_column("kind")
 
     def has_column(self, column):
-        query = f"SELECT count(*) FROM information_schema.columns WHERE table_name = 'session' AND column_name = '{column}'" if self.postgres \
-            else f"SELECT count(*) FROM pragma_table_info('session') WHERE name = '{column}';"
+        return self.answers_one(f"SELECT count(*) FROM pragma_table_info('session') WHERE name = '{column}';",
+                                "SELECT count(*) FROM information_schema.columns WHERE table_schema = current_schema() "
+                                f"AND table_name = 'session' AND column_name = '{column}'")
+
+    def answers_one(self, sqlite_query, postgres_query):
+        """Whether the store's query (SQLite's or PostgreSQL's, in the run's schema) answers 1."""
         if self.postgres:
-            answer = subprocess.run(["psql", "-tA", self.postgres.psql_url], input=f"SET search_path = {self.postgres.schema};\n" + query.replace("table_name", "table_schema = current_schema() AND table_name"),
+            answer = subprocess.run(["psql", "-tA", self.postgres.psql_url], input=f"SET search_path = {self.postgres.schema};\n" + postgres_query,
                                     text=True, capture_output=True, check=True).stdout
         else:
-            answer = subprocess.run(["sqlite3", os.path.join(self.data, "tessera.sqlite")], input=query, text=True,
+            answer = subprocess.run(["sqlite3", os.path.join(self.data, "tessera.sqlite")], input=sqlite_query, text=True,
                                     capture_output=True, check=True).stdout
         return answer.strip().splitlines()[-1:] == ["1"]
 

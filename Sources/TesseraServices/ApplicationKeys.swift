@@ -102,18 +102,13 @@ package final class ApplicationKeys: Sendable {
     /// The keys that may decrypt a proof now: the current one and those retired less than `grace` ago.
     func decrypting(tenantID: String, clientID: String, grace: TimeInterval, reload: Bool) async throws -> [Opened] {
         let now = clock.now()
-        var keys: [Opened]
-        if reload || held.withLock({ $0[Self.key(tenantID, clientID)] == nil }) {
-            let loadedAt = held.withLock { $0[Self.key(tenantID, clientID)]?.loadedAt }
-            // Read again at most once per interval, however many undecryptable proofs arrive.
-            if loadedAt.map({ now.timeIntervalSince($0) >= Self.reloadInterval }) ?? true {
-                // No key is made here: a proof can only have been made with one that exists.
-                keys = try await load(tenantID: tenantID, clientID: clientID, creating: false)
-            } else {
-                keys = held.withLock { $0[Self.key(tenantID, clientID)]?.keys ?? [] }
-            }
-        } else {
-            keys = held.withLock { $0[Self.key(tenantID, clientID)]?.keys ?? [] }
+        let held = self.held.withLock { $0[Self.key(tenantID, clientID)] }
+        var keys = held?.keys ?? []
+        // Read again when asked or when nothing is held, at most once per interval however many
+        // undecryptable proofs arrive. No key is made here: a proof can only have been made with
+        // one that exists.
+        if reload || held == nil, held.map({ now.timeIntervalSince($0.loadedAt) >= Self.reloadInterval }) ?? true {
+            keys = try await load(tenantID: tenantID, clientID: clientID, creating: false)
         }
         return keys.filter { key in key.stored.retiredAt.map { now.timeIntervalSince($0) < grace } ?? true }.reversed()
     }

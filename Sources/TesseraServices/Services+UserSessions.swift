@@ -42,6 +42,17 @@ extension Services {
         package var session: Session
         package var sessionToken: String
         package var idToken: String
+
+        /// Seconds the session token lives (`expire`).
+        package var lifetime: Int { Int(session.expiresAt.timeIntervalSince(session.createdAt)) }
+    }
+
+    /// What a password login led to.
+    package enum UserSignIn: Sendable {
+        case signedIn(IssuedUserSession)
+        /// The password must (expired) or may (expiring) change first: no session yet, a state
+        /// token for `pwd/update` or `pwd/skip-update`.
+        case passwordChange(PasswordState, stateToken: String)
     }
 
     /// Session tokens: 32 letters and digits, as Huawei's examples show (about 190 bits).
@@ -68,10 +79,20 @@ extension Services {
         try await stored { try await applicationKeys.current(tenantID: tenant.id, clientID: application.clientID).stored.publicKeyDER }
     }
 
+    /// A password login to `application`: a session, or a stop at the user's password.
+    package func signInUser(username: String, password: String, application: SessionApplication, tenant: Tenant,
+                            client: String) async throws(TesseraError) -> UserSignIn {
+        let (subscriber, state) = try await checkPassword(username: username, password: password, tenant: tenant, client: client)
+        guard state == .current else {
+            return .passwordChange(state, stateToken: try await stateToken(for: subscriber, state: state, application: application, tenant: tenant))
+        }
+        return .signedIn(try await startUserSession(subscriber, application: application, tenant: tenant, client: client))
+    }
+
     /// Checks a user's password at the tenant's user directory (the one they changed it to, if
     /// they did), under the login limits; says where the password stands.
-    package func signInUser(username: String, password: String, tenant: Tenant,
-                            client: String) async throws(TesseraError) -> (Subscriber, PasswordState) {
+    func checkPassword(username: String, password: String, tenant: Tenant,
+                       client: String) async throws(TesseraError) -> (Subscriber, PasswordState) {
         let policy = try userSessionPolicy(tenant)
         let known = (directory.provider(policy.providerID, for: tenant) as? DirectoryProvider)?.subscriber(username: username)
         var change: PasswordChange?
@@ -94,7 +115,7 @@ extension Services {
     }
 
     /// A state token for a login that stopped at its password (`state` expiring or expired).
-    package func stateToken(for subscriber: Subscriber, state: PasswordState, application: SessionApplication,
+    func stateToken(for subscriber: Subscriber, state: PasswordState, application: SessionApplication,
                             tenant: Tenant) async throws(TesseraError) -> String {
         let now = clock.now().wholeSeconds
         let claims = PasswordStateClaims(
@@ -134,7 +155,7 @@ extension Services {
         let policy = try userSessionPolicy(tenant)
         let (subscriber, _, claims) = try await passwordState(token: stateToken, application: application, tenant: tenant)
         // The old password, checked as a login is (it counts towards the lock).
-        _ = try await signInUser(username: subscriber.username, password: old, tenant: tenant, client: client)
+        _ = try await checkPassword(username: subscriber.username, password: old, tenant: tenant, client: client)
         guard policy.passwords.admits(new) else { throw .invalidParameter(.newPassword, .notAllowed) }
         guard new != old else { throw .invalidParameter(.newPassword, .notAllowed) }
         let hash: PasswordHash

@@ -47,14 +47,14 @@ struct OneAccessSDK: Sendable {
                 guard old.utf8.count <= 128, new.utf8.count <= 512 else { throw .invalidParameter(.newPassword, .notAllowed) }
                 let issued = try await services.changePassword(stateToken: try Self.stateToken(request), old: old, new: new,
                                                                application: call.application, tenant: call.tenant, client: call.client)
-                return try signedIn(issued, call)
+                return signedIn(issued)
             }
         }
         router.get("/api/v2/sdk/pwd/skip-update") { request, context in
             await respond(request, context) { call throws(TesseraError) in
                 let issued = try await services.skipPasswordChange(stateToken: try Self.stateToken(request), application: call.application,
                                                                    tenant: call.tenant, client: call.client)
-                return try signedIn(issued, call)
+                return signedIn(issued)
             }
         }
         router.post("/api/v2/sdk/session-token/refresh-id-token") { request, context in
@@ -88,28 +88,29 @@ struct OneAccessSDK: Sendable {
         guard let password = body.password, !password.isEmpty else { throw .invalidParameter(.password, .missing) }
         guard username.utf8.count <= 255 else { throw .invalidParameter(.account, .tooLong) }
         guard password.utf8.count <= 128 else { throw .invalidParameter(.password, .tooLong) }
-        let subscriber: Subscriber, state: PasswordState
-        do { (subscriber, state) = try await services.signInUser(username: username, password: password, tenant: call.tenant, client: call.client) } catch {
+        let outcome: Services.UserSignIn
+        do {
+            outcome = try await services.signInUser(username: username, password: password, application: call.application, tenant: call.tenant,
+                                                    client: call.client)
+        } catch {
             guard case .signIn(.wrongCredentials) = error else { throw error }
             // The message counts down the attempts left before the lock.
             return SDKErrors.response(error, english: call.english, remainingAttempts: services.remainingPasswordAttempts(username: username, tenant: call.tenant),
                                       now: services.clock.now())
         }
-        guard state == .current else {
-            // The password must (expired) or may (expiring) change first: no session yet.
+        switch outcome {
+        case .signedIn(let issued):
+            return signedIn(issued)
+        case .passwordChange(let state, let token):
             let policy = try services.userSessionPolicy(call.tenant).passwords
-            let token = try await services.stateToken(for: subscriber, state: state, application: call.application, tenant: call.tenant)
             return SDKCall.json(PasswordStop(status: state == .expired ? "PASSWORD_EXPIRED" : "PASSWORD_WARN", state_token: token,
                                              data: PasswordStop.policyText(policy)), status: .ok)
         }
-        let issued = try await services.startUserSession(subscriber, application: call.application, tenant: call.tenant, client: call.client)
-        return try signedIn(issued, call)
     }
 
-    private func signedIn(_ issued: Services.IssuedUserSession, _ call: SDKCall) throws(TesseraError) -> Response {
-        let policy = try services.userSessionPolicy(call.tenant)
-        return SDKCall.json(SignedIn(status: "SUCCESS", session_token: issued.sessionToken, id_token: issued.idToken,
-                                     expire: Int(policy.sessionLifetime)), status: .ok)
+    private func signedIn(_ issued: Services.IssuedUserSession) -> Response {
+        SDKCall.json(SignedIn(status: "SUCCESS", session_token: issued.sessionToken, id_token: issued.idToken, expire: issued.lifetime),
+                     status: .ok)
     }
 
     struct PasswordUpdateBody: Decodable {
@@ -124,24 +125,18 @@ struct OneAccessSDK: Sendable {
         var state_token: String
         var data: String
 
+        /// The policy's fields as OneAccess names them (no `regEx` without a pattern).
+        struct PolicyFields: Encodable {
+            var maxLength: Int
+            var minLength: Int
+            var regEx: String?
+        }
+
         static func policyText(_ policy: PasswordPolicy) -> String {
-            var fields: [String: JSONScalar] = ["minLength": .int(policy.minimumLength), "maxLength": .int(policy.maximumLength)]
-            if let pattern = policy.pattern { fields["regEx"] = .string(pattern) }
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            let fields = PolicyFields(maxLength: policy.maximumLength, minLength: policy.minimumLength, regEx: policy.pattern)
             return (try? encoder.encode(fields)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
-        }
-    }
-
-    /// A number or a string in a small JSON object.
-    enum JSONScalar: Encodable {
-        case int(Int), string(String)
-        func encode(to encoder: any Encoder) throws {
-            var container = encoder.singleValueContainer()
-            switch self {
-            case .int(let value): try container.encode(value)
-            case .string(let value): try container.encode(value)
-            }
         }
     }
 
