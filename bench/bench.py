@@ -41,6 +41,9 @@ USG_APP_ID, USG_APP_KEY = "demo-meeting-app-id", "demo-meeting-app-key-not-secre
 # default 210,000 the hash alone would be the cycle (tens of ms a login), not the protocol.
 SDK_TENANT, SDK_PROVIDER, SDK_CLIENT = "sdk-demo", "SDKUsers", "DRrYIqauawN0I8myTMoDTPys6ezGZxnm"
 SDK_USER, SDK_PASSWORD, SDK_USER_ID, BENCH_SDK_ROUNDS = "bench-sdk-user", "bench-sdk-password", "bench-sdk-user-id", 1_000
+# The key-encryption key of the harness's databases: the value demo.yaml carried before --demo
+# made its own, so data folders seeded earlier still open (public, benchmarks only).
+BENCH_KEY_ENCRYPTION_KEY = "k4lgKpNUaGX6e8KpkeWbyrTbZEuqUno6+dONwc2ryaw="
 SDK_HEADERS = {"X-operating-sys-version": "bench", "X-device-fingerprint": "bench", "X-agent": "wrk", "X-client-id": SDK_CLIENT}
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -584,7 +587,8 @@ class Tessera:
         command = [self.args.binary, "serve", "--config", self.configuration(), "--data-dir", self.data,
                    "--credentials-file", os.path.join(self.data, "demo-credentials.json"), "--port", str(self.args.port),
                    "--disable-throttling", "--log-level", "warning"] + self.database_arguments()
-        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=open(os.path.join(self.data, "stderr.log"), "w"))
+        env = dict(os.environ, TESSERA_KEY_ENCRYPTION_KEY=BENCH_KEY_ENCRYPTION_KEY)
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=open(os.path.join(self.data, "stderr.log"), "w"), env=env)
         wait_http(self.base + "/healthz")
         return self.process.pid
 

@@ -4,7 +4,8 @@ import Foundation
 
 /// Seals private keys for the store under the operator's key-encryption key (AES-256-GCM), so
 /// that a dump of the database holds none in the clear. The additional data binds a sealed key
-/// to its tenant, application and key id: a sealed key copied to another row does not open.
+/// to what it is the key of (its application or signing-key id): a sealed key copied to another
+/// row does not open.
 public struct KeySealing: Sendable {
     let key: SymmetricKey
 
@@ -19,27 +20,59 @@ public struct KeySealing: Sendable {
     /// A new random key-encryption key, base64.
     public static func generateEncodedKey() -> String { Secret.randomBytes(32).base64EncodedString() }
 
-    static func context(tenantID: String, clientID: String, keyID: String) -> Data {
-        Data("tessera application key\u{0}\(tenantID)\u{0}\(clientID)\u{0}\(keyID)".utf8)
+    /// What a sealed key belongs to; part of the sealed box's additional data.
+    public enum Owner: Sendable, Equatable {
+        case application(tenantID: String, clientID: String, keyID: String)
+        case signingKey(kid: String, algorithm: String)
+
+        var additionalData: Data {
+            switch self {
+            case .application(let tenantID, let clientID, let keyID):
+                Data("tessera application key\u{0}\(tenantID)\u{0}\(clientID)\u{0}\(keyID)".utf8)
+            case .signingKey(let kid, let algorithm):
+                Data("tessera signing key\u{0}\(kid)\u{0}\(algorithm)".utf8)
+            }
+        }
+    }
+
+    /// `secret` sealed for `owner`: nonce, ciphertext and tag in one value.
+    public func seal(_ secret: Data, for owner: Owner) throws -> Data {
+        guard let combined = try AES.GCM.seal(secret, using: key, authenticating: owner.additionalData).combined else {
+            throw ConfigurationError("AES-GCM gave no combined box")
+        }
+        return combined
+    }
+
+    /// What ``seal(_:for:)`` sealed; throws when the box does not open under this key (another
+    /// key-encryption key, or a box moved to another owner).
+    public func open(_ sealed: Data, for owner: Owner) throws -> Data {
+        try AES.GCM.open(AES.GCM.SealedBox(combined: sealed), using: key, authenticating: owner.additionalData)
     }
 
     /// A new RSA-2048 key pair for an application, sealed.
     public func newApplicationKey(tenantID: String, clientID: String, createdAt: Date) throws -> ApplicationKey {
         let privateKey = try _RSA.Encryption.PrivateKey(keySize: .bits2048)
         let keyID = "ak-" + Secret.generate(byteCount: 9)
-        let sealed = try AES.GCM.seal(privateKey.derRepresentation, using: key,
-                                      authenticating: Self.context(tenantID: tenantID, clientID: clientID, keyID: keyID))
-        guard let combined = sealed.combined else { throw ConfigurationError("AES-GCM gave no combined box") }
+        let sealed = try seal(privateKey.derRepresentation, for: .application(tenantID: tenantID, clientID: clientID, keyID: keyID))
         return ApplicationKey(tenantID: tenantID, clientID: clientID, keyID: keyID, publicKeyDER: privateKey.publicKey.derRepresentation,
-                              sealedPrivateKey: combined, createdAt: createdAt)
+                              sealedPrivateKey: sealed, createdAt: createdAt)
     }
 
-    /// The private key of `stored`; throws when the box does not open under this key (another
-    /// key-encryption key, or a box moved to another row).
+    /// The private key of `stored`.
     public func privateKey(of stored: ApplicationKey) throws -> _RSA.Encryption.PrivateKey {
-        let box = try AES.GCM.SealedBox(combined: stored.sealedPrivateKey)
-        let der = try AES.GCM.open(box, using: key,
-                                   authenticating: Self.context(tenantID: stored.tenantID, clientID: stored.clientID, keyID: stored.keyID))
-        return try _RSA.Encryption.PrivateKey(derRepresentation: der)
+        try _RSA.Encryption.PrivateKey(derRepresentation: open(stored.sealedPrivateKey, for: stored.owner))
     }
+}
+
+extension KeySealing.Owner: CustomStringConvertible {
+    public var description: String {
+        switch self {
+        case .application(let tenantID, let clientID, let keyID): "key \(keyID) of application \(clientID) of tenant \(tenantID)"
+        case .signingKey(let kid, let algorithm): "\(algorithm) signing key \(kid)"
+        }
+    }
+}
+
+extension ApplicationKey {
+    public var owner: KeySealing.Owner { .application(tenantID: tenantID, clientID: clientID, keyID: keyID) }
 }

@@ -126,6 +126,11 @@ enum PostgresMigrations {
                 PRIMARY KEY (tenant_id, client_id, key_id))
             """,
         ]),
+        // Existing keys stay as they are (clear, in private_key_pem) until a start seals them
+        // (TokenAuthority.load): SQL cannot encrypt. A sealed key leaves private_key_pem ''.
+        ("v7: signing keys sealed under the key-encryption key", [
+            "ALTER TABLE signing_key ADD COLUMN sealed_private_key BYTEA",
+        ]),
     ]
 
 

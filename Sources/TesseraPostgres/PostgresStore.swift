@@ -457,23 +457,64 @@ public final class PostgresStore: Store {
     public func signingKeys() async throws -> [StoredSigningKey] {
         try await read { db in
             var keys: [StoredSigningKey] = []
-            let rows = try await db.query("SELECT kid, algorithm, private_key_pem, created_at FROM signing_key ORDER BY created_at, kid", logger: logger)
-            for try await (kid, algorithm, pem, created) in rows.decode((String, String, String, Int64).self) {
-                keys.append(StoredSigningKey(kid: kid, algorithm: algorithm, privateKeyPEM: pem, createdAt: Date(epochMilliseconds: created)))
+            let rows = try await db.query("""
+                SELECT kid, algorithm, private_key_pem, sealed_private_key, created_at FROM signing_key ORDER BY created_at, kid
+                """, logger: logger)
+            for try await (kid, algorithm, pem, sealed, created) in rows.decode((String, String, String, Data?, Int64).self) {
+                keys.append(StoredSigningKey(kid: kid, algorithm: algorithm, privateKey: sealed.map { .sealed($0) } ?? .clear(pem),
+                                             createdAt: Date(epochMilliseconds: created)))
             }
             return keys
         }
     }
 
     public func insertUnlessAlgorithmHasKey(_ key: StoredSigningKey) async throws {
+        let (clear, sealed) = key.privateKey.columns
         try await write { db in
             // Instances starting together on an empty database queue here: the first one's key wins.
             try await db.query("LOCK TABLE signing_key IN SHARE ROW EXCLUSIVE MODE", logger: logger)
             try await db.query("""
-                INSERT INTO signing_key (kid, algorithm, private_key_pem, created_at)
-                SELECT \(key.kid), \(key.algorithm), \(key.privateKeyPEM), \(key.createdAt.epochMilliseconds)
+                INSERT INTO signing_key (kid, algorithm, private_key_pem, sealed_private_key, created_at)
+                SELECT \(key.kid), \(key.algorithm), \(clear), \(sealed), \(key.createdAt.epochMilliseconds)
                 WHERE NOT EXISTS (SELECT 1 FROM signing_key WHERE algorithm = \(key.algorithm) OR kid = \(key.kid))
                 """, logger: logger)
+        }
+    }
+
+    public func sealSigningKey(kid: String, sealed: Data) async throws {
+        try await write { db in
+            try await db.query("""
+                UPDATE signing_key SET sealed_private_key = \(sealed), private_key_pem = '' WHERE kid = \(kid) AND sealed_private_key IS NULL
+                """, logger: logger)
+        }
+    }
+
+    public func resealKeys(_ reseal: @escaping @Sendable (KeySealing.Owner, Data) throws -> Data) async throws -> Int {
+        try await write { db in
+            // Keys made meanwhile by other instances wait for this transaction rather than escape it.
+            try await db.query("LOCK TABLE signing_key, application_key IN SHARE ROW EXCLUSIVE MODE", logger: logger)
+            var signing: [(String, Data)] = []
+            let signingRows = try await db.query("""
+                SELECT kid, algorithm, sealed_private_key FROM signing_key WHERE sealed_private_key IS NOT NULL
+                """, logger: logger)
+            for try await (kid, algorithm, sealed) in signingRows.decode((String, String, Data).self) {
+                signing.append((kid, try reseal(.signingKey(kid: kid, algorithm: algorithm), sealed)))
+            }
+            var application: [(String, String, String, Data)] = []
+            let applicationRows = try await db.query("SELECT tenant_id, client_id, key_id, sealed_private_key FROM application_key", logger: logger)
+            for try await (tenantID, clientID, keyID, sealed) in applicationRows.decode((String, String, String, Data).self) {
+                application.append((tenantID, clientID, keyID, try reseal(.application(tenantID: tenantID, clientID: clientID, keyID: keyID), sealed)))
+            }
+            for (kid, sealed) in signing {
+                try await db.query("UPDATE signing_key SET sealed_private_key = \(sealed) WHERE kid = \(kid)", logger: logger)
+            }
+            for (tenantID, clientID, keyID, sealed) in application {
+                try await db.query("""
+                    UPDATE application_key SET sealed_private_key = \(sealed)
+                    WHERE tenant_id = \(tenantID) AND client_id = \(clientID) AND key_id = \(keyID)
+                    """, logger: logger)
+            }
+            return signing.count + application.count
         }
     }
 

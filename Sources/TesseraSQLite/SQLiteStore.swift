@@ -259,6 +259,11 @@ public final class SQLiteStore: Store {
                     PRIMARY KEY (tenant_id, client_id, key_id));
                 """)
         }
+        migrator.registerMigration("v10: signing keys sealed under the key-encryption key") { db in
+            // Existing keys stay as they are (clear, in private_key_pem) until a start seals them
+            // (TokenAuthority.load): SQL cannot encrypt. A sealed key leaves private_key_pem ''.
+            try db.execute(sql: "ALTER TABLE signing_key ADD COLUMN sealed_private_key BLOB")
+        }
         return migrator
     }
 
@@ -626,19 +631,62 @@ public final class SQLiteStore: Store {
     public func signingKeys() async throws -> [StoredSigningKey] {
         try await read { db in
             try db.rows(sql: "SELECT * FROM signing_key ORDER BY created_at, kid").map { row in
-                StoredSigningKey(kid: row["kid"], algorithm: row["algorithm"], privateKeyPEM: row["private_key_pem"],
-                                 createdAt: Date(epochMilliseconds: row["created_at"]))
+                let sealed: Data? = row["sealed_private_key"]
+                return StoredSigningKey(kid: row["kid"], algorithm: row["algorithm"],
+                                        privateKey: sealed.map { .sealed($0) } ?? .clear(row["private_key_pem"]),
+                                        createdAt: Date(epochMilliseconds: row["created_at"]))
             }
         }
     }
 
     public func insertUnlessAlgorithmHasKey(_ key: StoredSigningKey) async throws {
+        let (clear, sealed) = key.privateKey.columns
         try await write { db in
             try db.run(sql: """
-                    INSERT INTO signing_key (kid, algorithm, private_key_pem, created_at) SELECT ?, ?, ?, ?
+                    INSERT INTO signing_key (kid, algorithm, private_key_pem, sealed_private_key, created_at) SELECT ?, ?, ?, ?, ?
                     WHERE NOT EXISTS (SELECT 1 FROM signing_key WHERE algorithm = ? OR kid = ?)
                     """,
-                arguments: [key.kid, key.algorithm, key.privateKeyPEM, key.createdAt.epochMilliseconds, key.algorithm, key.kid])
+                arguments: [key.kid, key.algorithm, clear, sealed, key.createdAt.epochMilliseconds, key.algorithm, key.kid])
+        }
+    }
+
+    /// Once per key, at the first start after an upgrade: the clear text is overwritten with
+    /// zeros where it stood (`secure_delete`), and the WAL's copies of earlier pages go with a
+    /// truncating checkpoint, so that the file keeps no trace of it.
+    public func sealSigningKey(kid: String, sealed: Data) async throws {
+        do {
+            try await pool.writeWithoutTransaction { db in
+                try db.execute(sql: "PRAGMA secure_delete = ON")
+                defer { try? db.execute(sql: "PRAGMA secure_delete = OFF") }
+                try db.inTransaction {
+                    try db.run(sql: "UPDATE signing_key SET sealed_private_key = ?, private_key_pem = '' WHERE kid = ? AND sealed_private_key IS NULL",
+                               arguments: [sealed, kid])
+                    return .commit
+                }
+                try db.checkpoint(.truncate)
+            }
+        } catch {
+            throw StoreError("SQLite write failed: \(error)")
+        }
+    }
+
+    public func resealKeys(_ reseal: @escaping @Sendable (KeySealing.Owner, Data) throws -> Data) async throws -> Int {
+        try await write { db in
+            var count = 0
+            for row in try db.rows(sql: "SELECT kid, algorithm, sealed_private_key FROM signing_key WHERE sealed_private_key IS NOT NULL") {
+                let kid: String = row["kid"]
+                let resealed = try reseal(.signingKey(kid: kid, algorithm: row["algorithm"]), row["sealed_private_key"])
+                try db.run(sql: "UPDATE signing_key SET sealed_private_key = ? WHERE kid = ?", arguments: [resealed, kid])
+                count += 1
+            }
+            for row in try db.rows(sql: "SELECT tenant_id, client_id, key_id, sealed_private_key FROM application_key") {
+                let (tenantID, clientID, keyID): (String, String, String) = (row["tenant_id"], row["client_id"], row["key_id"])
+                let resealed = try reseal(.application(tenantID: tenantID, clientID: clientID, keyID: keyID), row["sealed_private_key"])
+                try db.run(sql: "UPDATE application_key SET sealed_private_key = ? WHERE tenant_id = ? AND client_id = ? AND key_id = ?",
+                           arguments: [resealed, tenantID, clientID, keyID])
+                count += 1
+            }
+            return count
         }
     }
 

@@ -57,13 +57,16 @@ public enum TesseraServerBuilder {
         logger.logLevel = options.logLevel
         // The folder holds the credentials file with either store, and the database with SQLite.
         if let warning = try DataDirectory.prepare(options.dataDirectory) { logger.warning("\(warning)") }
+        guard let sealing = options.configuration.keySealing else {
+            throw ConfigurationError("give a key-encryption key, server.key_encryption_key or TESSERA_KEY_ENCRYPTION_KEY (32 bytes, base64: openssl rand -base64 32): the private keys in the store are sealed under it")
+        }
         let store = try await options.openStore(logger: logger)
         let tokens: TokenAuthority
-        do { tokens = try await TokenAuthority.load(from: store, clock: options.clock) } catch {
+        do { tokens = try await TokenAuthority.load(from: store, sealing: sealing, clock: options.clock) } catch {
             await store.close()
             throw error
         }
-        let services = Services(store: store, configuration: options.configuration, clock: options.clock, tokens: tokens, logger: logger)
+        let services = Services(store: store, configuration: options.configuration, sealing: sealing, clock: options.clock, tokens: tokens, logger: logger)
         do { try await services.applicationKeys.prepare(options.configuration.directory) } catch {
             await store.close()
             throw error

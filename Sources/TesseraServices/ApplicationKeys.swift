@@ -34,11 +34,11 @@ package final class ApplicationKeys: Sendable {
 
     static let reloadInterval: TimeInterval = 5
     let store: any ApplicationKeyStore
-    let sealing: KeySealing?
+    let sealing: KeySealing
     let clock: any TesseraClock
     private let held = Mutex<[String: Held]>([:])
 
-    init(store: any ApplicationKeyStore, sealing: KeySealing?, clock: any TesseraClock) {
+    init(store: any ApplicationKeyStore, sealing: KeySealing, clock: any TesseraClock) {
         self.store = store
         self.sealing = sealing
         self.clock = clock
@@ -47,16 +47,12 @@ package final class ApplicationKeys: Sendable {
     static func key(_ tenantID: String, _ clientID: String) -> String { tenantID + "\u{0}" + clientID }
 
     /// Opens every configured application's keys, so that a wrong key-encryption key stops the
-    /// start rather than the first proof. Refuses to start without a key-encryption key when a
-    /// tenant runs user sessions. An application without a key gets one when it is first needed
+    /// start rather than the first proof. An application without a key gets one when it is first needed
     /// (an RSA-2048 key pair takes a moment to make; a start should not wait for one per
     /// application it may never serve).
     package func prepare(_ directory: Directory) async throws {
         for tenantID in directory.tenantOrder {
             guard let tenant = directory.tenant(tenantID), let policy = tenant.userSessions else { continue }
-            guard sealing != nil else {
-                throw ConfigurationError("tenant \(tenant.id) runs user sessions: give server.key_encryption_key or TESSERA_KEY_ENCRYPTION_KEY (32 bytes, base64)")
-            }
             for application in policy.applications {
                 do { _ = try await load(tenantID: tenant.id, clientID: application.clientID, creating: false) } catch let error as ConfigurationError {
                     throw error
@@ -71,7 +67,6 @@ package final class ApplicationKeys: Sendable {
     /// one when it has no current key (instances racing to do so end up with the first one's).
     @discardableResult
     func load(tenantID: String, clientID: String, creating: Bool = true) async throws -> [Opened] {
-        guard let sealing else { throw ConfigurationError("no key-encryption key is configured") }
         var stored = try await store.applicationKeys(tenantID: tenantID, clientID: clientID)
         if creating, stored.allSatisfy({ $0.retiredAt != nil }) {
             try await store.insertUnlessApplicationHasKey(try sealing.newApplicationKey(tenantID: tenantID, clientID: clientID, createdAt: clock.now()))
@@ -115,7 +110,6 @@ package final class ApplicationKeys: Sendable {
 
     /// A new current key for the application; the previous ones retire now.
     package func rotate(tenantID: String, clientID: String) async throws -> ApplicationKey {
-        guard let sealing else { throw ConfigurationError("no key-encryption key is configured") }
         let key = try sealing.newApplicationKey(tenantID: tenantID, clientID: clientID, createdAt: clock.now())
         try await store.rotate(to: key)
         try await load(tenantID: tenantID, clientID: clientID)

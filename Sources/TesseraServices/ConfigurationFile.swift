@@ -352,8 +352,9 @@ public struct TesseraConfiguration: Sendable {
     /// `server.tls_key`); nil: plain HTTP.
     public var tlsCertificatePath: String?
     public var tlsKeyPath: String?
-    /// Seals the private keys the store keeps (`server.key_encryption_key`, or
-    /// TESSERA_KEY_ENCRYPTION_KEY); required when a tenant runs user sessions.
+    /// Seals the private keys the store keeps: signing keys and applications' keys
+    /// (`server.key_encryption_key`, or TESSERA_KEY_ENCRYPTION_KEY). Required to serve; `--demo`
+    /// makes one in its data folder when none is given.
     public var keySealing: KeySealing?
     /// Plain-text passwords as the YAML gave them, for the credentials file (provider → username → password).
     package let knownPasswords: [String: [String: String]]

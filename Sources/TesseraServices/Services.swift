@@ -41,7 +41,8 @@ public final class Services: Sendable {
 
     public var directory: Directory { configuration.directory }
 
-    public init(store: any Store, configuration: TesseraConfiguration, clock: any TesseraClock, tokens: TokenAuthority, logger: Logger) {
+    public init(store: any Store, configuration: TesseraConfiguration, sealing: KeySealing, clock: any TesseraClock, tokens: TokenAuthority,
+                logger: Logger) {
         clients = store
         pendingLogins = store
         sessions = store
@@ -58,7 +59,7 @@ public final class Services: Sendable {
         self.logger = logger
         self.loginGuard = LoginGuard(limits: configuration.loginLimits, clock: clock, logger: logger)
         self.registrations = AttemptLimiter(limit: configuration.registrationsPerAddress, window: 3600, clock: clock)
-        applicationKeys = ApplicationKeys(store: store, sealing: configuration.keySealing, clock: clock)
+        applicationKeys = ApplicationKeys(store: store, sealing: sealing, clock: clock)
         let hot = HotReads(capacity: configuration.cacheCapacity)
         self.hot = hot
         // Another instance ended what we may hold under these keys (or we may have missed some): forget it.

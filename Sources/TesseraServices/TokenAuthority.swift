@@ -67,41 +67,58 @@ public struct TokenAuthority: Sendable {
     static let formKeyAlgorithm = "HS256-forms"
 
     /// Loads the signing keys from the store, creating the first RS256 (access tokens, software
-    /// statements) and ES256 (media tokens: cheap to sign) keys if there are none.
-    public static func load(from store: any SigningKeyStore, clock: any TesseraClock) async throws -> TokenAuthority {
+    /// statements) and ES256 (media tokens: cheap to sign) keys if there are none. Every private
+    /// key is sealed under `sealing`; keys an older Tessera stored in the clear are sealed here.
+    /// Throws ``ConfigurationError`` when a key does not open with `sealing` (another
+    /// key-encryption key).
+    public static func load(from store: any SigningKeyStore, sealing: KeySealing, clock: any TesseraClock) async throws -> TokenAuthority {
         var stored = try await store.signingKeys()
-        if !stored.contains(where: { $0.algorithm == "RS256" }) {
-            let key = try _RSA.Signing.PrivateKey(keySize: .bits2048)
-            try await store.insertUnlessAlgorithmHasKey(StoredSigningKey(kid: "rs-" + Secret.generate(byteCount: 9), algorithm: "RS256",
-                                                    privateKeyPEM: key.pemRepresentation, createdAt: clock.now()))
+        func insertUnlessPresent(_ algorithm: String, kidPrefix: String, privateKey: () throws -> String) async throws {
+            guard !stored.contains(where: { $0.algorithm == algorithm }) else { return }
+            let kid = kidPrefix + Secret.generate(byteCount: 9)
+            let sealed = try sealing.seal(Data(try privateKey().utf8), for: .signingKey(kid: kid, algorithm: algorithm))
+            try await store.insertUnlessAlgorithmHasKey(StoredSigningKey(kid: kid, algorithm: algorithm, privateKey: .sealed(sealed), createdAt: clock.now()))
         }
-        if !stored.contains(where: { $0.algorithm == "ES256" }) {
-            try await store.insertUnlessAlgorithmHasKey(StoredSigningKey(kid: "es-" + Secret.generate(byteCount: 9), algorithm: "ES256",
-                                                    privateKeyPEM: ES256PrivateKey().pemRepresentation, createdAt: clock.now()))
-        }
-        if !stored.contains(where: { $0.algorithm == formKeyAlgorithm }) {
-            // Not a PEM: 32 random bytes, base64. Older Tessera versions skip algorithms they do not know.
-            try await store.insertUnlessAlgorithmHasKey(StoredSigningKey(kid: "hs-" + Secret.generate(byteCount: 9), algorithm: formKeyAlgorithm,
-                                                    privateKeyPEM: Secret.randomBytes(32).base64EncodedString(), createdAt: clock.now()))
+        try await insertUnlessPresent("RS256", kidPrefix: "rs-") { try _RSA.Signing.PrivateKey(keySize: .bits2048).pemRepresentation }
+        try await insertUnlessPresent("ES256", kidPrefix: "es-") { ES256PrivateKey().pemRepresentation }
+        // Not a PEM: 32 random bytes, base64. Older Tessera versions skip algorithms they do not know.
+        try await insertUnlessPresent(formKeyAlgorithm, kidPrefix: "hs-") { Secret.randomBytes(32).base64EncodedString() }
+        // Keys a Tessera before key sealing kept in the clear: sealed now, once.
+        for key in stored {
+            guard case .clear(let text) = key.privateKey else { continue }
+            try await store.sealSigningKey(kid: key.kid, sealed: sealing.seal(Data(text.utf8), for: key.owner))
         }
         // Another instance may have raced us; everyone uses what the store holds.
         stored = try await store.signingKeys()
+        var privateKeys: [String: String] = [:]
+        for key in stored {
+            switch key.privateKey {
+            case .sealed(let box):
+                guard let opened = try? sealing.open(box, for: key.owner) else {
+                    throw ConfigurationError("the signing key \(key.kid) does not open with this key-encryption key (server.key_encryption_key or TESSERA_KEY_ENCRYPTION_KEY): give the one it was sealed with")
+                }
+                privateKeys[key.kid] = String(decoding: opened, as: UTF8.self)
+            case .clear(let text):
+                privateKeys[key.kid] = text
+            }
+        }
         let collection = JWTKeyCollection()
         var published: [JWK] = []
         var mediaTokenKeys: [String: ES256PrivateKey] = [:]
         var accessTokenKIDs: Set<String> = []
         for key in stored {
             let kid = JWKIdentifier(string: key.kid)
+            let pem = privateKeys[key.kid] ?? ""
             switch key.algorithm {
             case "RS256":
-                let privateKey = try Insecure.RSA.PrivateKey(pem: key.privateKeyPEM)
+                let privateKey = try Insecure.RSA.PrivateKey(pem: pem)
                 await collection.add(rsa: privateKey, digestAlgorithm: .sha256, kid: kid)
                 accessTokenKIDs.insert(key.kid)
                 let primitives = try privateKey.publicKey.getKeyPrimitives()
                 published.append(.rsa(.rs256, identifier: kid, modulus: primitives.modulus.base64URLEncoded(),
                                       exponent: primitives.publicExponent.base64URLEncoded()))
             case "ES256":
-                let privateKey = try ES256PrivateKey(pem: key.privateKeyPEM)
+                let privateKey = try ES256PrivateKey(pem: pem)
                 mediaTokenKeys[key.kid] = privateKey
                 if let point = privateKey.publicKey.parameters {
                     published.append(.ecdsa(.es256, identifier: kid, x: point.x, y: point.y, curve: .p256))
@@ -112,7 +129,7 @@ public struct TokenAuthority: Sendable {
         }
         guard let rsa = stored.last(where: { $0.algorithm == "RS256" }), let ec = stored.last(where: { $0.algorithm == "ES256" }),
               let mediaTokenKey = mediaTokenKeys[ec.kid],
-              let formKey = stored.last(where: { $0.algorithm == formKeyAlgorithm }).flatMap({ Data(base64Encoded: $0.privateKeyPEM) }),
+              let formKey = stored.last(where: { $0.algorithm == formKeyAlgorithm }).flatMap({ privateKeys[$0.kid] }).flatMap({ Data(base64Encoded: $0) }),
               formKey.count == 32 else {
             throw StoreError("the store holds no usable signing keys")
         }

@@ -92,14 +92,34 @@ public protocol NonceStore: Sendable {
 public struct StoredSigningKey: Sendable, Equatable {
     public var kid: String
     public var algorithm: String
-    public var privateKeyPEM: String
+    public var privateKey: Material
     public var createdAt: Date
 
-    public init(kid: String, algorithm: String, privateKeyPEM: String, createdAt: Date) {
+    /// The private key's text (a PEM, or base64 of the form key's bytes), as the store holds it.
+    public enum Material: Sendable, Equatable {
+        /// Sealed under the key-encryption key (``KeySealing``, owner ``StoredSigningKey/owner``).
+        case sealed(Data)
+        /// In the clear: written by a Tessera older than key sealing; a start seals it.
+        case clear(String)
+    }
+
+    public init(kid: String, algorithm: String, privateKey: Material, createdAt: Date) {
         self.kid = kid
         self.algorithm = algorithm
-        self.privateKeyPEM = privateKeyPEM
+        self.privateKey = privateKey
         self.createdAt = createdAt
+    }
+
+    public var owner: KeySealing.Owner { .signingKey(kid: kid, algorithm: algorithm) }
+}
+
+extension StoredSigningKey.Material {
+    /// The two columns that hold it: `private_key_pem` ('' once sealed) and `sealed_private_key`.
+    package var columns: (clear: String, sealed: Data?) {
+        switch self {
+        case .sealed(let sealed): ("", sealed)
+        case .clear(let pem): (pem, nil)
+        }
     }
 }
 
@@ -108,6 +128,16 @@ public protocol SigningKeyStore: Sendable {
     /// Stores `key` unless the store already holds a key of its algorithm (or its kid), atomically:
     /// instances starting together on an empty database all end up signing with the same key.
     func insertUnlessAlgorithmHasKey(_ key: StoredSigningKey) async throws
+    /// Replaces the clear private key of `kid` by `sealed`, unless it is sealed already (another
+    /// instance sealed it first).
+    func sealSigningKey(kid: String, sealed: Data) async throws
+}
+
+/// Every sealed private key at once, for a change of key-encryption key.
+public protocol SealedKeyStore: Sendable {
+    /// In one transaction: replaces each sealed private key (signing keys and application keys)
+    /// by `reseal(owner, sealed)`; answers how many. A throw from `reseal` changes nothing.
+    func resealKeys(_ reseal: @escaping @Sendable (KeySealing.Owner, Data) throws -> Data) async throws -> Int
 }
 
 /// The RSA key pairs of user-session applications (OneAccess), private halves sealed.
@@ -174,7 +204,7 @@ public protocol MemoryCoherence: Sendable {
 /// Everything Tessera keeps. Each backend implements all of it; one conformance suite tests
 /// every backend.
 public protocol Store: ClientStore, PendingLoginStore, LoginAttemptStore, SessionStore, DecisionStore,
-    NonceStore, SigningKeyStore, ApplicationKeyStore, PasswordChangeStore, ProviderSessionStore, TemporaryAccessStore, MetadataVersionStore, MemoryCoherence
+    NonceStore, SigningKeyStore, SealedKeyStore, ApplicationKeyStore, PasswordChangeStore, ProviderSessionStore, TemporaryAccessStore, MetadataVersionStore, MemoryCoherence
 {
     /// Deletes codes, attempts, nonces and browser sessions past their expiry, sessions and
     /// decisions more than `grace` past theirs (so that "expired" can still be told from "never"),

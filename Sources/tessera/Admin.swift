@@ -4,11 +4,12 @@ import Foundation
 import FoundationNetworking
 #endif
 
-/// `tessera admin …`: the operator's verbs, over a running Tessera's admin API.
+/// `tessera admin …`: the operator's verbs, over a running Tessera's admin API (`rotate-kek`
+/// alone works on the database directly).
 struct Admin: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Operate a running Tessera through its admin API.",
-        subcommands: [AdminSessions.self, AdminClients.self, AdminKeys.self])
+        abstract: "Operate a running Tessera through its admin API, or change its key-encryption key.",
+        subcommands: [AdminSessions.self, AdminClients.self, AdminKeys.self, RotateKeyEncryptionKey.self])
 }
 
 /// Where the admin API is and the token it takes.

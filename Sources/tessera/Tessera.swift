@@ -68,6 +68,13 @@ struct Serve: AsyncParsableCommand {
         if let url = database ?? ProcessInfo.processInfo.environment["TESSERA_DATABASE_URL"] { configuration.databaseURL = url }
         if let token = ProcessInfo.processInfo.environment["TESSERA_ADMIN_TOKEN"] { try configuration.setAdminToken(token) }
         if let key = ProcessInfo.processInfo.environment["TESSERA_KEY_ENCRYPTION_KEY"] { configuration.keySealing = try KeySealing(encoded: key) }
+        // The demo makes its own key-encryption key, kept in its data folder.
+        var demoKeyPath: String?
+        if demo, configuration.keySealing == nil {
+            let made = try DemoKeyEncryptionKey.readOrMake(in: dataDir)
+            configuration.keySealing = made.sealing
+            demoKeyPath = made.path
+        }
         // The demo makes its own admin token, written to the credentials file with the rest.
         var demoAdminToken: String?
         if demo, configuration.adminTokenDigest == nil {
@@ -95,6 +102,7 @@ struct Serve: AsyncParsableCommand {
         try await Credentials.make(services: services, baseURL: baseURL,
                                    metadataPrivateKey: demo ? Credentials.demoMetadataPrivateKey() : nil, adminToken: demoAdminToken).write(to: path)
         print("Tessera listens on \(baseURL); credentials written to \(path)")
+        if let demoKeyPath { print("The private keys in the database are sealed under the key-encryption key in \(demoKeyPath)") }
         try await application.runService()
         reloader?.cancel()
     }
@@ -123,21 +131,12 @@ struct Migrate: AsyncParsableCommand {
         abstract: "Create or upgrade the database schema and exit.",
         discussion: "Idempotent. Refuses a database whose schema is newer than this Tessera knows. `serve` migrates at start as well.")
 
-    @Option(name: .customLong("data-dir"), help: "Folder for the SQLite database.") var dataDir = "tessera-data"
-    @Option(help: "postgres://… to migrate a PostgreSQL database instead (default: TESSERA_DATABASE_URL).") var database: String?
+    @OptionGroup var location: StoreLocationOptions
 
     func run() async throws {
-        if let url = database ?? ProcessInfo.processInfo.environment["TESSERA_DATABASE_URL"] {
-            let location = try PostgresLocation(url: url)
-            let store = try await PostgresStore.open(location)
-            await store.close()
-            print("schema of \(location.redacted) is up to date")
-            return
-        }
-        if let warning = try DataDirectory.prepare(dataDir) { FileHandle.standardError.write(Data("warning: \(warning)\n".utf8)) }
-        let path = (dataDir as NSString).appendingPathComponent("tessera.sqlite")
-        _ = try SQLiteStore(path: path)
-        print("schema of \(path) is up to date")
+        let (store, description) = try await location.open()
+        await store.close()
+        print("schema of \(description) is up to date")
     }
 }
 

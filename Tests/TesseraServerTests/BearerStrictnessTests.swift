@@ -4,6 +4,7 @@ import Foundation
 import HTTPTypes
 import Testing
 import TesseraCore
+import TesseraStore
 @testable import TesseraServer
 @testable import TesseraServices
 
@@ -39,8 +40,17 @@ import TesseraCore
         let stored = try await wire.store.signingKeys()
         let rsa = try #require(stored.first { $0.algorithm == "RS256" })
         let ec = try #require(stored.first { $0.algorithm == "ES256" })
-        return Keys(rsaKID: rsa.kid, rsa: try _RSA.Signing.PrivateKey(pemRepresentation: rsa.privateKeyPEM),
-                    ecKID: ec.kid, ec: try P256.Signing.PrivateKey(pemRepresentation: ec.privateKeyPEM))
+        // The store holds them sealed: opened here with the harness's key-encryption key.
+        let sealing = try #require(Fixture.configuration.keySealing)
+        func pem(_ key: StoredSigningKey) throws -> String {
+            guard case .sealed(let box) = key.privateKey else {
+                Issue.record("signing key \(key.kid) is stored in the clear")
+                return ""
+            }
+            return String(decoding: try sealing.open(box, for: key.owner), as: UTF8.self)
+        }
+        return Keys(rsaKID: rsa.kid, rsa: try _RSA.Signing.PrivateKey(pemRepresentation: pem(rsa)),
+                    ecKID: ec.kid, ec: try P256.Signing.PrivateKey(pemRepresentation: pem(ec)))
     }
 
     /// The client id inside a bearer Tessera issued.

@@ -49,7 +49,10 @@ final class TesseraProcess: Sendable {
         }
         process.standardOutput = log
         process.standardError = log
-        if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
+        // Instances sharing a PostgreSQL database share its key-encryption key; `--demo` would make
+        // one per data folder.
+        let shared = database == nil ? [:] : ["TESSERA_KEY_ENCRYPTION_KEY": Self.sharedKeyEncryptionKey]
+        process.environment = ProcessInfo.processInfo.environment.merging(shared.merging(environment) { $1 }) { $1 }
         try process.run()
         try? log.close()
         // Hummingbird logs the port it bound.
@@ -65,6 +68,8 @@ final class TesseraProcess: Sendable {
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         throw TesseraProcessError(output: (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "")
     }
+
+    static let sharedKeyEncryptionKey = KeySealing.generateEncodedKey()
 
     /// What the program printed so far.
     var output: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }

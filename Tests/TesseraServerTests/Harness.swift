@@ -32,10 +32,14 @@ enum Fixture {
                 private_key: other-private
 
         """
+    static let encodedKeyEncryptionKey = KeySealing.generateEncodedKey()
     static let configuration: TesseraConfiguration = {
         do {
             var configuration = try TesseraConfiguration.load(yaml: TesseraConfiguration.demoYAML() + otherTenant)
             configuration.throttling = false // the throttling tests turn it on
+            // What `--demo` would make in its data folder; one for the test process, so that a
+            // harness reopening another's database opens its keys.
+            configuration.keySealing = try KeySealing(encoded: encodedKeyEncryptionKey)
             return configuration
         } catch {
             fatalError("test configuration: \(error)")
@@ -89,7 +93,47 @@ struct Harness {
         self.purgeInterval = purgeInterval
     }
 
+    /// A harness on `other`'s data folder and database (a restart), with `configuration`.
+    init(reopening other: Harness, configuration: TesseraConfiguration) {
+        dataDirectory = other.dataDirectory
+        var configuration = configuration
+        configuration.databaseURL = other.configuration.databaseURL
+        self.configuration = configuration
+        purgeInterval = other.purgeInterval
+    }
+
     var databasePath: String { (dataDirectory as NSString).appendingPathComponent("tessera.sqlite") }
+
+    /// Whether `dump` holds the end of `secret` (its last 32 bytes) raw, in base64 or in hex (as
+    /// `pg_dump` writes a bytea).
+    static func dump(_ dump: Data, holds secret: Data) -> Bool {
+        let tail = secret.suffix(32)
+        let hex = tail.map { String(format: "%02x", $0) }.joined()
+        return dump.range(of: tail) != nil || dump.range(of: Data(secret.base64EncodedString().utf8).suffix(32)) != nil
+            || dump.range(of: Data(hex.utf8)) != nil
+    }
+
+    /// What a stolen backup would hold: the SQLite file and its WAL, or `pg_dump` of the schema.
+    func dump() throws -> Data {
+        guard let url = configuration.databaseURL else {
+            return ["", "-wal"].reduce(into: Data()) { dump, suffix in
+                dump += (try? Data(contentsOf: URL(fileURLWithPath: databasePath + suffix))) ?? Data()
+            }
+        }
+        var components = try #require(URLComponents(string: url))
+        let schema = try #require(components.queryItems?.first { $0.name == "schema" }?.value)
+        components.queryItems = components.queryItems?.filter { $0.name == "sslmode" }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["pg_dump", "--schema=\(schema)", try #require(components.string)]
+        let out = Pipe()
+        process.standardOutput = out
+        try process.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        try #require(process.terminationStatus == 0, "pg_dump failed")
+        return data
+    }
 
     /// Starts a real server on 127.0.0.1 (an ephemeral port) and hands `body` an HTTP client for it.
     func run(_ body: @Sendable (Wire) async throws -> Void) async throws {

@@ -140,8 +140,9 @@ import TesseraCore
         var tenant = try #require(Fixture.configuration.directory.tenant("REF30"))
         tenant.policies.requireDeviceInfo = true
         let directory = try Directory(tenants: [tenant], providers: Array(Fixture.configuration.directory.providers.values))
-        let configuration = TesseraConfiguration(directory: directory, publicBaseURL: nil, trustedProxies: try TrustedProxies([]),
+        var configuration = TesseraConfiguration(directory: directory, publicBaseURL: nil, trustedProxies: try TrustedProxies([]),
                                                  helpURL: "https://help.test/", throttling: false, knownPasswords: [:])
+        configuration.keySealing = Fixture.configuration.keySealing
         let harness = try Harness(configuration: configuration)
         try await harness.run { wire in
             var auth = try await wire.bearer()

@@ -302,7 +302,7 @@ struct PostgresTests {
                 for i in 0..<10 {
                     let store = i % 2 == 0 ? a : b
                     group.addTask {
-                        try await store.insertUnlessAlgorithmHasKey(StoredSigningKey(kid: "rs-\(i)", algorithm: "RS256", privateKeyPEM: "pem-\(i)", createdAt: now))
+                        try await store.insertUnlessAlgorithmHasKey(StoredSigningKey(kid: "rs-\(i)", algorithm: "RS256", privateKey: .sealed(Data("box-\(i)".utf8)), createdAt: now))
                     }
                 }
                 try await group.waitForAll()

@@ -155,12 +155,12 @@ import TesseraCore
             try await store.insert(client)
             #expect(try await store.client(id: "c1") == client)
             #expect(try await store.client(id: "c2") == nil)
-            let key = StoredSigningKey(kid: "k1", algorithm: "RS256", privateKeyPEM: "pem", createdAt: now)
+            let key = StoredSigningKey(kid: "k1", algorithm: "RS256", privateKey: .sealed(Data("box".utf8)), createdAt: now)
             try await store.insertUnlessAlgorithmHasKey(key)
-            try await store.insertUnlessAlgorithmHasKey(StoredSigningKey(kid: "k1", algorithm: "ES256", privateKeyPEM: "other", createdAt: now))
-            try await store.insertUnlessAlgorithmHasKey(StoredSigningKey(kid: "k2", algorithm: "RS256", privateKeyPEM: "other", createdAt: now))
+            try await store.insertUnlessAlgorithmHasKey(StoredSigningKey(kid: "k1", algorithm: "ES256", privateKey: .sealed(Data("other".utf8)), createdAt: now))
+            try await store.insertUnlessAlgorithmHasKey(StoredSigningKey(kid: "k2", algorithm: "RS256", privateKey: .sealed(Data("other".utf8)), createdAt: now))
             #expect(try await store.signingKeys() == [key])
-            let ec = StoredSigningKey(kid: "k3", algorithm: "ES256", privateKeyPEM: "ec", createdAt: now)
+            let ec = StoredSigningKey(kid: "k3", algorithm: "ES256", privateKey: .sealed(Data("ec".utf8)), createdAt: now)
             try await store.insertUnlessAlgorithmHasKey(ec)
             #expect(try await store.signingKeys() == [key, ec])
             let browser = ProviderBrowserSession(digest: SecretDigest(of: "cookie"), subject: Subject(userID: "u", providerID: "P"), expiresAt: now)
@@ -168,6 +168,46 @@ import TesseraCore
             #expect(try await store.providerSession(digest: browser.digest) == browser)
             try await store.deleteProviderSession(digest: browser.digest)
             #expect(try await store.providerSession(digest: browser.digest) == nil)
+        }
+    }
+
+    /// A key an older Tessera kept in the clear is sealed once (a second seal, by an instance that
+    /// read it before, changes nothing); a change of key-encryption key reseals every signing and
+    /// application key in one write, and a reseal that fails half-way changes none.
+    @Test(arguments: Backend.available) func signingKeysAreSealedAndEveryKeyResealedAtOnce(backend: Backend) async throws {
+        try await backend.withStore { (store, _) async throws in
+            let legacy = StoredSigningKey(kid: "rs-old", algorithm: "RS256", privateKey: .clear("-----BEGIN PRIVATE KEY-----"), createdAt: now)
+            try await store.insertUnlessAlgorithmHasKey(legacy)
+            #expect(try await store.signingKeys() == [legacy])
+            try await store.sealSigningKey(kid: "rs-old", sealed: Data("first".utf8))
+            try await store.sealSigningKey(kid: "rs-old", sealed: Data("second".utf8))
+            var sealed = legacy
+            sealed.privateKey = .sealed(Data("first".utf8))
+            #expect(try await store.signingKeys() == [sealed])
+
+            let application = ApplicationKey(tenantID: "T", clientID: "app", keyID: "ak-1", publicKeyDER: Data([1]),
+                                             sealedPrivateKey: Data("app-box".utf8), createdAt: now)
+            try await store.insertUnlessApplicationHasKey(application)
+            // Fails on the application key, after the signing key: nothing changes.
+            await #expect(throws: (any Error).self) {
+                try await store.resealKeys { owner, box in
+                    if case .application = owner { throw StoreError("refused") }
+                    return box + Data("!".utf8)
+                }
+            }
+            #expect(try await store.signingKeys() == [sealed])
+            #expect(try await store.applicationKeys(tenantID: "T", clientID: "app") == [application])
+
+            let count = try await store.resealKeys { owner, box in
+                switch owner {
+                case .signingKey(let kid, let algorithm): Data("\(kid)/\(algorithm)/".utf8) + box
+                case .application(let tenantID, let clientID, let keyID): Data("\(tenantID)/\(clientID)/\(keyID)/".utf8) + box
+                }
+            }
+            #expect(count == 2)
+            sealed.privateKey = .sealed(Data("rs-old/RS256/first".utf8))
+            #expect(try await store.signingKeys() == [sealed])
+            #expect(try await store.applicationKeys(tenantID: "T", clientID: "app").map(\.sealedPrivateKey) == [Data("T/app/ak-1/app-box".utf8)])
         }
     }
 
