@@ -16,6 +16,9 @@ final class OperationGate: Sendable {
 
     private let state = Mutex(State())
 
+    /// Operations admitted and not yet ended (holding or waiting for a pooled connection).
+    var inFlight: Int { state.withLock { $0.admitted } }
+
     /// Runs `body` unless the store is closing, in which case it throws without running it.
     func run<T>(_ body: () async throws -> T) async throws -> T {
         try state.withLock { state in

@@ -96,6 +96,12 @@ final class PeerInstances: Sendable {
     private var isListening: Bool { state.withLock { $0.listeningSince != nil } }
 
     /// What the listener knows of the other instances now, if it has listened for a whole lease.
+    /// The other instances heard renewing their lease lately (for metrics).
+    var instancesHeard: Int {
+        let now = ContinuousClock.now
+        return state.withLock { state in state.renewed.values.count { $0 > now } }
+    }
+
     private func instancesHeardRenewing() -> [UUID: ContinuousClock.Instant]? {
         let now = ContinuousClock.now
         return state.withLock { state in

@@ -20,13 +20,15 @@ public final class PostgresStore: Store {
     /// Logins, TempPass starts and logouts: batched, each batch notifying the other instances.
     private let sessionChanges: SessionChangeBatches
     private let logger: Logger
+    private let metrics: StoreMetrics
     private let running: Task<Void, Never>
     private let listening = Mutex<Task<Void, Never>?>(nil)
     private let gate = OperationGate()
 
     /// Connects, applies the migrations (refusing a newer schema) and joins the other instances.
-    public static func open(_ location: PostgresLocation, logger: Logger = Logger(label: "tessera.postgres")) async throws -> PostgresStore {
-        let store = PostgresStore(location: location, logger: logger)
+    public static func open(_ location: PostgresLocation, logger: Logger = Logger(label: "tessera.postgres"),
+                            metrics: StoreMetrics = .none) async throws -> PostgresStore {
+        let store = PostgresStore(location: location, logger: logger, metrics: metrics)
         do {
             // The pool serves nobody until its run() has started.
             try await Task.sleep(for: .milliseconds(20))
@@ -43,14 +45,20 @@ public final class PostgresStore: Store {
         return store
     }
 
-    private init(location: PostgresLocation, logger: Logger) {
+    private init(location: PostgresLocation, logger: Logger, metrics: StoreMetrics) {
         self.location = location
         self.logger = logger
+        self.metrics = metrics
         let client = PostgresClient(configuration: location.clientConfiguration, backgroundLogger: logger)
         self.client = client
         peers = PeerInstances(location: location, client: client, logger: logger)
-        sessionChanges = SessionChangeBatches(client: client, peers: peers, logger: logger)
+        sessionChanges = SessionChangeBatches(client: client, peers: peers, logger: logger, metrics: metrics)
         running = Task { await client.run() }
+    }
+
+    public func sampleGauges() {
+        metrics.setOperationsInFlight(gate.inFlight)
+        metrics.setPeerInstances(peers.instancesHeard)
     }
 
     /// Leaves the other instances and closes every connection.
@@ -73,7 +81,7 @@ public final class PostgresStore: Store {
 
     private func read<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
         try await gate.run {
-            do { return try await client.withConnection { connection in try await body(connection) } } catch {
+            do { return try await metrics.time(metrics.reads) { try await client.withConnection { connection in try await body(connection) } } } catch {
                 throw Self.storeError(error, doing: "read")
             }
         }
@@ -82,7 +90,9 @@ public final class PostgresStore: Store {
     @discardableResult
     private func write<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
         try await gate.run {
-            do { return try await client.withTransaction(logger: logger) { connection in try await body(connection) } } catch {
+            do {
+                return try await metrics.time(metrics.writes) { try await client.withTransaction(logger: logger) { connection in try await body(connection) } }
+            } catch {
                 throw Self.storeError(error, doing: "write")
             }
         }
@@ -93,7 +103,7 @@ public final class PostgresStore: Store {
     /// same device on this instance; nil for a write of its own.
     private func changeSessions<T: Sendable>(of scope: DeviceKey?, _ body: @Sendable @escaping (PostgresConnection) async throws -> (T, keys: [MemoryKey])) async throws -> T {
         let scope = scope ?? DeviceKey(tenantID: "", deviceID: UUID.random().uuidString)
-        return try await gate.run { try await sessionChanges.write(scope: scope, body) }
+        return try await gate.run { try await metrics.time(metrics.sessionChanges) { try await sessionChanges.write(scope: scope, body) } }
     }
 
     static func storeError(_ error: any Error, doing what: String) -> StoreError {
@@ -727,6 +737,18 @@ public final class PostgresStore: Store {
 
     public func checkReadiness() async throws {
         try await read { db in _ = try await db.query("SELECT 1 FROM session LIMIT 1", logger: logger) }
+    }
+
+    public func sessionCounts(now: Date) async throws -> [SessionKind: Int] {
+        try await read { db in
+            var counts: [SessionKind: Int] = [:]
+            let rows = try await db.query("SELECT kind, count(*) FROM session WHERE expires_at > \(now.epochMilliseconds) GROUP BY kind",
+                                          logger: logger)
+            for try await (kind, count) in rows.decode((String, Int64).self) {
+                if let kind = SessionKind(rawValue: kind) { counts[kind] = Int(count) }
+            }
+            return counts
+        }
     }
 
     public func onInvalidation(_ handler: @escaping @Sendable ([MemoryKey]?) -> Void) {

@@ -45,11 +45,13 @@ final class SessionChangeBatches: Sendable {
     private let client: PostgresClient
     private let peers: PeerInstances
     private let logger: Logger
+    private let metrics: StoreMetrics
     private let queue: BatchQueue<Job, DeviceKey>
 
     /// `drainers` batches run at once (each on its own connection). Their COMMITs take turns on
     /// the notification lock, so more drainers mostly make smaller batches: 2 measured best.
-    init(client: PostgresClient, peers: PeerInstances, logger: Logger, batchLimit: Int = 64, drainers: Int = 2) {
+    init(client: PostgresClient, peers: PeerInstances, logger: Logger, metrics: StoreMetrics = .none, batchLimit: Int = 64, drainers: Int = 2) {
+        self.metrics = metrics
         self.client = client
         self.peers = peers
         self.logger = logger
@@ -117,6 +119,7 @@ final class SessionChangeBatches: Sendable {
         while true {
             let batch = queue.next()
             if batch.isEmpty { return }
+            metrics.recordBatch(batch.count)
             // Its devices may go in the next batch once this one has committed (or failed).
             defer { queue.finished(batch) }
             let ordered = batch.sorted { ($0.device.tenantID, $0.device.deviceID) < ($1.device.tenantID, $1.device.deviceID) }

@@ -25,11 +25,13 @@ final class GroupCommit: Sendable {
     private struct WriteFailed: Error {}
 
     private let pool: DatabasePool
+    private let metrics: StoreMetrics
     /// At most 256 writes share a transaction (bounds how long one COMMIT holds the rest).
     private let queue: BatchQueue<Job, Int>
 
-    init(pool: DatabasePool, batchLimit: Int = 256) {
+    init(pool: DatabasePool, metrics: StoreMetrics = .none, batchLimit: Int = 256) {
         self.pool = pool
+        self.metrics = metrics
         queue = BatchQueue(limit: batchLimit)
     }
 
@@ -77,6 +79,7 @@ final class GroupCommit: Sendable {
         while true {
             let batch = queue.next()
             if batch.isEmpty { return }
+            metrics.recordBatch(batch.count)
             do {
                 do {
                     try db.inTransaction {

@@ -58,12 +58,14 @@ public final class SQLiteStore: Store {
     private let sessionSweepRows: Int
     /// The rowid after which the next sweep starts.
     private let sweepCursor = Mutex<Int64>(0)
+    private let metrics: StoreMetrics
 
     /// Opens (creating if needed) the database at `path` and applies the migrations.
     /// `walCheckpointFrames`: see ``walCheckpointFrames``; the WAL file is cut back to that size
     /// whenever it starts over. `sessionSweepRows`: see ``sessionSweepRows``.
     public init(path: String, walCheckpointFrames: Int = SQLiteStore.walCheckpointFrames,
-                sessionSweepRows: Int = SQLiteStore.sessionSweepRows) throws {
+                sessionSweepRows: Int = SQLiteStore.sessionSweepRows, metrics: StoreMetrics = .none) throws {
+        self.metrics = metrics
         precondition(sessionSweepRows > 0, "a purge sweeps at least one row")
         self.sessionSweepRows = sessionSweepRows
         var configuration = Configuration()
@@ -91,7 +93,7 @@ public final class SQLiteStore: Store {
         } catch {
             throw StoreError("cannot open the SQLite database at \(path): \(error)")
         }
-        commits = GroupCommit(pool: pool)
+        commits = GroupCommit(pool: pool, metrics: metrics)
         let checkpointer: DatabaseQueue
         do { checkpointer = try DatabaseQueue(path: path, configuration: Self.sideConfiguration) } catch {
             throw StoreError("cannot open the SQLite database at \(path) for checkpoints: \(error)")
@@ -122,6 +124,9 @@ public final class SQLiteStore: Store {
 
     /// Stops the side checkpointer and waits for a checkpoint in flight, so that nothing of the
     /// store holds a lock on the file once this returns.
+    /// SQLite has no gauge to sample: its batches and operations are recorded as they happen.
+    public func sampleGauges() {}
+
     public func close() async {
         checkpoints.cancel()
         await checkpoints.value
@@ -268,13 +273,13 @@ public final class SQLiteStore: Store {
     }
 
     private func write<T: Sendable>(_ body: @Sendable @escaping (Database) throws -> T) async throws -> T {
-        do { return try await commits.write(body) } catch let error as StoreError { throw error } catch {
+        do { return try await metrics.time(metrics.writes) { try await commits.write(body) } } catch let error as StoreError { throw error } catch {
             throw StoreError("SQLite write failed: \(error)")
         }
     }
 
     private func read<T: Sendable>(_ body: @Sendable @escaping (Database) throws -> T) async throws -> T {
-        do { return try await pool.read(body) } catch { throw StoreError("SQLite read failed: \(error)") }
+        do { return try await metrics.time(metrics.reads) { try await pool.read(body) } } catch { throw StoreError("SQLite read failed: \(error)") }
     }
 
     // MARK: Clients
@@ -884,6 +889,15 @@ public final class SQLiteStore: Store {
 
     public func checkReadiness() async throws {
         try await read { db in _ = try Row.fetchOne(db, sql: "SELECT 1 FROM session LIMIT 1") }
+    }
+
+    public func sessionCounts(now: Date) async throws -> [SessionKind: Int] {
+        try await read { db in
+            try db.rows(sql: "SELECT kind, count(*) AS n FROM session WHERE expires_at > ? GROUP BY kind",
+                        arguments: [now.epochMilliseconds]).reduce(into: [:]) { counts, row in
+                if let kind = SessionKind(rawValue: row["kind"]) { counts[kind] = row["n"] }
+            }
+        }
     }
 
     public func onInvalidation(_ handler: @escaping @Sendable ([MemoryKey]?) -> Void) {}

@@ -45,6 +45,21 @@ struct SessionUseRecorder: Service {
     }
 }
 
+/// Counts the sessions by kind for the `tessera_sessions` gauge: at start, then every `interval`.
+struct SessionCounter: Service {
+    let services: Services
+    let interval: Duration
+
+    func run() async throws {
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                await services.countSessions()
+                try await Task.sleep(for: interval)
+            }
+        }
+    }
+}
+
 /// Closes the store's connections once the server has stopped taking requests.
 struct StoreCloser: Service {
     let store: any Store

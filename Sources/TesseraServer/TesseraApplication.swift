@@ -19,6 +19,9 @@ public struct ServerOptions: Sendable {
     public var purgeInterval: Duration = .seconds(60)
     /// How often the last-used times of sessions are written.
     public var sessionUseInterval: Duration = .seconds(30)
+    /// How often the sessions are counted for the `tessera_sessions` gauge (one pass over the
+    /// session table, in the background).
+    public var sessionCountInterval: Duration = .seconds(60)
     public var logLevel: Logger.Level = .info
     /// Timeouts per request phase and the connection cap.
     public var connectionLimits = ConnectionLimits()
@@ -35,11 +38,11 @@ public struct ServerOptions: Sendable {
 
     /// The store the options name: PostgreSQL when the configuration gives a database URL, else
     /// the SQLite file in the data directory (which must exist: ``DataDirectory/prepare(_:)``). Migrates it.
-    public func openStore(logger: Logger) async throws -> any Store {
+    public func openStore(logger: Logger, metrics: TesseraMetrics? = nil) async throws -> any Store {
         if let url = configuration.databaseURL {
-            return try await PostgresStore.open(PostgresLocation(url: url), logger: logger)
+            return try await PostgresStore.open(PostgresLocation(url: url), logger: logger, metrics: metrics?.storeMetrics(store: "postgres") ?? .none)
         }
-        return try SQLiteStore(path: databasePath)
+        return try SQLiteStore(path: databasePath, metrics: metrics?.storeMetrics(store: "sqlite") ?? .none)
     }
 }
 
@@ -60,13 +63,15 @@ public enum TesseraServerBuilder {
         guard let sealing = options.configuration.keySealing else {
             throw ConfigurationError("give a key-encryption key, server.key_encryption_key or TESSERA_KEY_ENCRYPTION_KEY (32 bytes, base64: openssl rand -base64 32): the private keys in the store are sealed under it")
         }
-        let store = try await options.openStore(logger: logger)
+        let metrics = TesseraMetrics()
+        let store = try await options.openStore(logger: logger, metrics: metrics)
         let tokens: TokenAuthority
         do { tokens = try await TokenAuthority.load(from: store, sealing: sealing, clock: options.clock) } catch {
             await store.close()
             throw error
         }
-        let services = Services(store: store, configuration: options.configuration, sealing: sealing, clock: options.clock, tokens: tokens, logger: logger)
+        let services = Services(store: store, configuration: options.configuration, sealing: sealing, clock: options.clock, tokens: tokens,
+                                logger: logger, metrics: metrics)
         do { try await services.applicationKeys.prepare(options.configuration.directory) } catch {
             await store.close()
             throw error
@@ -104,7 +109,8 @@ public enum TesseraServerBuilder {
                                  availableConnectionsDelegate: ConnectionCap(cap: limits.connectionCap, logger: logger)),
             // The service group stops its services last to first: the purge must have stopped
             // before the store closes under it.
-            services: [StoreCloser(store: store), purge, SessionUseRecorder(services: services, interval: options.sessionUseInterval)],
+            services: [StoreCloser(store: store), purge, SessionUseRecorder(services: services, interval: options.sessionUseInterval),
+                       SessionCounter(services: services, interval: options.sessionCountInterval)],
             logger: logger)
         return (application, services, store)
     }

@@ -23,6 +23,9 @@ package final class BoundedCache<Key: Hashable & Sendable, Value: Sendable>: Sen
         var old: [Key: Value] = [:]
         /// Bumped by every invalidation in the shard.
         var generation: UInt64 = 0
+        /// Lookups answered and not, for metrics (counted under the lock the lookup takes anyway).
+        var hits = 0
+        var misses = 0
     }
 
     private final class ShardBox: Sendable {
@@ -47,10 +50,27 @@ package final class BoundedCache<Key: Hashable & Sendable, Value: Sendable>: Sen
     package func value(for key: Key) -> Value? {
         guard generationSize > 0 else { return nil }
         return shards[shardIndex(key)].state.withLock { shard in
-            if let value = shard.young[key] { return value }
-            guard let value = shard.old.removeValue(forKey: key) else { return nil }
+            if let value = shard.young[key] {
+                shard.hits &+= 1
+                return value
+            }
+            guard let value = shard.old.removeValue(forKey: key) else {
+                shard.misses &+= 1
+                return nil
+            }
+            shard.hits &+= 1
             Self.insert(key, value, into: &shard, generationSize: generationSize)
             return value
+        }
+    }
+
+    /// Lookups answered from memory and not, since the start (a cache turned off counts none).
+    package var lookups: (hits: Int, misses: Int) {
+        shards.reduce(into: (0, 0)) { total, box in
+            box.state.withLock { shard in
+                total.0 += shard.hits
+                total.1 += shard.misses
+            }
         }
     }
 

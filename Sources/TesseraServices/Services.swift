@@ -33,6 +33,7 @@ public final class Services: Sendable {
     /// Sessions and decisions in memory, so that hot reads do not wait on the store.
     let hot: HotReads
     package let logger: Logger
+    public let metrics: TesseraMetrics
 
     /// How many wrong passwords one browser attempt may make before it is void.
     static let passwordsPerAttempt = 5
@@ -42,7 +43,8 @@ public final class Services: Sendable {
     public var directory: Directory { configuration.directory }
 
     public init(store: any Store, configuration: TesseraConfiguration, sealing: KeySealing, clock: any TesseraClock, tokens: TokenAuthority,
-                logger: Logger) {
+                logger: Logger, metrics: TesseraMetrics = TesseraMetrics()) {
+        self.metrics = metrics
         clients = store
         pendingLogins = store
         sessions = store
@@ -94,6 +96,38 @@ public final class Services: Sendable {
             return false
         }
         return true
+    }
+
+    /// Runs `body`, counting `event` of `dialect` (a front door's name) by outcome: `ok`,
+    /// `refused` (the caller's error: a wrong password, an unknown session) or `failed` (storage).
+    package func counted<T>(_ event: TesseraMetrics.Event, dialect: String,
+                            _ body: () async throws(TesseraError) -> T) async throws(TesseraError) -> T {
+        do {
+            let value = try await body()
+            metrics.count(event, dialect: dialect, outcome: "ok")
+            return value
+        } catch {
+            metrics.count(event, dialect: dialect, outcome: error == .storageFailure ? "failed" : "refused")
+            throw error
+        }
+    }
+
+    /// Brings the metrics that are read rather than counted up to date: cache lookups and the
+    /// store's gauges. Before each scrape.
+    package func sampleMetrics() {
+        metrics.cacheLookups("device_logins", hot.deviceLogins.lookups)
+        metrics.cacheLookups("sessions_by_token", hot.sessionsByToken.lookups)
+        metrics.cacheLookups("decisions", hot.decisions.lookups)
+        metrics.cacheLookups("verified_bearers", tokens.verifiedAccessTokens.lookups)
+        readiness.sampleGauges()
+    }
+
+    /// Counts the sessions the store holds, by kind, for the `tessera_sessions` gauge: in the
+    /// background, once a minute (``SessionCounter``), never on a request.
+    package func countSessions() async {
+        do { metrics.setSessionCounts(try await readiness.sessionCounts(now: clock.now())) } catch {
+            logger.warning("cannot count the sessions for metrics: \(error)")
+        }
     }
 
     /// Claims a signed request's nonce: `false` when it was seen before.

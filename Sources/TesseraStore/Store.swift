@@ -210,8 +210,14 @@ public protocol Store: ClientStore, PendingLoginStore, LoginAttemptStore, Sessio
     /// decisions more than `grace` past theirs (so that "expired" can still be told from "never"),
     /// and clients that got no access token within ``unusedClientLifetime`` of registering.
     func purgeExpired(now: Date, grace: TimeInterval) async throws -> Int
+    /// Sessions not yet expired, by kind: one pass over the session table, for the metrics'
+    /// recount in the background (never on a request).
+    func sessionCounts(now: Date) async throws -> [SessionKind: Int]
     /// Reads the session table once: throws when the store cannot answer (`GET /readyz`).
     func checkReadiness() async throws
+    /// Sets the store's gauges that are read rather than counted (PostgreSQL: operations in
+    /// flight, peer instances heard); called before each metrics scrape.
+    func sampleGauges()
     /// Releases connections and background work; the store is unusable afterwards.
     func close() async
 }

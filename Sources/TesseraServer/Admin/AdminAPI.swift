@@ -61,6 +61,15 @@ struct AdminAPI: Sendable {
 
     func addRoutes(to router: Routes) {
         guard services.configuration.adminTokenDigest != nil else { return }
+        // Prometheus text format, for a scraper given the admin token (`authorization:
+        // credentials_file` in its scrape configuration).
+        router.get("/metrics") { request, _ in
+            await respond(request) { () async throws(AdminErrors.Failure) -> Response in
+                services.sampleMetrics()
+                return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8", .cacheControl: "no-store"],
+                                body: .init(byteBuffer: ByteBuffer(string: services.metrics.exposition())))
+            }
+        }
         // A new key pair for a user-session application; the previous one decrypts for the
         // tenant's grace period.
         router.post("/admin/v1/tenants/:tenant/applications/:client/keys") { request, context in
@@ -85,7 +94,13 @@ struct AdminAPI: Sendable {
         router.delete("/admin/v1/tenants/:tenant/subjects/:subject/sessions") { request, context in
             await respond(request) { () async throws(AdminErrors.Failure) -> Response in
                 let (tenant, subject) = try target(context)
-                let plan = try await AdminErrors.core { () async throws(TesseraError) in try await services.signOutEverywhere(tenant: tenant, subject: subject) }
+                let plan = try await AdminErrors.core { () async throws(TesseraError) in
+                    do throws(TesseraError) { return try await services.signOutEverywhere(tenant: tenant, subject: subject) } catch {
+                        services.metrics.count(.revoke, dialect: "admin", outcome: "failed")
+                        throw error
+                    }
+                }
+                services.metrics.count(.revoke, dialect: "admin", outcome: plan.steps.isEmpty ? "none" : "revoked")
                 let base = services.configuration.publicBaseURL ?? ""
                 let ended = plan.steps.map { step -> Ended in
                     switch step.followUp {
@@ -105,6 +120,7 @@ struct AdminAPI: Sendable {
                 guard try await AdminErrors.core({ () async throws(TesseraError) in try await services.revokeClient(tenant: tenant, clientID: client) }) else {
                     throw .unknownClient
                 }
+                services.metrics.count(.revoke, dialect: "admin-client", outcome: "revoked")
                 return Response(status: .noContent)
             }
         }

@@ -100,8 +100,10 @@ extension ClientlessV1 {
                     throw .invalidParameter(.domainName, .notAllowed)
                 }
                 let identity = try GenericData.identity(call.parameters["generic_data"])
-                try await services.startTemporaryAccess(tenant: call.tenant, deviceID: device.deviceID, providerID: provider,
-                                                        identity: identity, deviceUser: description.deviceUser)
+                try await services.counted(.login, dialect: "clientless-v1") { () async throws(TesseraError) in
+                    try await services.startTemporaryAccess(tenant: call.tenant, deviceID: device.deviceID, providerID: provider,
+                                                            identity: identity, deviceUser: description.deviceUser)
+                }
                 return Response(status: .noContent)
             }
         }

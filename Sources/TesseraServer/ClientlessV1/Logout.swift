@@ -11,7 +11,9 @@ extension ClientlessV1 {
         let handler: @Sendable (Request, TesseraRequestContext) async -> Response = { request, context in
             await respond(request, context, requestor: nil, shortPath: "/logout") { call throws(TesseraError) in
                 let (device, _) = try call.device()
-                _ = try await services.logout(device: device)
+                _ = try await services.counted(.logout, dialect: "clientless-v1") { () async throws(TesseraError) in
+                    try await services.logout(device: device)
+                }
                 return Response(status: .noContent)
             }
         }

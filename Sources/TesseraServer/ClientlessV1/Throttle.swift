@@ -45,6 +45,7 @@ struct ThrottleMiddleware: RouterMiddleware {
         let client = services.configuration.trustedProxies.clientAddress(peer: context.peerAddress, forwardedFor: request.headers.value(.forwardedFor))
         let key = (tenant?.id ?? "") + "|" + client
         guard buckets.take(key, policy: policy) else {
+            services.metrics.throttled(door: FrontDoor.name(of: request.uri.path))
             let now = services.clock.now()
             if logged.value(for: key).map({ now.timeIntervalSince($0) >= 60 }) ?? true {
                 logged.set(key, now)

@@ -43,7 +43,10 @@ struct MeetingUSG: Sendable {
         }
         router.delete("/v1/usg/acs/token") { request, context in
             await respond(request, context) { call throws(TesseraError) in
-                _ = try await services.deleteAccessToken(try Self.accessToken(request), tenant: call.tenant)
+                let token = try Self.accessToken(request)
+                _ = try await services.counted(.logout, dialect: "meeting-usg") { () async throws(TesseraError) in
+                    try await services.deleteAccessToken(token, tenant: call.tenant)
+                }
                 return USGCall.json([String: String](), status: .ok, requestID: call.requestID)  // {}
             }
         }
@@ -62,7 +65,9 @@ struct MeetingUSG: Sendable {
         let clientType = try Self.integer(body["clientType"], .clientType, default: AccessTokenPolicy.apiClientType)
         let createTokenType = try Self.integer(body["createTokenType"], .clientType, default: 0)
         guard createTokenType == 0 || createTokenType == 1 else { throw .invalidParameter(.clientType, .notAllowed) }
-        let subscriber = try services.signIn(account: account, password: password, tenant: call.tenant, client: call.client)
+        let subscriber = try await services.counted(.login, dialect: "meeting-usg") { () throws(TesseraError) in
+            try services.signIn(account: account, password: password, tenant: call.tenant, client: call.client)
+        }
         let policy = try services.accessTokenPolicy(call.tenant)
         let subject = Subject(userID: subscriber.userID, providerID: policy.providerID)
         // createTokenType 1 only checks the credentials: nothing is stored.
@@ -108,7 +113,9 @@ struct MeetingUSG: Sendable {
         let sent = KeyedSignIn(applicationID: appID, organizationID: try Self.optionalText(body["corpId"], .userID),
                                userID: try Self.optionalText(body["userId"], .userID), expiry: expireTime, nonce: nonce,
                                signature: authorization.signature)
-        let subject = try await services.signIn(sent, tenant: call.tenant)
+        let subject = try await services.counted(.login, dialect: "meeting-usg") { () async throws(TesseraError) in
+            try await services.signIn(sent, tenant: call.tenant)
+        }
         let issued = try await services.issueAccessToken(tenant: call.tenant, subject: subject, keyedApplication: appID, clientType: clientType,
                                                          client: call.client)
         return call.token(issued: issued, services: services, accountInfo: true)

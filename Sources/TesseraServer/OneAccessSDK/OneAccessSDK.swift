@@ -66,7 +66,7 @@ struct OneAccessSDK: Sendable {
         router.get("/api/v2/sdk/logout") { request, context in
             await respond(request, context) { call throws(TesseraError) in
                 let session = try await services.userSession(proof: try Self.proof(request), application: call.application, tenant: call.tenant)
-                try await services.endUserSession(session)
+                try await services.counted(.logout, dialect: "oneaccess-sdk") { () async throws(TesseraError) in try await services.endUserSession(session) }
                 // Documented as a bare String of unstated content (huawei.md A.9); clients look
                 // at the status only. A JSON string, so that clients parsing JSON do not fail.
                 return SDKCall.json("success", status: .ok)
@@ -90,8 +90,10 @@ struct OneAccessSDK: Sendable {
         guard password.utf8.count <= 128 else { throw .invalidParameter(.password, .tooLong) }
         let outcome: Services.UserSignIn
         do {
-            outcome = try await services.signInUser(username: username, password: password, application: call.application, tenant: call.tenant,
-                                                    client: call.client)
+            outcome = try await services.counted(.login, dialect: "oneaccess-sdk") { () async throws(TesseraError) in
+                try await services.signInUser(username: username, password: password, application: call.application, tenant: call.tenant,
+                                              client: call.client)
+            }
         } catch {
             guard case .signIn(.wrongCredentials) = error else { throw error }
             // The message counts down the attempts left before the lock.

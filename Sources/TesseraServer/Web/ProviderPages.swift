@@ -70,6 +70,7 @@ struct ProviderPages: Sendable {
                     return locked(until: until)
                 }
                 guard let subject = provider.authenticate(username: username, password: password) else {
+                    services.metrics.count(.login, dialect: "web", outcome: "refused")
                     guard try await services.recordWrongPassword(state: state, providerID: providerID, username: username, client: client) else {
                         return pages.message("Too many attempts", "Too many wrong passwords. Start again from your TV.", status: .unauthorized)
                     }
@@ -134,7 +135,9 @@ struct ProviderPages: Sendable {
                     return refused(refusal, what: "provider logout", tenant: nil, client: client)
                 }
                 if let cookie = BrowserForms.cookie(Self.cookieName, in: request) {
-                    try await services.endProviderSession(cookie: cookie)
+                    try await services.counted(.logout, dialect: "web") { () async throws(TesseraError) in
+                        try await services.endProviderSession(cookie: cookie)
+                    }
                 }
                 let clear = "\(Self.cookieName)=; Path=/idp/\(providerID); Max-Age=0; HttpOnly; SameSite=Lax\(forms.cookieSuffix)"
                 return pages.render("message", ["title": "Signed out", "heading": "Signed out of \(provider.displayName)",
@@ -165,7 +168,11 @@ struct ProviderPages: Sendable {
     }
 
     private func finish(state: String, subject: Subject, returnURL: String) async throws -> Response {
-        switch try await services.completeLogin(state: state, subject: subject) {
+        let completion = try await services.completeLogin(state: state, subject: subject)
+        if case .completed = completion { services.metrics.count(.login, dialect: "web", outcome: "ok") } else {
+            services.metrics.count(.login, dialect: "web", outcome: "refused")
+        }
+        switch completion {
         case .completed:
             return Self.redirect(to: returnURL, status: .seeOther)
         case .attemptNotFound, .codeNotFound:

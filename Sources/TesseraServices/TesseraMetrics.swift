@@ -1,0 +1,113 @@
+import CoreMetrics
+import Foundation
+import Prometheus
+import Synchronization
+import TesseraCore
+import TesseraStore
+
+/// Tessera's metrics, through swift-metrics into a Prometheus registry of this server's own (not
+/// the process-wide `MetricsSystem`: several servers in one process, as in the tests, each keep
+/// theirs). `GET /metrics` answers ``exposition()``.
+///
+/// No label carries a value from a request: doors, route templates, methods, status classes,
+/// dialects, outcomes, kinds and cache names are all from fixed sets. The metric objects are made
+/// once per label set and kept, so a request costs a dictionary lookup and a histogram update.
+public final class TesseraMetrics: Sendable {
+    public let registry = PrometheusCollectorRegistry()
+    let factory: PrometheusMetricsFactory
+
+    /// What users and operators do, by outcome.
+    public enum Event: String, Sendable {
+        case login = "tessera_logins_total"
+        case logout = "tessera_logouts_total"
+        case revoke = "tessera_revokes_total"
+    }
+
+    private struct RequestKey: Hashable {
+        let door: String, route: String, method: String, statusClass: Int
+    }
+
+    private struct EventKey: Hashable {
+        let event: Event, dialect: String, outcome: String
+    }
+
+    private let requestTimers = Mutex<[RequestKey: CoreMetrics.Timer]>([:])
+    private let eventCounters = Mutex<[EventKey: CoreMetrics.Counter]>([:])
+    private let throttledCounters = Mutex<[String: CoreMetrics.Counter]>([:])
+    private let sessionGauges: [SessionKind: CoreMetrics.Gauge]
+    /// Per cache, the lookups already added to its counters (they count up from the cache's own totals).
+    private let exportedLookups = Mutex<[String: (hits: Int, misses: Int)]>([:])
+
+    public init() {
+        var factory = PrometheusMetricsFactory(registry: registry)
+        // Most answers take well under a millisecond; the default buckets start at 5 ms.
+        factory.defaultDurationHistogramBuckets = [
+            .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5),
+            .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500),
+            .seconds(1), .milliseconds(2500), .seconds(5),
+        ]
+        factory.valueHistogramBuckets["tessera_store_batch_size"] = [1, 2, 4, 8, 16, 32, 64, 128, 256]
+        self.factory = factory
+        sessionGauges = Dictionary(uniqueKeysWithValues: SessionKind.allCases.map { kind in
+            (kind, CoreMetrics.Gauge(label: "tessera_sessions", dimensions: [("kind", kind.rawValue)], factory: factory))
+        })
+    }
+
+    /// The store's own metrics, into the same registry.
+    public func storeMetrics(store: String) -> StoreMetrics { StoreMetrics(store: store, factory: factory) }
+
+    /// One answered request. `route` is the matched template (never the path).
+    package func request(door: String, route: String, method: String, status: Int, nanoseconds: Int64) {
+        let key = RequestKey(door: door, route: route, method: method, statusClass: status / 100)
+        let timer = requestTimers.withLock { timers in
+            if let timer = timers[key] { return timer }
+            let timer = CoreMetrics.Timer(label: "tessera_http_request_duration_seconds", dimensions: [
+                ("door", door), ("route", route), ("method", method), ("status", "\(status / 100)xx"),
+            ], factory: factory)
+            timers[key] = timer
+            return timer
+        }
+        timer.recordNanoseconds(nanoseconds)
+    }
+
+    /// A login, logout or revoke of `dialect` (a front door's name) that ended in `outcome`.
+    package func count(_ event: Event, dialect: String, outcome: String) {
+        let key = EventKey(event: event, dialect: dialect, outcome: outcome)
+        eventCounters.withLock { counters in
+            if let counter = counters[key] { return counter }
+            let counter = CoreMetrics.Counter(label: event.rawValue, dimensions: [("dialect", dialect), ("outcome", outcome)], factory: factory)
+            counters[key] = counter
+            return counter
+        }.increment()
+    }
+
+    /// A request refused by throttling at `door`.
+    package func throttled(door: String) {
+        throttledCounters.withLock { counters in
+            if let counter = counters[door] { return counter }
+            let counter = CoreMetrics.Counter(label: "tessera_throttled_requests_total", dimensions: [("door", door)], factory: factory)
+            counters[door] = counter
+            return counter
+        }.increment()
+    }
+
+    /// The sessions the store holds, by kind, as last counted.
+    package func setSessionCounts(_ counts: [SessionKind: Int]) {
+        for (kind, gauge) in sessionGauges { gauge.record(counts[kind] ?? 0) }
+    }
+
+    /// Brings the cache counters up to `lookups` (the cache's totals since the start).
+    package func cacheLookups(_ cache: String, _ lookups: (hits: Int, misses: Int)) {
+        let (hits, misses) = exportedLookups.withLock { exported in
+            let before = exported[cache] ?? (0, 0)
+            exported[cache] = lookups
+            return (lookups.hits - before.hits, lookups.misses - before.misses)
+        }
+        // Made here each time: the registry hands back the counter it holds for these labels.
+        CoreMetrics.Counter(label: "tessera_cache_hits_total", dimensions: [("cache", cache)], factory: factory).increment(by: hits)
+        CoreMetrics.Counter(label: "tessera_cache_misses_total", dimensions: [("cache", cache)], factory: factory).increment(by: misses)
+    }
+
+    /// The Prometheus text exposition of every metric.
+    public func exposition() -> String { registry.emitToString() }
+}
