@@ -135,6 +135,47 @@ struct HostTable: Sendable {
 }
 
 public struct ConfigurationError: Error, CustomStringConvertible, Sendable {
-    public let description: String
-    public init(_ description: String) { self.description = description }
+    public let reason: String
+    /// Where in the YAML, when known: keys and list indexes from the top (`["tenants", "2", "domains"]`).
+    public var path: [String]
+
+    public init(_ reason: String, path: [String] = []) {
+        self.reason = reason
+        self.path = path
+    }
+
+    /// The reason, after where it is when that is known (`tenants.0.domains: missing key domains`).
+    public var description: String { path.isEmpty ? reason : "\(path.joined(separator: ".")): \(reason)" }
+
+    /// A decoding error of the YAML's shape (a missing key, a wrong type), where it happened.
+    public init(decoding error: DecodingError) {
+        let (context, what): (DecodingError.Context?, String) = switch error {
+        case .keyNotFound(let key, let context): (context, "missing key \(key.stringValue)")
+        case .typeMismatch(let type, let context): (context, "expected \(Self.name(of: type))")
+        case .valueNotFound(let type, let context): (context, "expected \(Self.name(of: type)), found nothing")
+        case .dataCorrupted(let context): (context, context.debugDescription)
+        @unknown default: (nil, "\(error)")
+        }
+        var path = context?.codingPath.map { $0.intValue.map(String.init) ?? $0.stringValue } ?? []
+        if case .keyNotFound(let key, _) = error { path.append(key.stringValue) }
+        self.init(what, path: path)
+    }
+
+    static func name(of type: Any.Type) -> String {
+        switch type {
+        case is String.Type: "a text"
+        case is Int.Type: "a whole number"
+        case is Double.Type: "a number"
+        case is Bool.Type: "true or false"
+        default: String(describing: type).hasPrefix("Array") ? "a list" : "a mapping of keys"
+        }
+    }
+
+    /// Runs `body`; a ``ConfigurationError`` from it without a path gets `path`.
+    public static func at<T>(_ path: [String], _ body: () throws -> T) throws -> T {
+        do { return try body() } catch var error as ConfigurationError {
+            if error.path.isEmpty { error.path = path }
+            throw error
+        }
+    }
 }

@@ -10,6 +10,7 @@ struct ConfigurationFile: Decodable {
     var server: Server?
     var providers: [Provider]
     var tenants: [TenantEntry]
+    enum CodingKeys: String, CodingKey, CaseIterable { case server, providers, tenants }
 
     struct Server: Decodable {
         var publicBaseURL: String?
@@ -25,7 +26,7 @@ struct ConfigurationFile: Decodable {
         var tlsCert: String?
         var tlsKey: String?
         var keyEncryptionKey: String?
-        enum CodingKeys: String, CodingKey {
+        enum CodingKeys: String, CodingKey, CaseIterable {
             case tlsCert = "tls_cert", tlsKey = "tls_key", keyEncryptionKey = "key_encryption_key"
             case publicBaseURL = "public_base_url", trustedProxies = "trusted_proxies", helpURL = "help_url", throttling
             case cacheSessions = "cache_sessions", cacheDecisions = "cache_decisions", database, loginLimits = "login_limits"
@@ -42,7 +43,7 @@ struct ConfigurationFile: Decodable {
         var codeFailureAlarm: Int?
         var guardedRate: Double?
         var guardedBurst: Double?
-        enum CodingKeys: String, CodingKey {
+        enum CodingKeys: String, CodingKey, CaseIterable {
             case window, addressFailures = "address_failures", addressBackoff = "address_backoff", lockoutAttempts = "lockout_attempts"
             case lockoutDuration = "lockout_duration", codeFailureAlarm = "code_failure_alarm", guardedRate = "guarded_rate"
             case guardedBurst = "guarded_burst"
@@ -81,7 +82,7 @@ struct ConfigurationFile: Decodable {
         /// The subscribers' hashes, made for every provider at once before the providers are
         /// (``ConfigurationFile/hashes(of:)``); not in the YAML.
         var hashes: [PasswordHash]?
-        enum CodingKeys: String, CodingKey {
+        enum CodingKeys: String, CodingKey, CaseIterable {
             case id, kind, displayName = "display_name", logoURL = "logo_url", logout, subscribers
             case denyMessage = "deny_message", proxy, duration, resourceLimit = "resource_limit"
         }
@@ -164,7 +165,7 @@ struct ConfigurationFile: Decodable {
         var name: String?
         /// A date (`2030-01-01`) or a date and time in ISO 8601.
         var passwordExpires: String?
-        enum CodingKeys: String, CodingKey {
+        enum CodingKeys: String, CodingKey, CaseIterable {
             case username, password, passwordHash = "password_hash", userID = "user_id", entitlements, metadata, disabled, name
             case passwordExpires = "password_expires"
         }
@@ -184,7 +185,7 @@ struct ConfigurationFile: Decodable {
         var lifetime: Double?
         var organizationID: String
         var applications: [KeyedApplicationEntry]?
-        enum CodingKeys: String, CodingKey { case provider, hosts, lifetime, organizationID = "organization_id", applications }
+        enum CodingKeys: String, CodingKey, CaseIterable { case provider, hosts, lifetime, organizationID = "organization_id", applications }
 
         var policy: AccessTokenPolicy {
             AccessTokenPolicy(providerID: provider, hosts: hosts ?? [], lifetime: lifetime ?? 24 * 3600, organizationID: organizationID,
@@ -205,7 +206,7 @@ struct ConfigurationFile: Decodable {
         var keyGracePeriod: Double?
         var applications: [ApplicationEntry]
         var passwords: PasswordsEntry?
-        enum CodingKeys: String, CodingKey {
+        enum CodingKeys: String, CodingKey, CaseIterable {
             case provider, hosts, tenantID = "tenant_id", sessionLifetime = "session_lifetime", idTokenLifetime = "id_token_lifetime"
             case timestampWindow = "timestamp_window", keyGracePeriod = "key_grace_period", applications, passwords
         }
@@ -216,7 +217,7 @@ struct ConfigurationFile: Decodable {
             var pattern: String?
             var maxAgeDays: Double?
             var warnDays: Double?
-            enum CodingKeys: String, CodingKey {
+            enum CodingKeys: String, CodingKey, CaseIterable {
                 case minLength = "min_length", maxLength = "max_length", pattern, maxAgeDays = "max_age_days", warnDays = "warn_days"
             }
 
@@ -241,7 +242,7 @@ struct ConfigurationFile: Decodable {
         struct ApplicationEntry: Decodable {
             var clientID: String
             var template: Bool?
-            enum CodingKeys: String, CodingKey { case clientID = "client_id", template }
+            enum CodingKeys: String, CodingKey, CaseIterable { case clientID = "client_id", template }
         }
 
         var policy: UserSessionPolicy {
@@ -261,7 +262,7 @@ struct ConfigurationFile: Decodable {
         var appID: String
         var appKey: String
         var defaultUserID: String?
-        enum CodingKeys: String, CodingKey { case appID = "app_id", appKey = "app_key", defaultUserID = "default_user_id" }
+        enum CodingKeys: String, CodingKey, CaseIterable { case appID = "app_id", appKey = "app_key", defaultUserID = "default_user_id" }
     }
 
     struct TenantEntry: Decodable {
@@ -275,7 +276,7 @@ struct ConfigurationFile: Decodable {
         var userMetadata: UserMetadata?
         var accessTokens: AccessTokensEntry?
         var userSessions: UserSessionsEntry?
-        enum CodingKeys: String, CodingKey {
+        enum CodingKeys: String, CodingKey, CaseIterable {
             case requestor, name, domains, providers, softwareStatements = "software_statements", legacyKeys = "legacy_keys", policies
             case userMetadata = "user_metadata", accessTokens = "access_tokens", userSessions = "user_sessions"
         }
@@ -285,20 +286,20 @@ struct ConfigurationFile: Decodable {
         var publicKey: String
         var encryptedKeys: [String]
         var padding: String?
-        enum CodingKeys: String, CodingKey { case publicKey = "public_key", encryptedKeys = "encrypted_keys", padding }
+        enum CodingKeys: String, CodingKey, CaseIterable { case publicKey = "public_key", encryptedKeys = "encrypted_keys", padding }
     }
 
     struct SoftwareStatementEntry: Decodable {
         var softwareID: String
         var clientName: String?
         var redirectURIs: [String]?
-        enum CodingKeys: String, CodingKey { case softwareID = "software_id", clientName = "client_name", redirectURIs = "redirect_uris" }
+        enum CodingKeys: String, CodingKey, CaseIterable { case softwareID = "software_id", clientName = "client_name", redirectURIs = "redirect_uris" }
     }
 
     struct LegacyKeyEntry: Decodable {
         var publicKey: String
         var privateKey: String
-        enum CodingKeys: String, CodingKey { case publicKey = "public_key", privateKey = "private_key" }
+        enum CodingKeys: String, CodingKey, CaseIterable { case publicKey = "public_key", privateKey = "private_key" }
     }
 
     struct Policies: Decodable {
@@ -311,7 +312,7 @@ struct ConfigurationFile: Decodable {
         var preauthorizeLimit: Int?
         var throttleRate: Double?
         var throttleBurst: Double?
-        enum CodingKeys: String, CodingKey {
+        enum CodingKeys: String, CodingKey, CaseIterable {
             case registrationCodeTTL = "registration_code_ttl", registrationCodeMaxTTL = "registration_code_max_ttl"
             case authenticationTTL = "authentication_ttl", requireDeviceInfo = "require_device_info"
             case authorizationTTL = "authorization_ttl", mediaTokenTTL = "media_token_ttl", preauthorizeLimit = "preauthorize_limit"
@@ -366,23 +367,26 @@ public struct TesseraConfiguration: Sendable {
     /// (PBKDF2, so this takes a moment per subscriber).
     public static func load(yaml: String) throws -> TesseraConfiguration {
         let file: ConfigurationFile
-        do { file = try YAMLDecoder().decode(ConfigurationFile.self, from: yaml) } catch {
-            throw ConfigurationError("the configuration is not valid YAML of the expected shape: \(error)")
+        do { file = try YAMLDecoder().decode(ConfigurationFile.self, from: yaml) } catch let error as DecodingError {
+            throw ConfigurationError(decoding: error)
+        } catch {
+            throw ConfigurationError("the configuration is not valid YAML: \(error)")
         }
         var providers: [any IdentityProvider] = []
         var passwords: [String: [String: String]] = [:]
         let directories = file.providers.filter { $0.kind == "directory" }
         let hashes = Dictionary(zip(directories.map(\.id), try ConfigurationFile.hashes(of: directories))) { first, _ in first }
-        for var entry in file.providers {
+        for (index, var entry) in file.providers.enumerated() {
             entry.hashes = hashes[entry.id]
             guard let make = ConfigurationFile.ProviderKinds.all[entry.kind] else {
-                throw ConfigurationError("provider \(entry.id): unknown kind \(entry.kind) (known: \(ConfigurationFile.ProviderKinds.all.keys.sorted().joined(separator: ", ")))")
+                throw ConfigurationError("provider \(entry.id): unknown kind \(entry.kind) (known: \(ConfigurationFile.ProviderKinds.all.keys.sorted().joined(separator: ", ")))",
+                                         path: ["providers", "\(index)", "kind"])
             }
-            let made = try make(entry)
+            let made = try ConfigurationError.at(["providers", "\(index)"]) { try make(entry) }
             providers.append(made.provider)
             if !made.passwords.isEmpty { passwords[entry.id] = made.passwords }
         }
-        let tenants = try file.tenants.map { t in
+        let tenants = try file.tenants.enumerated().map { index, t in try ConfigurationError.at(["tenants", "\(index)"]) {
             var policies = TenantPolicies()
             if let v = t.policies?.registrationCodeTTL { policies.registrationCodeTTL = v }
             if let v = t.policies?.registrationCodeMaxTTL { policies.registrationCodeMaxTTL = v }
@@ -411,14 +415,16 @@ public struct TesseraConfiguration: Sendable {
                 legacyKeys: (t.legacyKeys ?? []).map { LegacyKeyPair(publicKey: $0.publicKey, privateKey: $0.privateKey) },
                 policies: policies, metadataEncryption: encryption, accessTokens: t.accessTokens?.policy,
                 userSessions: try t.userSessions?.policy)
-        }
-        let proxies = try TrustedProxies(file.server?.trustedProxies ?? [])
+        } }
+        let proxies = try ConfigurationError.at(["server", "trusted_proxies"]) { try TrustedProxies(file.server?.trustedProxies ?? []) }
         let capacity = CacheCapacity(sessions: file.server?.cacheSessions ?? CacheCapacity.standard.sessions,
                                      decisions: file.server?.cacheDecisions ?? CacheCapacity.standard.decisions)
         guard capacity.sessions >= 0, capacity.decisions >= 0 else { throw ConfigurationError("cache sizes cannot be negative") }
         if let database = file.server?.database { _ = try PostgresLocation(url: database) }
+        let directory = try ConfigurationError.at(["tenants"]) { try Directory(tenants: tenants, providers: providers) }
+        return try ConfigurationError.at(["server"]) {
         var configuration = TesseraConfiguration(
-            directory: try Directory(tenants: tenants, providers: providers),
+            directory: directory,
             publicBaseURL: file.server?.publicBaseURL, trustedProxies: proxies,
             helpURL: file.server?.helpURL ?? defaultHelpURL, throttling: file.server?.throttling ?? true,
             cacheCapacity: capacity, databaseURL: file.server?.database, knownPasswords: passwords)
@@ -435,6 +441,7 @@ public struct TesseraConfiguration: Sendable {
             configuration.registrationsPerAddress = count
         }
         return configuration
+        }
     }
 
     /// Takes `token` as the admin API's token; only its digest is kept.

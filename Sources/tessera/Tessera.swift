@@ -14,7 +14,7 @@ struct Tessera: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tessera",
         abstract: "Self-hosted authentication and entitlement service speaking the Adobe Pass and Huawei dialects.",
-        subcommands: [Serve.self, Migrate.self, HashPassword.self, VerifyMediaToken.self, Admin.self],
+        subcommands: [Serve.self, Migrate.self, ConfigCommand.self, HashPassword.self, VerifyMediaToken.self, Admin.self],
         defaultSubcommand: Serve.self)
 }
 
@@ -63,6 +63,9 @@ struct Serve: AsyncParsableCommand {
         LoggingSystem.bootstrap({ label, provider in LineLogHandler(label: label, format: format, metadataProvider: provider) },
                                 metadataProvider: RequestIDs.metadataProvider)
         let yaml = try config.map { try String(contentsOfFile: $0, encoding: .utf8) } ?? TesseraConfiguration.demoYAML()
+        // Unknown keys do not stop a start (an older file may carry a key a newer Tessera dropped),
+        // but each is said: a misspelt key is otherwise silently ignored.
+        for problem in ConfigurationCheck.unknownKeys(yaml: yaml) { FileHandle.standardError.write(Data("warning: \(problem)\n".utf8)) }
         var configuration = try TesseraConfiguration.load(yaml: yaml)
         if disableThrottling { configuration.throttling = false }
         if let url = database ?? ProcessInfo.processInfo.environment["TESSERA_DATABASE_URL"] { configuration.databaseURL = url }

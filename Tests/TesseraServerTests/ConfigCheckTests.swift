@@ -1,0 +1,80 @@
+import Foundation
+import Testing
+@testable import TesseraServer
+@testable import TesseraServices
+
+/// `tessera config check FILE`: each problem with its line and reason, unknown keys included;
+/// exit 0 only for a configuration that would start.
+@Suite struct ConfigCheckTests {
+    static func check(_ yaml: String) throws -> (status: Int32, output: String) {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-config-\(UUID()).yaml")
+        try Data(yaml.utf8).write(to: file)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let (status, output) = try AdminCommandTests.tessera(["config", "check", file.path], environment: [:])
+        return (status, output.replacingOccurrences(of: file.path, with: "F"))
+    }
+
+    @Test func theDemoConfigurationIsValid() throws {
+        let (status, output) = try Self.check(try TesseraConfiguration.demoYAML())
+        #expect(status == 0)
+        #expect(output.hasPrefix("F: valid\n"))
+        // The demo gives no key-encryption key (`--demo` makes one): the check says where one goes.
+        #expect(output.contains("TESSERA_KEY_ENCRYPTION_KEY"))
+    }
+
+    @Test func unknownKeysAreErrorsWithTheirLines() throws {
+        let (status, output) = try Self.check("""
+            server:
+              key_encyption_key: abc
+            providers:
+              - id: P
+                kind: directory
+                display_nam: P
+                subscribers:
+                  - {username: u, password_hash: 'pbkdf2-sha256$1000$AAAA$AAAA', user_id: u1, colour: red}
+            tenants:
+              - requestor: T
+                domains: [a.test]
+                providers: [P]
+                polices: {}
+            extra: 1
+            """)
+        #expect(status == 1)
+        let lines = output.split(separator: "\n").map(String.init)
+        #expect(lines.contains("F:2: unknown key key_encyption_key in server (did you mean key_encryption_key?)"))
+        #expect(lines.contains("F:6: unknown key display_nam in providers.0 (did you mean display_name?)"))
+        #expect(lines.contains("F:8: unknown key colour in providers.0.subscribers.0"))
+        #expect(lines.contains("F:13: unknown key polices in tenants.0 (did you mean policies?)"))
+        #expect(lines.contains("F:14: unknown key extra at the top"))
+        #expect(!output.contains("valid"))
+    }
+
+    @Test(arguments: [
+        // A value of the wrong type, where it is.
+        ("providers:\n  - id: P\n    kind: directory\ntenants:\n  - requestor: T\n    domains: [a.test]\n    providers: [P]\n    policies: {authentication_ttl: soon}\n",
+         "F:8: tenants.0.policies.authentication_ttl: expected a number"),
+        // A missing key: the entry that lacks it.
+        ("providers:\n  - id: P\n    kind: directory\ntenants:\n  - requestor: T\n    providers: [P]\n",
+         "F:5: tenants.0.domains: missing key domains"),
+        // A rule of the configuration: the entry that breaks it.
+        ("providers:\n  - id: P\n    kind: directory\n  - id: TP\n    kind: temppass\ntenants: []\n",
+         "F:4: providers.1: TempPass TP needs a positive duration"),
+        ("server:\n  trusted_proxies: [not-an-address]\nproviders: []\ntenants: []\n",
+         "F:2: server.trusted_proxies: trusted proxy not-an-address is not an IP address or CIDR block"),
+        ("providers:\n  - id: P\n    kind: ldap\ntenants: []\n",
+         "F:3: providers.0.kind: provider P: unknown kind ldap (known: directory, temppass)"),
+        // YAML that does not parse.
+        ("providers: [\n  - id: x\n", "F:2: not valid YAML"),
+    ])
+    func eachProblemHasItsLineAndReason(yaml: String, expected: String) throws {
+        let (status, output) = try Self.check(yaml)
+        #expect(status == 1)
+        #expect(output.hasPrefix(expected), "\(output)")
+    }
+
+    @Test func anUnreadableFileIsAnError() throws {
+        let (status, output) = try AdminCommandTests.tessera(["config", "check", "/nonexistent/tessera.yaml"], environment: [:])
+        #expect(status == 1)
+        #expect(output.contains("cannot read it"))
+    }
+}
