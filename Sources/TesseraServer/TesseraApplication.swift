@@ -80,6 +80,10 @@ public enum TesseraServerBuilder {
 
         let router = Routes()
         router.get("/healthz") { _, _ in "ok" }
+        let openAPI = try OpenAPIDocument.load()
+        router.get("/openapi.json") { _, _ in
+            Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: openAPI))
+        }
         // Readiness, for load balancers: 503 takes the instance out while its store does not
         // answer or (PostgreSQL) while it may have missed another instance's change.
         router.get("/readyz") { _, _ in

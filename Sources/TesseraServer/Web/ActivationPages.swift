@@ -53,7 +53,8 @@ struct ActivationPages: Sendable {
         }
         router.get("/activate/done") { request, _ in
             let name = tenant(RequestParameters(query: request.uri.query)["requestor"])?.name ?? "your service"
-            return pages.message("You're signed in", "\(name) is activated. Go back to your TV: it will continue by itself.", status: .ok)
+            return pages.render("message", ["title": "You're signed in", "heading": "You're signed in", "tenantName": name,
+                                            "text": "\(name) is activated. Go back to your TV: it will continue by itself."])
         }
     }
 

@@ -20,9 +20,12 @@ struct Pages: Sendable {
         var headers = headers
         headers[.contentType] = "text/html; charset=utf-8"
         headers[.cacheControl] = "no-store"
-        // The login state travels in the URL: keep it out of Referer, framing and foreign forms.
-        headers[.init("Referrer-Policy")!] = "no-referrer"
+        // The login state travels in the URL: keep it out of other sites' Referer, framing and
+        // foreign forms. Not `no-referrer`: under it browsers send `Origin: null` with the pages'
+        // own form posts, which the forms' origin check refuses (found in Chromium).
+        headers[.init("Referrer-Policy")!] = "same-origin"
         headers[.init("X-Frame-Options")!] = "DENY"
+        headers[.init("X-Content-Type-Options")!] = "nosniff"
         headers[.contentSecurityPolicy] = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: html)))
     }
