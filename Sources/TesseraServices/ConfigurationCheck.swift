@@ -14,22 +14,22 @@ public enum ConfigurationCheck {
         public var description: String { line.map { "line \($0): \(message)" } ?? message }
     }
 
-    /// Every problem of `yaml`; empty when it would start.
-    public static func problems(yaml: String) -> [Problem] {
+    /// Every problem of `yaml` (none when it would start), and the configuration it loads to.
+    public static func check(yaml: String) -> (problems: [Problem], configuration: TesseraConfiguration?) {
         let root: Node
         do {
-            guard let node = try Yams.compose(yaml: yaml) else { return [Problem(line: nil, message: "the configuration is empty")] }
+            guard let node = try Yams.compose(yaml: yaml) else { return ([Problem(line: nil, message: "the configuration is empty")], nil) }
             root = node
         } catch {
-            return [Problem(line: syntaxLine(of: error), message: "not valid YAML: \(error)")]
+            return ([Problem(line: syntaxLine(of: error), message: "not valid YAML: \(error)")], nil)
         }
         var problems = unknownKeys(in: root, shape: ConfigurationFile.shape, path: [])
-        do { _ = try TesseraConfiguration.load(yaml: yaml) } catch let error as ConfigurationError {
+        do { return (problems, try TesseraConfiguration.load(yaml: yaml)) } catch let error as ConfigurationError {
             problems.append(Problem(line: line(of: error.path, in: root), message: error.description))
         } catch {
             problems.append(Problem(line: nil, message: "\(error)"))
         }
-        return problems
+        return (problems, nil)
     }
 
     /// Keys the configuration does not know, anywhere in it.

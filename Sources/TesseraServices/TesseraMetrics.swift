@@ -31,9 +31,9 @@ public final class TesseraMetrics: Sendable {
         let event: Event, dialect: String, outcome: String
     }
 
-    private let requestTimers = Mutex<[RequestKey: CoreMetrics.Timer]>([:])
-    private let eventCounters = Mutex<[EventKey: CoreMetrics.Counter]>([:])
-    private let throttledCounters = Mutex<[String: CoreMetrics.Counter]>([:])
+    private let requestTimers = MetricTable<RequestKey, CoreMetrics.Timer>()
+    private let eventCounters = MetricTable<EventKey, CoreMetrics.Counter>()
+    private let throttledCounters = MetricTable<String, CoreMetrics.Counter>()
     private let sessionGauges: [SessionKind: CoreMetrics.Gauge]
     /// Per cache, the lookups already added to its counters (they count up from the cache's own totals).
     private let exportedLookups = Mutex<[String: (hits: Int, misses: Int)]>([:])
@@ -59,35 +59,25 @@ public final class TesseraMetrics: Sendable {
     /// One answered request. `route` is the matched template (never the path).
     package func request(door: String, route: String, method: String, status: Int, nanoseconds: Int64) {
         let key = RequestKey(door: door, route: route, method: method, statusClass: status / 100)
-        let timer = requestTimers.withLock { timers in
-            if let timer = timers[key] { return timer }
-            let timer = CoreMetrics.Timer(label: "tessera_http_request_duration_seconds", dimensions: [
+        requestTimers.metric(key) {
+            CoreMetrics.Timer(label: "tessera_http_request_duration_seconds", dimensions: [
                 ("door", door), ("route", route), ("method", method), ("status", "\(status / 100)xx"),
             ], factory: factory)
-            timers[key] = timer
-            return timer
-        }
-        timer.recordNanoseconds(nanoseconds)
+        }.recordNanoseconds(nanoseconds)
     }
 
     /// A login, logout or revoke of `dialect` (a front door's name) that ended in `outcome`.
     package func count(_ event: Event, dialect: String, outcome: String) {
         let key = EventKey(event: event, dialect: dialect, outcome: outcome)
-        eventCounters.withLock { counters in
-            if let counter = counters[key] { return counter }
-            let counter = CoreMetrics.Counter(label: event.rawValue, dimensions: [("dialect", dialect), ("outcome", outcome)], factory: factory)
-            counters[key] = counter
-            return counter
+        eventCounters.metric(key) {
+            CoreMetrics.Counter(label: event.rawValue, dimensions: [("dialect", dialect), ("outcome", outcome)], factory: factory)
         }.increment()
     }
 
     /// A request refused by throttling at `door`.
     package func throttled(door: String) {
-        throttledCounters.withLock { counters in
-            if let counter = counters[door] { return counter }
-            let counter = CoreMetrics.Counter(label: "tessera_throttled_requests_total", dimensions: [("door", door)], factory: factory)
-            counters[door] = counter
-            return counter
+        throttledCounters.metric(door) {
+            CoreMetrics.Counter(label: "tessera_throttled_requests_total", dimensions: [("door", door)], factory: factory)
         }.increment()
     }
 
@@ -110,4 +100,19 @@ public final class TesseraMetrics: Sendable {
 
     /// The Prometheus text exposition of every metric.
     public func exposition() -> String { registry.emitToString() }
+}
+
+/// Metric objects by label set, each made once: a request finds its timer with one locked lookup
+/// instead of asking the registry (which compares names and labels) every time.
+private final class MetricTable<Key: Hashable & Sendable, Metric: Sendable>: Sendable {
+    private let metrics = Mutex<[Key: Metric]>([:])
+
+    func metric(_ key: Key, make: () -> Metric) -> Metric {
+        metrics.withLock { metrics in
+            if let metric = metrics[key] { return metric }
+            let metric = make()
+            metrics[key] = metric
+            return metric
+        }
+    }
 }

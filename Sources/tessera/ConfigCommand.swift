@@ -20,14 +20,13 @@ struct ConfigCommand: ParsableCommand {
                 print("\(file): cannot read it: \(error.localizedDescription)")
                 throw ExitCode(1)
             }
-            let problems = ConfigurationCheck.problems(yaml: yaml)
+            let (problems, configuration) = ConfigurationCheck.check(yaml: yaml)
             for problem in problems {
                 print("\(file):\(problem.line.map { "\($0):" } ?? "") \(problem.message)")
             }
             guard problems.isEmpty else { throw ExitCode(1) }
             print("\(file): valid")
-            let givesKey = yaml.split(separator: "\n").contains { $0.trimmingCharacters(in: .whitespaces).hasPrefix("key_encryption_key:") }
-            if !givesKey {
+            if configuration?.keySealing == nil {
                 print("note: no server.key_encryption_key: give TESSERA_KEY_ENCRYPTION_KEY to `tessera serve`")
             }
         }
