@@ -23,7 +23,9 @@ public struct DeviceInfo: Sendable, Equatable {
     public init(encoded: String) throws(TesseraError) {
         guard encoded.count <= Self.maximumEncodedLength else { throw .invalidDeviceInfo("device information is too long") }
         guard let data = Data(lenientBase64: encoded) else { throw .invalidDeviceInfo("device information is not base64") }
-        guard let object = try? JSONDecoder().decode([String: Scalar].self, from: data) else {
+        guard let object = (try? JSONDecoder().decode([String: Scalar].self, from: data))
+                ?? Self.withMissingCommas(data).flatMap({ try? JSONDecoder().decode([String: Scalar].self, from: $0) })
+        else {
             throw .invalidDeviceInfo("device information is not a JSON object of strings, numbers and booleans")
         }
         let fields = object.mapValues(\.text)
@@ -37,6 +39,16 @@ public struct DeviceInfo: Sendable, Equatable {
         }
         self.json = String(decoding: data, as: UTF8.self)
         self.fields = fields
+    }
+
+    /// The object with a comma put back between two members on separate lines that lack one.
+    /// Adobe's REST v2 samples send exactly that (`"osName": "tvOS"` then, on the next line,
+    /// `"osVendor": "Apple"`), and every sample must work as shown; anything else still has to
+    /// be JSON. Nil when there is nothing to put back.
+    static func withMissingCommas(_ data: Data) -> Data? {
+        let text = String(decoding: data, as: UTF8.self)
+        let repaired = text.replacing(/("|\d|true|false|null)([ \t\r]*\n[ \t\r]*")/) { "\($0.output.1),\($0.output.2)" }
+        return repaired == text ? nil : Data(repaired.utf8)
     }
 
     /// A JSON string, number or boolean.

@@ -11,6 +11,12 @@ public protocol IdentityProvider: Sendable {
     var logoURL: String? { get }
     /// Whether the provider has a logout endpoint of its own that ends its browser session.
     var hasLogoutEndpoint: Bool { get }
+    /// The id a platform's own provider picker knows it by (Apple: the TV provider's id), if any.
+    var platformMappingID: String? { get }
+}
+
+extension IdentityProvider {
+    public var platformMappingID: String? { nil }
 }
 
 /// A provider that can check a username and password.
@@ -115,12 +121,14 @@ public struct DirectoryProvider: PasswordAuthenticating, SubscriberListing, Equa
     /// The text of a denial; `{resource}` stands for the resource id.
     public var denyMessage: String?
     public var proxyProviderID: String?
+    public var platformMappingID: String?
 
     /// Verifies this hash when the username is unknown, so both failures cost the same.
     private static let decoy = try! PasswordHash(password: Secret.generate())
 
     public init(id: String, displayName: String, logoURL: String? = nil, hasLogoutEndpoint: Bool = false, subscribers: [Subscriber],
-                denyMessage: String? = nil, proxyProviderID: String? = nil) {
+                denyMessage: String? = nil, proxyProviderID: String? = nil, platformMappingID: String? = nil) {
+        self.platformMappingID = platformMappingID
         self.denyMessage = denyMessage
         self.proxyProviderID = proxyProviderID
         self.id = id

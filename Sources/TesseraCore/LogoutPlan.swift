@@ -47,6 +47,8 @@ public struct LogoutPlan: Sendable, Equatable {
         if session.kind == .ssoProfile, SSOKey.scheme(of: session.ssoKey) == .partner {
             return .partnerLogout(providerID: provider.id)
         }
+        // Nobody signed in at the provider under degradation or on a TempPass: nothing to end there.
+        if DegradationRule.isDegraded(session.subject) || session.trialID != nil { return .complete }
         return provider.hasLogoutEndpoint ? .providerLogoutPage(providerID: provider.id) : .complete
     }
 

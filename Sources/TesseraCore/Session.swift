@@ -108,11 +108,22 @@ public struct Session: Sendable, Equatable {
     /// The keys under which memory may hold this session or what hangs off it: a revoke drops
     /// exactly these, on every instance.
     public var memoryKeys: [MemoryKey] {
-        var keys: [MemoryKey] = [.session(id)]
-        if kind == .deviceLogin, let device { keys.append(.deviceLogin(device)) }
+        var keys: [MemoryKey] = [.session(id)] + listingKeys
         if let tokenDigest { keys.append(.token(tokenDigest)) }
         if let refreshDigest { keys.append(.token(refreshDigest)) }
         return keys
+    }
+
+    /// The keys under which memory may hold a lookup whose answer this session's start or end
+    /// changes (including an answer that there was none): a device's v1 login, a device's v2
+    /// profiles, the SSO profiles of a key.
+    public var listingKeys: [MemoryKey] {
+        switch kind {
+        case .deviceLogin: device.map { [.deviceLogin($0)] } ?? []
+        case .providerProfile: device.map { [.deviceProfiles($0)] } ?? []
+        case .ssoProfile: ssoKey.map { [.ssoProfiles(tenantID: tenantID, key: $0)] } ?? []
+        case .userSession, .accessToken: []
+        }
     }
 }
 
@@ -202,6 +213,10 @@ public enum MemoryKey: Sendable, Hashable {
     case session(UUID)
     /// The verified bearers of a registered client.
     case client(String)
+    /// A device's REST v2 provider profiles (of every application), looked up by tenant and device.
+    case deviceProfiles(DeviceKey)
+    /// The SSO profiles of one key, looked up by tenant and key.
+    case ssoProfiles(tenantID: String, key: String)
 }
 
 /// That a session was used, for its ``Session/lastUsedAt``.

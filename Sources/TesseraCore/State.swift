@@ -22,9 +22,13 @@ public struct DeviceDescription: Sendable, Equatable, Codable {
     /// The address that asked for the registration code: the confirmation page tells the
     /// subscriber roughly where the device is. Absent in records written before it was kept.
     public var clientAddress: String?
+    /// Set when a REST v2 session asked for the code: its completion makes a provider profile
+    /// of this application instead of a v1 device login.
+    public var profile: ProfileRequest?
 
     public init(deviceInfoJSON: String? = nil, deviceType: String? = nil, deviceUser: String? = nil, appID: String? = nil,
-                userAgent: String? = nil, clientAddress: String? = nil) {
+                userAgent: String? = nil, clientAddress: String? = nil, profile: ProfileRequest? = nil) {
+        self.profile = profile
         self.deviceInfoJSON = deviceInfoJSON
         self.deviceType = deviceType
         self.deviceUser = deviceUser

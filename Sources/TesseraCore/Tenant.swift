@@ -16,6 +16,10 @@ public struct Tenant: Sendable, Equatable {
     public var accessTokens: AccessTokenPolicy?
     /// Set when the tenant runs user sessions for its applications (OneAccess user SDK API).
     public var userSessions: UserSessionPolicy?
+    /// Whose signed tokens share REST v2 profiles across applications and devices.
+    public var singleSignOn = SingleSignOnPolicy()
+    /// Degradation rules the configuration file sets (the admin API adds stored ones).
+    public var degradation: [DegradationRule] = []
 
     public init(
         id: String, name: String, domains: [String], providerIDs: [String],
@@ -84,6 +88,8 @@ public struct TenantPolicies: Sendable, Equatable {
     public var mediaTokenTTL: TimeInterval = 7 * 60
     /// How many resources one preauthorize call may name.
     public var preauthorizeLimit: Int = 5
+    /// How many resources one REST v2 authorize call may name (Adobe's typical limit is one).
+    public var authorizeLimit: Int = 1
     /// Throttling of the listed endpoints per client address (a token bucket); `nil` turns it off.
     public var throttle: ThrottlePolicy? = ThrottlePolicy()
 

@@ -38,6 +38,12 @@ public enum TesseraError: Error, Sendable, Equatable, CustomStringConvertible {
     case invalidTemporaryAccessIdentity
     case metadataNotFound
     case metadataEncryptionFailed
+    /// A signed SSO token (platform identity or service token) that does not verify, with why.
+    case invalidSingleSignOnToken(SSOKey.Scheme, String)
+    /// A degradation rule denies every resource of the provider.
+    case deniedByDegradation(details: String?)
+    /// The caller accepts no media type the dialect answers in.
+    case notAcceptable
     // Dynamic Client Registration (RFC 7591 / 6749 shape)
     case clientRegistration(ClientRegistrationError)
     // Transport
@@ -109,6 +115,9 @@ public enum TesseraError: Error, Sendable, Equatable, CustomStringConvertible {
         case .invalidTemporaryAccessIdentity: "the identity for temporary access is invalid"
         case .metadataNotFound: "the subscriber has no metadata"
         case .metadataEncryptionFailed: "the metadata could not be encrypted"
+        case .invalidSingleSignOnToken(let scheme, _): "the \(scheme.rawValue) single sign-on token is invalid"
+        case .deniedByDegradation: "a degradation rule denies the resource"
+        case .notAcceptable: "the caller accepts no media type the server answers in"
         case .clientRegistration(let e): "client registration: \(e.rawValue)"
         case .malformedRequest: "the request is malformed"
         case .payloadTooLarge(let limit): "the body is larger than \(limit) bytes"
@@ -122,7 +131,8 @@ public enum TesseraError: Error, Sendable, Equatable, CustomStringConvertible {
     public var details: String? {
         switch self {
         case .invalidDeviceInfo(let d), .invalidAccessToken(let d), .invalidLegacySignature(let d), .malformedRequest(let d), .malformedResource(let d): d
-        case .authorizationDenied(let d), .parentalControl(let d): d
+        case .authorizationDenied(let d), .parentalControl(let d), .deniedByDegradation(let d): d
+        case .invalidSingleSignOnToken(_, let d): d
         case .unknownIntegration(let provider): "Unknown provider: \(provider)"
         default: nil
         }

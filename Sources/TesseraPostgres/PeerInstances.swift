@@ -429,23 +429,31 @@ final class AckWait: Sendable {
 
 extension MemoryKey {
     /// The key in a notification (device logins travel as pairs, ``PeerInstances/Message/d``):
-    /// `t:` and the digest in hex, `s:` and a session id, `c:` and a client id.
+    /// `t:` and the digest in hex, `s:` and a session id, `c:` and a client id, `p:` a tenant and
+    /// device (v2 profiles), `o:` a tenant and SSO key, each pair split by a newline.
     var wire: String {
         switch self {
         case .deviceLogin(let device): "d:" + device.tenantID + "\n" + device.deviceID
         case .token(let digest): "t:" + digest.bytes.map { String(format: "%02x", $0) }.joined()
         case .session(let id): "s:" + id.uuidString
         case .client(let id): "c:" + id
+        case .deviceProfiles(let device): "p:" + device.tenantID + "\n" + device.deviceID
+        case .ssoProfiles(let tenantID, let key): "o:" + tenantID + "\n" + key
         }
     }
 
     init?(wire: String) {
         let value = String(wire.dropFirst(2))
         switch wire.prefix(2) {
-        case "d:":
+        case "d:", "p:", "o:":
             let parts = value.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false)
             guard parts.count == 2 else { return nil }
-            self = .deviceLogin(DeviceKey(tenantID: String(parts[0]), deviceID: String(parts[1])))
+            let (first, second) = (String(parts[0]), String(parts[1]))
+            switch wire.prefix(2) {
+            case "d:": self = .deviceLogin(DeviceKey(tenantID: first, deviceID: second))
+            case "p:": self = .deviceProfiles(DeviceKey(tenantID: first, deviceID: second))
+            default: self = .ssoProfiles(tenantID: first, key: second)
+            }
         case "t:":
             var bytes = Data()
             var index = value.startIndex

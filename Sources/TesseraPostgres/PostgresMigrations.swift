@@ -131,6 +131,14 @@ enum PostgresMigrations {
         ("v7: signing keys sealed under the key-encryption key", [
             "ALTER TABLE signing_key ADD COLUMN sealed_private_key BYTEA",
         ]),
+        // New: no existing rows to carry over.
+        ("v8: degradation rules", [
+            """
+            CREATE TABLE degradation_rule (
+                tenant_id TEXT NOT NULL, provider_id TEXT NOT NULL, kind TEXT NOT NULL, details TEXT, created_at BIGINT NOT NULL,
+                PRIMARY KEY (tenant_id, provider_id, kind))
+            """,
+        ]),
     ]
 
 

@@ -183,6 +183,56 @@ public final class PostgresStore: Store {
         }
     }
 
+    public func updatePendingLogin(id: UUID, providerID: String?, description: DeviceDescription) async throws -> Bool {
+        let text = String(decoding: try JSONEncoder().encode(description), as: UTF8.self)
+        return try await write { db in
+            let updated = try await db.query("""
+                UPDATE pending_login SET provider_id = \(providerID), description = \(text)
+                WHERE id = \(id) AND completed_session_id IS NULL RETURNING 1
+                """, logger: logger)
+            return try await Self.count(updated) == 1
+        }
+    }
+
+    // MARK: Degradation rules
+
+    public func degradationRules() async throws -> [DegradationRule] {
+        try await read { db in
+            let rows = try await db.query("SELECT tenant_id, provider_id, kind, details FROM degradation_rule ORDER BY tenant_id, provider_id, kind",
+                                          logger: logger)
+            var rules: [DegradationRule] = []
+            for try await (tenant, provider, kind, details) in rows.decode((String, String, String, String?).self) {
+                if let kind = DegradationRule.Kind(rawValue: kind) {
+                    rules.append(DegradationRule(tenantID: tenant, providerID: provider, kind: kind, details: details))
+                }
+            }
+            return rules
+        }
+    }
+
+    public func setDegradationRule(_ rule: DegradationRule, now: Date) async throws {
+        let replaced = (rule.kind.isAuthorization ? DegradationRule.Kind.allCases.filter(\.isAuthorization) : [rule.kind]).map(\.rawValue)
+        try await write { db in
+            try await db.query("""
+                DELETE FROM degradation_rule WHERE tenant_id = \(rule.tenantID) AND provider_id = \(rule.providerID) AND kind = ANY(\(replaced))
+                """, logger: logger)
+            try await db.query("""
+                INSERT INTO degradation_rule (tenant_id, provider_id, kind, details, created_at)
+                VALUES (\(rule.tenantID), \(rule.providerID), \(rule.kind.rawValue), \(rule.details), \(now.epochMilliseconds))
+                """, logger: logger)
+        }
+    }
+
+    public func clearDegradationRules(tenantID: String, providerID: String, kind: DegradationRule.Kind?) async throws -> Int {
+        let kinds = (kind.map { [$0] } ?? DegradationRule.Kind.allCases).map(\.rawValue)
+        return try await write { db in
+            let deleted = try await db.query("""
+                DELETE FROM degradation_rule WHERE tenant_id = \(tenantID) AND provider_id = \(providerID) AND kind = ANY(\(kinds)) RETURNING 1
+                """, logger: logger)
+            return try await Self.count(deleted)
+        }
+    }
+
     private static let pendingLoginColumns = "id, tenant_id, code_digest, device_id, provider_id, description, created_at, expires_at, completed_session_id"
     private typealias PendingLoginRow = (UUID, String, Data, String, String?, String, Int64, Int64, UUID?)
 
@@ -267,7 +317,7 @@ public final class PostgresStore: Store {
 
     // MARK: Sessions
 
-    public func completeLogin(attemptDigest: SecretDigest, session: Session, now: Date) async throws -> LoginCompletion {
+    public func completeLogin(attemptDigest: SecretDigest, session: Session, alsoStarting: [Session], now: Date) async throws -> LoginCompletion {
         try await changeSessions(of: session.device) { [self] db in
             // FOR UPDATE: two browsers completing the same code queue here; the second sees it used.
             var pendingID: UUID?
@@ -283,10 +333,11 @@ public final class PostgresStore: Store {
             if pending.isExpired(at: now) { return (.codeExpired, keys: []) }
             try await db.query("DELETE FROM login_attempt WHERE pending_login_id = \(pendingID)", logger: logger)
             try await db.query("UPDATE pending_login SET completed_session_id = \(session.id) WHERE id = \(pendingID)", logger: logger)
-            let ended = try await start(session, limit: nil, on: db)
+            var keys = Self.keys(starting: session, ended: try await start(session, limit: nil, on: db))
+            for other in alsoStarting { keys += Self.keys(starting: other, ended: try await start(other, limit: nil, on: db)) }
             var completed = pending
             completed.completedSessionID = session.id
-            return (.completed(completed), keys: Self.keys(starting: session, ended: ended))
+            return (.completed(completed), keys: keys)
         }
     }
 
@@ -305,9 +356,7 @@ public final class PostgresStore: Store {
     /// What memory may hold that starting `session` (and ending `ended`) made stale: a device's
     /// login is cached even when absent.
     private static func keys(starting session: Session, ended: [Session]) -> [MemoryKey] {
-        var keys = ended.flatMap(\.memoryKeys)
-        if session.kind == .deviceLogin, let device = session.device { keys.append(.deviceLogin(device)) }
-        return keys
+        ended.flatMap(\.memoryKeys) + session.listingKeys
     }
 
     /// Ends what `session` replaces and, with `limit`, the oldest of its subject's past it; stores it.

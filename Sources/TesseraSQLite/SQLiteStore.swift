@@ -269,6 +269,14 @@ public final class SQLiteStore: Store {
             // (TokenAuthority.load): SQL cannot encrypt. A sealed key leaves private_key_pem ''.
             try db.execute(sql: "ALTER TABLE signing_key ADD COLUMN sealed_private_key BLOB")
         }
+        migrator.registerMigration("v11: degradation rules") { db in
+            // New: no existing rows to carry over.
+            try db.execute(sql: """
+                CREATE TABLE degradation_rule (
+                    tenant_id TEXT NOT NULL, provider_id TEXT NOT NULL, kind TEXT NOT NULL, details TEXT, created_at INTEGER NOT NULL,
+                    PRIMARY KEY (tenant_id, provider_id, kind));
+                """)
+        }
         return migrator
     }
 
@@ -374,6 +382,47 @@ public final class SQLiteStore: Store {
         return id
     }
 
+    public func updatePendingLogin(id: UUID, providerID: String?, description: DeviceDescription) async throws -> Bool {
+        let text = String(decoding: try JSONEncoder().encode(description), as: UTF8.self)
+        return try await write { db in
+            try db.run(sql: "UPDATE pending_login SET provider_id = ?, description = ? WHERE id = ? AND completed_session_id IS NULL",
+                       arguments: [providerID, text, id.canonicalText])
+            return db.changesCount == 1
+        }
+    }
+
+    // MARK: Degradation rules
+
+    public func degradationRules() async throws -> [DegradationRule] {
+        try await read { db in
+            try db.rows(sql: "SELECT tenant_id, provider_id, kind, details FROM degradation_rule ORDER BY tenant_id, provider_id, kind").compactMap { row in
+                DegradationRule.Kind(rawValue: row["kind"]).map {
+                    DegradationRule(tenantID: row["tenant_id"], providerID: row["provider_id"], kind: $0, details: row["details"])
+                }
+            }
+        }
+    }
+
+    public func setDegradationRule(_ rule: DegradationRule, now: Date) async throws {
+        try await write { db in
+            let replaced = rule.kind.isAuthorization ? DegradationRule.Kind.allCases.filter(\.isAuthorization) : [rule.kind]
+            for kind in replaced {
+                try db.run(sql: "DELETE FROM degradation_rule WHERE tenant_id = ? AND provider_id = ? AND kind = ?",
+                           arguments: [rule.tenantID, rule.providerID, kind.rawValue])
+            }
+            try db.run(sql: "INSERT INTO degradation_rule (tenant_id, provider_id, kind, details, created_at) VALUES (?, ?, ?, ?, ?)",
+                       arguments: [rule.tenantID, rule.providerID, rule.kind.rawValue, rule.details, now.epochMilliseconds])
+        }
+    }
+
+    public func clearDegradationRules(tenantID: String, providerID: String, kind: DegradationRule.Kind?) async throws -> Int {
+        try await write { db in
+            try db.run(sql: "DELETE FROM degradation_rule WHERE tenant_id = ? AND provider_id = ? AND (? IS NULL OR kind = ?)",
+                       arguments: [tenantID, providerID, kind?.rawValue, kind?.rawValue])
+            return db.changesCount
+        }
+    }
+
     // MARK: Login attempts
 
     public func insert(_ attempt: LoginAttempt) async throws {
@@ -414,7 +463,7 @@ public final class SQLiteStore: Store {
 
     // MARK: Sessions
 
-    public func completeLogin(attemptDigest: SecretDigest, session: Session, now: Date) async throws -> LoginCompletion {
+    public func completeLogin(attemptDigest: SecretDigest, session: Session, alsoStarting: [Session], now: Date) async throws -> LoginCompletion {
         try await write { db in
             guard let attempt = try db.row(sql: "SELECT pending_login_id, expires_at FROM login_attempt WHERE state_digest = ?",
                                                  arguments: [attemptDigest.bytes]),
@@ -430,6 +479,7 @@ public final class SQLiteStore: Store {
             try db.run(sql: "DELETE FROM login_attempt WHERE pending_login_id = ?", arguments: [pendingID])
             try db.run(sql: "UPDATE pending_login SET completed_session_id = ? WHERE id = ?", arguments: [session.id.canonicalText, pendingID])
             try Self.startDiscardingEnded(session, in: db)
+            for other in alsoStarting { try Self.startDiscardingEnded(other, in: db) }
             var completed = pending
             completed.completedSessionID = session.id
             return .completed(completed)

@@ -96,6 +96,7 @@ public enum TesseraServerBuilder {
         let adobeThrottle = ThrottleMiddleware(services: services, buckets: TokenBuckets(clock: options.clock))
         ClientRegistration(services: services).addRoutes(to: router, throttle: adobeThrottle)
         ClientlessV1(services: services).addRoutes(to: router, throttle: adobeThrottle)
+        RestV2(services: services, pages: pages).addRoutes(to: router, throttle: adobeThrottle)
         let forms = BrowserForms(key: tokens.formKey, publicBaseURL: options.configuration.publicBaseURL)
         ActivationPages(services: services, pages: pages, forms: forms).addRoutes(to: router)
         ProviderPages(services: services, pages: pages, forms: forms).addRoutes(to: router)

@@ -130,6 +130,11 @@ extension ConfigurationFile {
                 "applications": .list(keys(UserSessionsEntry.ApplicationEntry.CodingKeys.self)),
                 "passwords": keys(UserSessionsEntry.PasswordsEntry.CodingKeys.self),
             ]),
+            "single_sign_on": keys(SingleSignOnEntry.CodingKeys.self, [
+                "service_token": keys(SingleSignOnEntry.TrustEntry.CodingKeys.self, ["keys": .list(keys(SingleSignOnEntry.KeyEntry.CodingKeys.self))]),
+                "platforms": .list(keys(SingleSignOnEntry.TrustEntry.CodingKeys.self, ["keys": .list(keys(SingleSignOnEntry.KeyEntry.CodingKeys.self))])),
+            ]),
+            "degradation": .list(keys(DegradationEntry.CodingKeys.self)),
         ])),
     ])
 }

@@ -79,12 +79,14 @@ struct ConfigurationFile: Decodable {
         var proxy: String?
         var duration: Double?
         var resourceLimit: Int?
+        var platformMappingID: String?
         /// The subscribers' hashes, made for every provider at once before the providers are
         /// (``ConfigurationFile/hashes(of:)``); not in the YAML.
         var hashes: [PasswordHash]?
         enum CodingKeys: String, CodingKey, CaseIterable {
             case id, kind, displayName = "display_name", logoURL = "logo_url", logout, subscribers
             case denyMessage = "deny_message", proxy, duration, resourceLimit = "resource_limit"
+            case platformMappingID = "platform_mapping_id"
         }
     }
 
@@ -121,7 +123,8 @@ struct ConfigurationFile: Decodable {
             }
             return (DirectoryProvider(id: entry.id, displayName: entry.displayName ?? entry.id, logoURL: entry.logoURL,
                                       hasLogoutEndpoint: entry.logout ?? false, subscribers: subscribers,
-                                      denyMessage: entry.denyMessage, proxyProviderID: entry.proxy), passwords)
+                                      denyMessage: entry.denyMessage, proxyProviderID: entry.proxy,
+                                      platformMappingID: entry.platformMappingID), passwords)
         }
     }
 
@@ -276,10 +279,61 @@ struct ConfigurationFile: Decodable {
         var userMetadata: UserMetadata?
         var accessTokens: AccessTokensEntry?
         var userSessions: UserSessionsEntry?
+        var singleSignOn: SingleSignOnEntry?
+        var degradation: [DegradationEntry]?
         enum CodingKeys: String, CodingKey, CaseIterable {
             case requestor, name, domains, providers, softwareStatements = "software_statements", legacyKeys = "legacy_keys", policies
             case userMetadata = "user_metadata", accessTokens = "access_tokens", userSessions = "user_sessions"
+            case singleSignOn = "single_sign_on", degradation
         }
+    }
+
+    struct SingleSignOnEntry: Decodable {
+        var serviceToken: TrustEntry?
+        var platforms: [TrustEntry]?
+        enum CodingKeys: String, CodingKey, CaseIterable { case serviceToken = "service_token", platforms }
+
+        struct TrustEntry: Decodable {
+            var id: String?
+            var publicKeys: [String]?
+            var keys: [KeyEntry]?
+            var audiences: [String]?
+            var issuer: String?
+            var providers: [String]
+            enum CodingKeys: String, CodingKey, CaseIterable { case id, publicKeys = "public_keys", keys, audiences, issuer, providers }
+
+            func trust(id fallback: String, scheme: SSOKey.Scheme, tenant: String) throws -> TokenTrust {
+                let keys = (publicKeys ?? []).map { TokenTrust.Key(publicKeyPEM: $0) } + (keys ?? []).map { TokenTrust.Key(id: $0.kid, publicKeyPEM: $0.publicKey) }
+                guard !keys.isEmpty else { throw ConfigurationError("tenant \(tenant): single_sign_on \(fallback) needs public_keys") }
+                for key in keys where !SingleSignOnTokens.accepts(key.publicKeyPEM, scheme: scheme) {
+                    throw ConfigurationError("tenant \(tenant): single_sign_on \(fallback) has a key that is not an RSA\(scheme == .platform ? " or P-256" : "") public key in PEM")
+                }
+                return TokenTrust(id: id ?? fallback, keys: keys, audiences: audiences ?? [], issuer: issuer, providerIDs: Set(providers))
+            }
+        }
+
+        struct KeyEntry: Decodable {
+            var kid: String?
+            var publicKey: String
+            enum CodingKeys: String, CodingKey, CaseIterable { case kid, publicKey = "public_key" }
+        }
+
+        func policy(tenant: String) throws -> SingleSignOnPolicy {
+            var ids = Set<String>()
+            let platforms = try (platforms ?? []).enumerated().map { index, entry in
+                let trust = try entry.trust(id: "platform-\(index)", scheme: .platform, tenant: tenant)
+                guard ids.insert(trust.id).inserted else { throw ConfigurationError("tenant \(tenant): two single_sign_on platforms have the id \(trust.id)") }
+                return trust
+            }
+            return SingleSignOnPolicy(serviceToken: try serviceToken?.trust(id: "service-token", scheme: .serviceToken, tenant: tenant), platforms: platforms)
+        }
+    }
+
+    struct DegradationEntry: Decodable {
+        var provider: String
+        var rule: String
+        var details: String?
+        enum CodingKeys: String, CodingKey, CaseIterable { case provider, rule, details }
     }
 
     struct UserMetadata: Decodable {
@@ -310,12 +364,14 @@ struct ConfigurationFile: Decodable {
         var authorizationTTL: Double?
         var mediaTokenTTL: Double?
         var preauthorizeLimit: Int?
+        var authorizeLimit: Int?
         var throttleRate: Double?
         var throttleBurst: Double?
         enum CodingKeys: String, CodingKey, CaseIterable {
             case registrationCodeTTL = "registration_code_ttl", registrationCodeMaxTTL = "registration_code_max_ttl"
             case authenticationTTL = "authentication_ttl", requireDeviceInfo = "require_device_info"
             case authorizationTTL = "authorization_ttl", mediaTokenTTL = "media_token_ttl", preauthorizeLimit = "preauthorize_limit"
+            case authorizeLimit = "authorize_limit"
             case throttleRate = "throttle_rate", throttleBurst = "throttle_burst"
         }
     }
@@ -395,6 +451,10 @@ public struct TesseraConfiguration: Sendable {
             if let v = t.policies?.authorizationTTL { policies.authorizationTTL = v }
             if let v = t.policies?.mediaTokenTTL { policies.mediaTokenTTL = v }
             if let v = t.policies?.preauthorizeLimit { policies.preauthorizeLimit = v }
+            if let v = t.policies?.authorizeLimit {
+                guard v >= 1 else { throw ConfigurationError("tenant \(t.requestor): authorize_limit must be at least 1") }
+                policies.authorizeLimit = v
+            }
             if let rate = t.policies?.throttleRate {
                 policies.throttle = rate > 0 ? ThrottlePolicy(rate: rate, burst: t.policies?.throttleBurst ?? 10) : nil
             } else if let burst = t.policies?.throttleBurst {
@@ -407,7 +467,7 @@ public struct TesseraConfiguration: Sendable {
                 }
                 encryption = MetadataEncryption(publicKeyPEM: m.publicKey, keys: Set(m.encryptedKeys), padding: padding)
             }
-            return Tenant(
+            var tenant = Tenant(
                 id: t.requestor, name: t.name ?? t.requestor, domains: t.domains, providerIDs: t.providers,
                 softwareStatements: (t.softwareStatements ?? []).map {
                     SoftwareStatementGrant(softwareID: $0.softwareID, clientName: $0.clientName ?? $0.softwareID, redirectURIs: $0.redirectURIs ?? [])
@@ -415,6 +475,25 @@ public struct TesseraConfiguration: Sendable {
                 legacyKeys: (t.legacyKeys ?? []).map { LegacyKeyPair(publicKey: $0.publicKey, privateKey: $0.privateKey) },
                 policies: policies, metadataEncryption: encryption, accessTokens: t.accessTokens?.policy,
                 userSessions: try t.userSessions?.policy)
+            if let sso = t.singleSignOn {
+                tenant.singleSignOn = try ConfigurationError.at(["single_sign_on"]) { try sso.policy(tenant: t.requestor) }
+                for id in tenant.singleSignOn.platforms.flatMap(\.providerIDs) + (tenant.singleSignOn.serviceToken?.providerIDs.sorted() ?? [])
+                where !t.providers.contains(id) {
+                    throw ConfigurationError("tenant \(t.requestor): single_sign_on names provider \(id), which the tenant does not integrate", path: ["single_sign_on"])
+                }
+            }
+            tenant.degradation = try (t.degradation ?? []).enumerated().map { index, entry in
+                guard let kind = DegradationRule.Kind(rawValue: entry.rule) else {
+                    throw ConfigurationError("tenant \(t.requestor): degradation rule must be AuthNAll, AuthZAll or AuthZNone, not \(entry.rule)",
+                                             path: ["degradation", "\(index)", "rule"])
+                }
+                guard t.providers.contains(entry.provider) else {
+                    throw ConfigurationError("tenant \(t.requestor): degradation names provider \(entry.provider), which the tenant does not integrate",
+                                             path: ["degradation", "\(index)", "provider"])
+                }
+                return DegradationRule(tenantID: t.requestor, providerID: entry.provider, kind: kind, details: entry.details)
+            }
+            return tenant
         } }
         let proxies = try ConfigurationError.at(["server", "trusted_proxies"]) { try TrustedProxies(file.server?.trustedProxies ?? []) }
         let capacity = CacheCapacity(sessions: file.server?.cacheSessions ?? CacheCapacity.standard.sessions,

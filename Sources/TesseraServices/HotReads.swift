@@ -27,6 +27,10 @@ final class HotReads: Sendable {
 
     let deviceLogins: BoundedCache<DeviceKey, SessionEntry>
     let sessionsByToken: BoundedCache<SecretDigest, SessionEntry>
+    /// Each device's REST v2 provider profiles (every application's; none is an empty list).
+    let deviceProfiles: BoundedCache<DeviceKey, [SessionEntry]>
+    /// The SSO profiles of each SSO key, by tenant and key.
+    let ssoProfiles: BoundedCache<SSOLookup, [SessionEntry]>
     /// Per session, its decisions by resource: a revoke drops a session's decisions in one step.
     let decisions: BoundedCache<UUID, [String: Decision]>
     static let pendingUseLimit = 500_000
@@ -36,12 +40,21 @@ final class HotReads: Sendable {
     init(capacity: CacheCapacity) {
         deviceLogins = BoundedCache(capacity: capacity.sessions)
         sessionsByToken = BoundedCache(capacity: capacity.sessions)
+        deviceProfiles = BoundedCache(capacity: capacity.sessions)
+        ssoProfiles = BoundedCache(capacity: capacity.sessions)
         decisions = BoundedCache(capacity: capacity.decisions)
+    }
+
+    struct SSOLookup: Hashable, Sendable {
+        let tenantID: String
+        let key: String
     }
 
     func forgetEverything() {
         deviceLogins.invalidateAll()
         sessionsByToken.invalidateAll()
+        deviceProfiles.invalidateAll()
+        ssoProfiles.invalidateAll()
         decisions.invalidateAll()
     }
 
@@ -57,6 +70,12 @@ final class HotReads: Sendable {
                 decisions.invalidate(id)
             case .client(let id):
                 bearers.invalidate { $1.sub.value == id }
+            case .deviceProfiles(let device):
+                for entry in deviceProfiles.invalidate(device) ?? [] { if let id = entry.session?.id { decisions.invalidate(id) } }
+            case .ssoProfiles(let tenantID, let key):
+                for entry in ssoProfiles.invalidate(SSOLookup(tenantID: tenantID, key: key)) ?? [] {
+                    if let id = entry.session?.id { decisions.invalidate(id) }
+                }
             }
         }
     }

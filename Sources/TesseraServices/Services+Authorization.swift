@@ -80,12 +80,62 @@ extension Services {
     /// A short media token for an authorized resource.
     package func mediaToken(session: Session, tenant: Tenant, resource: ResourceRequest) async throws(TesseraError) -> (token: String, claims: MediaTokenClaims) {
         let authorization = try await authorize(session: session, tenant: tenant, resource: resource)
+        return try await signMediaToken(session: session, tenant: tenant, resource: resource, until: authorization.decision.expiresAt)
+    }
+
+    /// Where a REST v2 decision came from (its `source`).
+    package enum DecisionSource: String, Sendable {
+        case provider = "mvpd", degradation, temporaryAccess = "temppass"
+    }
+
+    /// A REST v2 permit: where it came from and until when it holds (nil: a degradation rule
+    /// permits without a window).
+    package struct ProfileDecision: Sendable {
+        package let source: DecisionSource
+        package let until: Date?
+    }
+
+    /// Decides `resource` for a profile: the provider's degradation rules first (AuthZNone
+    /// denies, AuthZAll permits), then a degraded profile is permitted for a decision's window,
+    /// then the provider (or the TempPass trial) decides as for v1, stored until its TTL.
+    package func decide(profile session: Session, tenant: Tenant, resource: ResourceRequest) async throws(TesseraError) -> ProfileDecision {
+        if let rule = try await degradationRule(tenant: tenant, providerID: session.subject.providerID, authorization: true) {
+            if rule.kind == .authZNone { throw .deniedByDegradation(details: rule.details) }
+            return ProfileDecision(source: .degradation, until: nil)
+        }
+        if DegradationRule.isDegraded(session.subject) {
+            let now = clock.now()
+            if let cached = try await storedDecision(session: session, resource: resource.raw), cached.expiresAt > now {
+                return ProfileDecision(source: .degradation, until: cached.expiresAt)
+            }
+            let decision = Decision(sessionID: session.id, resource: resource.raw, providerID: session.subject.providerID,
+                                    expiresAt: min(now.addingTimeInterval(tenant.policies.authorizationTTL), session.expiresAt))
+            try await record(decision)
+            return ProfileDecision(source: .degradation, until: decision.expiresAt)
+        }
+        let authorization = try await authorize(session: session, tenant: tenant, resource: resource)
+        return ProfileDecision(source: session.trialID == nil ? .provider : .temporaryAccess, until: authorization.decision.expiresAt)
+    }
+
+    /// What preauthorization says of one resource for a profile: degradation rules first.
+    package func preauthorize(profile session: Session, tenant: Tenant, resource: ResourceRequest) async throws(TesseraError) -> (source: DecisionSource, denial: TesseraError?) {
+        if let rule = try await degradationRule(tenant: tenant, providerID: session.subject.providerID, authorization: true) {
+            return (.degradation, rule.kind == .authZNone ? .deniedByDegradation(details: rule.details) : nil)
+        }
+        if DegradationRule.isDegraded(session.subject) { return (.degradation, nil) }
+        return (session.trialID == nil ? .provider : .temporaryAccess, try await preauthorize(session: session, resource: resource))
+    }
+
+    /// Signs a media token for `resource` under `session`, valid for the tenant's media token
+    /// lifetime and never beyond `until`.
+    package func signMediaToken(session: Session, tenant: Tenant, resource: ResourceRequest, until: Date?) async throws(TesseraError) -> (token: String, claims: MediaTokenClaims) {
         // NumericDates in whole seconds: some verifiers refuse fractional ones.
         let now = clock.now().wholeSeconds
+        let lifetimeEnd = now.addingTimeInterval(tenant.policies.mediaTokenTTL)
         let claims = MediaTokenClaims(
             issuer: MediaTokenVerifier.issuer, requestor: tenant.id, resource: resource.raw, mvpd: session.subject.providerID,
             userID: session.subject.userID, issuedAt: now,
-            expiresAt: min(now.addingTimeInterval(tenant.policies.mediaTokenTTL), authorization.decision.expiresAt.wholeSeconds),
+            expiresAt: until.map { min(lifetimeEnd, $0.wholeSeconds) } ?? lifetimeEnd,
             id: UUID.random().uuidString.lowercased())
         do { return (try await tokens.mediaToken(claims), claims) } catch {
             logger.error("cannot sign a media token: \(error)")
@@ -116,6 +166,29 @@ extension Services {
         return (updated, encrypted, data)
     }
 
+    /// A profile's attributes (REST v2): the subscriber's metadata with `userID`, each value
+    /// marked whether it is encrypted (the tenant's encrypted keys, RSA as for v1). Nothing is
+    /// written: v1's `updated` time is not part of a profile.
+    package func profileAttributes(session: Session, tenant: Tenant) throws(TesseraError) -> [String: (value: MetadataValue, encrypted: Bool)] {
+        var data = (directory.providers[session.subject.providerID] as? any EntitlementDeciding)?.metadata(for: session.subject)
+            ?? ["userID": .string(session.subject.userID)]
+        var attributes: [String: (value: MetadataValue, encrypted: Bool)] = [:]
+        if let encryption = tenant.metadataEncryption {
+            for key in encryption.keys.sorted() {
+                guard let value = data.removeValue(forKey: key) else { continue }
+                attributes[key] = (.string(try Self.encrypt(value, with: encryption)), true)
+            }
+        }
+        for (key, value) in data { attributes[key] = (value, false) }
+        return attributes
+    }
+
+    /// The trial a temporary profile runs on.
+    package func trial(of session: Session) async throws(TesseraError) -> TemporaryAccess? {
+        guard let id = session.trialID else { return nil }
+        return try await stored { try await trials.temporaryAccess(id: id) }
+    }
+
     /// Base64 RSA ciphertext of a value (a string as is, a list or map as JSON).
     static func encrypt(_ value: MetadataValue, with encryption: MetadataEncryption) throws(TesseraError) -> String {
         let plain: Data
@@ -135,12 +208,24 @@ extension Services {
         }
     }
 
-    /// Starts (or resumes) a TempPass for a device without a second screen.
+    /// Starts (or resumes) a TempPass for a device without a second screen (a v1 device login).
     ///
     /// A promotional TempPass is keyed on the device and on the digest of the identity in
     /// `generic_data`: whichever already has a trial, that trial is used.
     package func startTemporaryAccess(tenant: Tenant, deviceID: String, providerID: String, identity: String?,
                               deviceUser: String?) async throws(TesseraError) {
+        let device = DeviceKey(tenantID: tenant.id, deviceID: deviceID)
+        // v1 names the trial as the subscriber (its userId); the session refers to it by id.
+        _ = try await startTemporaryAccess(tenant: tenant, deviceID: deviceID, providerID: providerID, identity: identity) { trial, now, expiresAt in
+            Session(id: UUID.timeOrdered(at: now), device: device, subject: Subject(userID: trial.id.canonicalText, providerID: providerID),
+                    deviceUser: deviceUser, createdAt: now, expiresAt: expiresAt, trialID: trial.id)
+        }
+    }
+
+    /// Starts the session `make` gives for the trial the device (or, promotional, the identity)
+    /// has at `providerID`, or a new trial: the same trial whichever dialect asks.
+    func startTemporaryAccess(tenant: Tenant, deviceID: String, providerID: String, identity: String?,
+                              make: @escaping @Sendable (TemporaryAccess, Date, Date) -> Session) async throws(TesseraError) -> Session {
         guard let tempPass = directory.provider(providerID, for: tenant) as? any TemporaryAccessGranting else { throw .unknownIntegration(providerID) }
         var identityDigest: SecretDigest?
         if tempPass.isPromotional {
@@ -152,15 +237,19 @@ extension Services {
         let now = clock.now()
         let expiresAt = now.addingTimeInterval(max(tempPass.duration, tenant.policies.authenticationTTL))
         let device = DeviceKey(tenantID: tenant.id, deviceID: deviceID)
-        let start = try await changingSessions(of: device) {
-            try await trials.startTemporaryAccessSession(request, now: now) { trial in
-                // v1 names the trial as the subscriber (its userId); the session refers to it by id.
-                Session(id: UUID.timeOrdered(at: now), device: device, subject: Subject(userID: trial.id.canonicalText, providerID: providerID),
-                        deviceUser: deviceUser, createdAt: now, expiresAt: expiresAt, trialID: trial.id)
-            }
+        var keys: [MemoryKey] = [.deviceLogin(device), .deviceProfiles(device)]
+        defer { hot.invalidate(keys, bearers: tokens.verifiedAccessTokens) }
+        let start = try await stored {
+            try await trials.startTemporaryAccessSession(request, now: now) { trial in make(trial, now, expiresAt) }
         }
-        if case .durationExceeded = start { throw .temporaryAccessDurationExceeded }
+        switch start {
+        case .durationExceeded: throw .temporaryAccessDurationExceeded
+        case .started(let session, _):
+            keys += session.memoryKeys
+            return session
+        }
     }
+
 }
 
 /// Parses `generic_data`, which Adobe's example writes as `("email":"email@domain.com")`, and

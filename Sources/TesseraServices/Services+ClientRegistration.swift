@@ -57,6 +57,15 @@ extension Services {
         }
     }
 
+    /// The application a bearer speaks for: the software statement its client registered with.
+    package func applicationID(of claims: AccessTokenClaims) async throws(TesseraError) -> String {
+        if let softwareID = claims.softwareID { return softwareID }
+        guard let client = try await stored({ try await clients.client(id: claims.sub.value) }) else {
+            throw .invalidAccessToken("the access token's client is not registered")
+        }
+        return client.softwareID
+    }
+
     package func issueAccessToken(clientID: String?, clientSecret: String?, grantType: String?) async throws(TesseraError) -> IssuedAccessToken {
         guard let grantType, let clientID, let clientSecret, clientID.count <= 256, clientSecret.count <= 256 else {
             throw .clientRegistration(.invalidRequest)
@@ -72,7 +81,7 @@ extension Services {
         let now = clock.now()
         if client.firstTokenAt == nil { try await stored { try await clients.markFirstToken(clientID: client.id, at: now) } }
         do {
-            let token = try await tokens.accessToken(clientID: client.id, tenantID: tenant.id, id: id, now: now)
+            let token = try await tokens.accessToken(clientID: client.id, tenantID: tenant.id, softwareID: client.softwareID, id: id, now: now)
             return IssuedAccessToken(id: id, token: token, createdAt: now, lifetime: TokenAuthority.accessTokenLifetime)
         } catch {
             logger.error("cannot sign an access token: \(error)")

@@ -96,6 +96,17 @@ extension Services {
             return .attemptNotFound
         }
         let now = clock.now()
+        if let request = login.description.profile {
+            // A REST v2 login: the application's profile, with the SSO profiles it shares.
+            let made = Self.profileSessions(for: login, request: request, subject: subject, tenant: tenant, now: now)
+            var keys = made.flatMap(\.memoryKeys)
+            defer { hot.invalidate(keys, bearers: tokens.verifiedAccessTokens) }
+            let completion = try await stored {
+                try await sessions.completeLogin(attemptDigest: attempt.stateDigest, session: made[0], alsoStarting: Array(made.dropFirst()), now: now)
+            }
+            keys.append(.deviceProfiles(login.device))
+            return completion
+        }
         let session = Session(
             id: UUID.timeOrdered(at: now), device: login.device, subject: subject, deviceUser: login.description.deviceUser,
             createdAt: now, expiresAt: now.addingTimeInterval(tenant.policies.authenticationTTL))

@@ -20,6 +20,11 @@ public final class Services: Sendable {
     let providerSessions: any ProviderSessionStore
     let trials: any TemporaryAccessStore
     let metadataVersions: any MetadataVersionStore
+    let degradations: any DegradationStore
+    /// The stored degradation rules as last read.
+    let degradation = DegradationRules()
+    /// Verifies platform and service tokens (REST v2 SSO).
+    let singleSignOnTokens = SingleSignOnTokens()
     let coherence: any MemoryCoherence
     public let configuration: TesseraConfiguration
     public let clock: any TesseraClock
@@ -54,6 +59,7 @@ public final class Services: Sendable {
         providerSessions = store
         trials = store
         metadataVersions = store
+        degradations = store
         coherence = store
         self.configuration = configuration
         self.clock = clock

@@ -17,6 +17,13 @@ package struct AccessTokenClaims: JWTPayload {
     var iat: IssuedAtClaim
     var nbf: NotBeforeClaim
     var exp: ExpirationClaim
+    /// The software statement the client registered with: REST v2 profiles belong to it, so a
+    /// client registered again keeps them. Absent in tokens issued before it was added.
+    package var softwareID: String?
+
+    enum CodingKeys: String, CodingKey {
+        case sub, iss, requestor, scopes, jti, iat, nbf, exp, softwareID = "software_id"
+    }
 
     package func verify(using algorithm: some JWTAlgorithm) async throws {}
 }
@@ -165,13 +172,13 @@ public struct TokenAuthority: Sendable {
         return claims
     }
 
-    func accessToken(clientID: String, tenantID: String, id: UUID, now exact: Date) async throws -> String {
+    func accessToken(clientID: String, tenantID: String, softwareID: String, id: UUID, now exact: Date) async throws -> String {
         // NumericDate in whole seconds: some verifiers refuse fractional ones.
         let now = exact.wholeSeconds
         return try await sign(AccessTokenClaims(
             sub: .init(value: clientID), iss: .init(value: Self.issuer), requestor: tenantID, scopes: Self.accessTokenScope,
             jti: .init(value: id.uuidString.lowercased()), iat: .init(value: now), nbf: .init(value: now.addingTimeInterval(-5)),
-            exp: .init(value: now.addingTimeInterval(Self.accessTokenLifetime))))
+            exp: .init(value: now.addingTimeInterval(Self.accessTokenLifetime)), softwareID: softwareID))
     }
 
     /// The `requestor` an access token names, without checking it: from the tokens already

@@ -24,6 +24,9 @@ public protocol PendingLoginStore: Sendable {
     func pendingLogin(id: UUID) async throws -> PendingLogin?
     /// Deletes it and any browser attempt under it; `false` when there was none.
     func deletePendingLogin(codeDigest: SecretDigest) async throws -> Bool
+    /// Sets the provider and description of a pending login not yet completed (a REST v2
+    /// session resumed from a second screen); `false` when it is gone or completed.
+    func updatePendingLogin(id: UUID, providerID: String?, description: DeviceDescription) async throws -> Bool
 }
 
 /// Browsers on their way through a provider's login page.
@@ -48,7 +51,9 @@ public protocol SessionStore: Sendable {
     /// In one transaction: consumes the attempt, marks its pending login completed, and starts
     /// `session` in place of the ones it replaces (``Session/replaces``: a v1 device's login),
     /// with every decision under them.
-    func completeLogin(attemptDigest: SecretDigest, session: Session, now: Date) async throws -> LoginCompletion
+    /// `alsoStarting`: further sessions the same login starts in the same transaction (the SSO
+    /// profiles of a REST v2 login), each in place of what it replaces.
+    func completeLogin(attemptDigest: SecretDigest, session: Session, alsoStarting: [Session], now: Date) async throws -> LoginCompletion
     /// In one transaction: ends the sessions `session` replaces (``Session/replaces``) and, with
     /// `limit`, the oldest live sessions of its subject, kind and application past the limit;
     /// stores `trial` when it is a new one (TempPass); stores `session`. Returns what it ended.
@@ -69,6 +74,10 @@ public protocol SessionStore: Sendable {
 }
 
 extension SessionStore {
+    public func completeLogin(attemptDigest: SecretDigest, session: Session, now: Date) async throws -> LoginCompletion {
+        try await completeLogin(attemptDigest: attemptDigest, session: session, alsoStarting: [], now: now)
+    }
+
     @discardableResult
     public func startSession(_ session: Session, creating trial: TemporaryAccess? = nil) async throws -> [Session] {
         try await startSession(session, creating: trial, limit: nil)
@@ -184,6 +193,16 @@ public protocol TemporaryAccessStore: Sendable {
     func useTemporaryAccess(id: UUID, resource: String, now: Date, duration: TimeInterval, resourceLimit: Int?) async throws -> TemporaryAccessUse
 }
 
+/// Degradation rules set through the admin API (the configuration file's are not stored).
+public protocol DegradationStore: Sendable {
+    func degradationRules() async throws -> [DegradationRule]
+    /// Sets `rule` in place of the same kind for its tenant and provider; an authorization rule
+    /// also replaces the other authorization kind (AuthZAll and AuthZNone exclude each other).
+    func setDegradationRule(_ rule: DegradationRule, now: Date) async throws
+    /// Clears the tenant's rules for the provider (of `kind` only, when given); returns how many went.
+    func clearDegradationRules(tenantID: String, providerID: String, kind: DegradationRule.Kind?) async throws -> Int
+}
+
 /// When each subscriber's metadata last changed.
 public protocol MetadataVersionStore: Sendable {
     /// Records `digest` as the subscriber's metadata; returns when it last changed (now, if it just did).
@@ -204,7 +223,7 @@ public protocol MemoryCoherence: Sendable {
 /// Everything Tessera keeps. Each backend implements all of it; one conformance suite tests
 /// every backend.
 public protocol Store: ClientStore, PendingLoginStore, LoginAttemptStore, SessionStore, DecisionStore,
-    NonceStore, SigningKeyStore, SealedKeyStore, ApplicationKeyStore, PasswordChangeStore, ProviderSessionStore, TemporaryAccessStore, MetadataVersionStore, MemoryCoherence
+    NonceStore, SigningKeyStore, SealedKeyStore, ApplicationKeyStore, PasswordChangeStore, ProviderSessionStore, TemporaryAccessStore, MetadataVersionStore, DegradationStore, MemoryCoherence
 {
     /// Deletes codes, attempts, nonces and browser sessions past their expiry, sessions and
     /// decisions more than `grace` past theirs (so that "expired" can still be told from "never"),

@@ -9,7 +9,7 @@ import FoundationNetworking
 struct Admin: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Operate a running Tessera through its admin API, or change its key-encryption key.",
-        subcommands: [AdminSessions.self, AdminClients.self, AdminKeys.self, RotateKeyEncryptionKey.self])
+        subcommands: [AdminSessions.self, AdminClients.self, AdminKeys.self, AdminDegradation.self, RotateKeyEncryptionKey.self])
 }
 
 /// Where the admin API is and the token it takes.
@@ -29,13 +29,17 @@ struct AdminConnection: ParsableArguments {
     }
 
     /// Sends the request; prints the JSON answer; fails unless it is a 2xx.
-    func send(_ method: String, _ path: String) async throws {
+    func send(_ method: String, _ path: String, json body: [String: String]? = nil) async throws {
         guard let url = URL(string: url.trimmingCharacters(in: CharacterSet(charactersIn: "/")) + path) else {
             throw ValidationError("--url is not a URL")
         }
         var request = URLRequest(url: url)
         request.httpMethod = method
         request.setValue("Bearer \(try token())", forHTTPHeaderField: "Authorization")
+        if let body {
+            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+            request.httpBody = try JSONEncoder().encode(body)
+        }
         let (data, response) = try await URLSession.shared.data(for: request)
         let status = (response as? HTTPURLResponse)?.statusCode ?? 0
         if !data.isEmpty { print(String(decoding: data, as: UTF8.self)) }
@@ -108,6 +112,53 @@ struct AdminKeys: AsyncParsableCommand {
 
         func run() async throws {
             try await connection.send("POST", "/admin/v1/tenants/\(AdminConnection.component(tenant))/applications/\(AdminConnection.component(client))/keys")
+        }
+    }
+}
+
+struct AdminDegradation: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "degradation",
+        abstract: "Degrade a provider of a tenant while it is down: AuthNAll signs devices in without it, AuthZAll permits and AuthZNone denies every decision.",
+        subcommands: [List.self, Set.self, Clear.self])
+
+    struct Target: ParsableArguments {
+        @Option(help: "The tenant (requestor).") var tenant: String
+        @Option(help: "The provider (MVPD).") var provider: String
+
+        var path: String { "/admin/v1/tenants/\(AdminConnection.component(tenant))/degradation/\(AdminConnection.component(provider))" }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "The tenant's rules, from the configuration file and set here.")
+        @OptionGroup var connection: AdminConnection
+        @Option(help: "The tenant (requestor).") var tenant: String
+
+        func run() async throws { try await connection.send("GET", "/admin/v1/tenants/\(AdminConnection.component(tenant))/degradation") }
+    }
+
+    struct Set: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Set a rule (AuthZAll and AuthZNone replace each other).")
+        @OptionGroup var connection: AdminConnection
+        @OptionGroup var target: Target
+        @Option(help: "AuthNAll, AuthZAll or AuthZNone.") var rule: String
+        @Option(help: "Text the apps are given in the answers' details.") var details: String?
+
+        func run() async throws {
+            var body = ["rule": rule]
+            if let details { body["details"] = details }
+            try await connection.send("PUT", target.path, json: body)
+        }
+    }
+
+    struct Clear: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Clear the rules set here for a provider (all, or the one named).")
+        @OptionGroup var connection: AdminConnection
+        @OptionGroup var target: Target
+        @Option(help: "Clear only this rule.") var rule: String?
+
+        func run() async throws {
+            try await connection.send("DELETE", target.path + (rule.map { "?rule=\(AdminConnection.component($0))" } ?? ""))
         }
     }
 }

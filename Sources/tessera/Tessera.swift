@@ -103,7 +103,7 @@ struct Serve: AsyncParsableCommand {
         let baseURL = options.configuration.publicBaseURL ?? "\(options.tls == nil ? "http" : "https")://\(host):\(port)"
         let path = credentialsFile ?? (dataDir as NSString).appendingPathComponent(demo ? "demo-credentials.json" : "credentials.json")
         try await Credentials.make(services: services, baseURL: baseURL,
-                                   metadataPrivateKey: demo ? Credentials.demoMetadataPrivateKey() : nil, adminToken: demoAdminToken).write(to: path)
+                                   metadataPrivateKey: demo ? Credentials.demoMetadataPrivateKey() : nil, demo: demo, adminToken: demoAdminToken).write(to: path)
         print("Tessera listens on \(baseURL); credentials written to \(path)")
         if let demoKeyPath { print("The private keys in the database are sealed under the key-encryption key in \(demoKeyPath)") }
         try await application.runService()

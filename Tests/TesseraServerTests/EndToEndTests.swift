@@ -30,7 +30,7 @@ import TesseraCore
             // 4. The second screen: providers listed, browser login at Cablevision.
             let providers = try await wire.send(.get, "/api/v1/config/REF30.json", headers: auth)
             let list = (((providers.json["requestor"] as? [String: Any])?["mvpds"] as? [String: Any])?["mvpd"] as? [[String: Any]])?.compactMap { $0["id"] as? String }
-            #expect(list == ["Cablevision", "Dish", "Spectrum", "Comcast_SSO", "TempPass_5mins", "TempPass_promo"])
+            #expect(list == ["Cablevision", "Dish", "Spectrum", "Comcast_SSO", "ATTOTT", "TempPass_5mins", "TempPass_promo"])
             let browser = Browser(wire)
             let landed = try await wire.browserLogin(code: code, browser: browser)
             #expect(landed.status == .seeOther)
@@ -173,8 +173,8 @@ import TesseraCore
             #expect(ssoConfirmed.header("Location") == "https://www.adobe.com/activated")
             let check = try await wire.send(.get, "/api/v1/checkauthn" + wire.deviceQuery("tv-second"), headers: wire.deviceHeaders(auth))
             #expect(check.status == .ok)
-            // Spectrum has no logout endpoint; Cablevision has.
-            #expect(try await wire.send(.get, "/idp/Spectrum/logout").status == .notFound)
+            // Dish has no logout endpoint; Cablevision has.
+            #expect(try await wire.send(.get, "/idp/Dish/logout").status == .notFound)
             #expect(try await wire.send(.get, "/idp/Cablevision/logout").status == .ok)
         }
     }

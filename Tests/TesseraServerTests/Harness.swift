@@ -223,14 +223,15 @@ struct Wire: Sendable {
 
     // MARK: Dynamic Client Registration
 
-    func softwareStatement(tenant: String = "REF30") async throws -> String {
+    func softwareStatement(tenant: String = "REF30", application: Int = 0) async throws -> String {
         let t = try #require(services.directory.tenant(tenant))
-        return try await services.tokens.softwareStatement(for: t.softwareStatements[0], tenant: t, now: clock.now())
+        return try await services.tokens.softwareStatement(for: t.softwareStatements[application], tenant: t, now: clock.now())
     }
 
-    /// Registers an application of `tenant` and returns a bearer header for it.
-    func bearer(tenant: String = "REF30") async throws -> HTTPFields {
-        let statement = try await softwareStatement(tenant: tenant)
+    /// Registers an application of `tenant` (its `application`th software statement) and returns
+    /// a bearer header for it.
+    func bearer(tenant: String = "REF30", application: Int = 0) async throws -> HTTPFields {
+        let statement = try await softwareStatement(tenant: tenant, application: application)
         let registered = try await send(.post, "/o/client/register", headers: [.contentType: "application/json"],
                                         body: #"{"software_statement":"\#(statement)"}"#)
         try #require(registered.status == .created)

@@ -12,6 +12,13 @@ import TesseraServices
 /// - `DELETE /admin/v1/tenants/{tenant}/clients/{client}`: revoke a DCR client; its bearers fail
 ///   on every instance before the answer.
 ///
+/// - `GET /admin/v1/tenants/{tenant}/degradation`: the tenant's degradation rules, the
+///   configuration file's and the ones set here.
+/// - `PUT /admin/v1/tenants/{tenant}/degradation/{provider}` with `{"rule": "AuthNAll" |
+///   "AuthZAll" | "AuthZNone", "details": "…"}`: degrade a provider (AuthZAll and AuthZNone
+///   replace each other); `DELETE` on it (optionally `?rule=`) clears what was set here. Every
+///   instance follows within ``DegradationRules/refreshInterval``.
+///
 /// Without a configured token the routes do not exist (404). Errors are
 /// `{"error": code, "error_description": text}`, from ``AdminErrors``.
 struct AdminAPI: Sendable {
@@ -57,6 +64,30 @@ struct AdminAPI: Sendable {
         let public_key: String
         /// Until when the previous key still decrypts.
         let previous_key_decrypts_until: String
+    }
+
+    struct RuleView: Encodable {
+        let provider: String
+        let rule: String
+        let details: String?
+        /// `configuration` (the file's, cleared by editing it) or `admin` (set here).
+        let source: String
+    }
+
+    struct RuleList: Encodable {
+        let tenant: String
+        let rules: [RuleView]
+    }
+
+    struct RuleChange: Decodable {
+        let rule: String
+        let details: String?
+    }
+
+    struct Cleared: Encodable {
+        let tenant: String
+        let provider: String
+        let cleared: Int
     }
 
     func addRoutes(to router: Routes) {
@@ -113,6 +144,40 @@ struct AdminAPI: Sendable {
                 return json(Revoked(tenant: tenant.id, subject: subject, revoked: ended.count, sessions: ended))
             }
         }
+        router.get("/admin/v1/tenants/:tenant/degradation") { request, context in
+            await respond(request) { () async throws(AdminErrors.Failure) -> Response in
+                let tenant = try self.tenant(context)
+                return try await rules(of: tenant)
+            }
+        }
+        router.put("/admin/v1/tenants/:tenant/degradation/:provider") { request, context in
+            await respond(request) { () async throws(AdminErrors.Failure) -> Response in
+                let (tenant, provider) = try degradationTarget(context)
+                let change = try? await JSONBody.decode(request, as: RuleChange.self, limit: 4096)
+                guard let change = change ?? nil, let kind = DegradationRule.Kind(rawValue: change.rule) else { throw .invalidRule }
+                guard (change.details?.utf8.count ?? 0) <= 1024 else { throw .invalidRule }
+                try await AdminErrors.core { () async throws(TesseraError) in
+                    try await services.setDegradationRule(DegradationRule(tenantID: tenant.id, providerID: provider, kind: kind, details: change.details))
+                }
+                services.logger.notice("degraded \(provider) in \(tenant.id): \(kind.rawValue)")
+                return try await rules(of: tenant)
+            }
+        }
+        router.delete("/admin/v1/tenants/:tenant/degradation/:provider") { request, context in
+            await respond(request) { () async throws(AdminErrors.Failure) -> Response in
+                let (tenant, provider) = try degradationTarget(context)
+                var kind: DegradationRule.Kind?
+                if let name = request.uri.queryParameters.get("rule") {
+                    guard let named = DegradationRule.Kind(rawValue: name) else { throw .invalidRule }
+                    kind = named
+                }
+                let cleared = try await AdminErrors.core { () async throws(TesseraError) in
+                    try await services.clearDegradationRules(tenantID: tenant.id, providerID: provider, kind: kind)
+                }
+                services.logger.notice("cleared \(cleared) degradation rule(s) of \(provider) in \(tenant.id)")
+                return json(Cleared(tenant: tenant.id, provider: provider, cleared: cleared))
+            }
+        }
         router.delete("/admin/v1/tenants/:tenant/clients/:client") { request, context in
             await respond(request) { () async throws(AdminErrors.Failure) -> Response in
                 let tenant = try self.tenant(context)
@@ -137,6 +202,22 @@ struct AdminAPI: Sendable {
             throw .invalidSubject
         }
         return (tenant, subject)
+    }
+
+    private func degradationTarget(_ context: TesseraRequestContext) throws(AdminErrors.Failure) -> (Tenant, String) {
+        let tenant = try tenant(context)
+        guard let provider = context.parameters.get("provider")?.removingPercentEncoding, tenant.integrates(providerID: provider) else {
+            throw .unknownProvider
+        }
+        return (tenant, provider)
+    }
+
+    private func rules(of tenant: Tenant) async throws(AdminErrors.Failure) -> Response {
+        let rules = try await AdminErrors.core { () async throws(TesseraError) in try await services.degradationRules(tenant: tenant) }
+        let configured = Set(tenant.degradation)
+        return json(RuleList(tenant: tenant.id, rules: rules.map {
+            RuleView(provider: $0.providerID, rule: $0.kind.rawValue, details: $0.details, source: configured.contains($0) ? "configuration" : "admin")
+        }))
     }
 
     private func view(_ session: Session) -> SessionView {
@@ -175,6 +256,8 @@ enum AdminErrors {
         case notAuthorized
         case unknownTenant
         case unknownClient
+        case unknownProvider
+        case invalidRule
         case invalidSubject
         case core(TesseraError)
     }
@@ -190,6 +273,8 @@ enum AdminErrors {
         case .unknownTenant, .core(.invalidRequestor): (.notFound, "unknown_tenant", "no such tenant")
         case .unknownClient: (.notFound, "unknown_client", "the tenant has no such client")
         case .core(.unknownApplication): (.notFound, "unknown_application", "the tenant has no such user-session application")
+        case .unknownProvider: (.notFound, "unknown_provider", "the tenant does not integrate this provider")
+        case .invalidRule: (.badRequest, "invalid_rule", "the body must be {\"rule\": \"AuthNAll\" | \"AuthZAll\" | \"AuthZNone\", \"details\": optional text up to 1024 bytes}")
         case .invalidSubject: (.badRequest, "invalid_subject", "the subject is empty or too long")
         case .core(.storageFailure): (.serviceUnavailable, "storage_failure", "the store failed; try again")
         case .core(let error): (.badRequest, "invalid_request", "\(error)")

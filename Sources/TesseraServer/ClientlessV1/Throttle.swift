@@ -33,6 +33,10 @@ struct ThrottleMiddleware: RouterMiddleware {
         let parts = request.uri.path.split(separator: "/")
         if parts.count >= 3, parts[0] == "reggie" { return String(parts[2]) }
         if parts.count >= 4, parts[0] == "api", parts[2] == "config" { return String(parts[3]) }
+        // REST v2: /api/v2/{sp}/…, and /api/v2/authenticate|logout|sessions/{sp}/….
+        if parts.count >= 4, parts[0] == "api", parts[1] == "v2" {
+            return ["authenticate", "logout", "sessions"].contains(parts[2]) ? String(parts[3]) : String(parts[2])
+        }
         let query = RequestParameters(query: request.uri.query)
         return query["requestor"] ?? query["requestor_id"]
             ?? ClientlessV1.claimedTenantID(authorization: request.headers.value(.authorization), tokens: tokens)

@@ -76,7 +76,9 @@ enum V1Errors {
         case .authorizationNotFound, .metadataNotFound: 404
         case .authorizationExpired: 410
         case .authorizationDenied, .parentalControl, .tooManyResources, .temporaryAccessDurationExceeded, .temporaryAccessResourcesExceeded: 403
-        case .malformedResource, .invalidTemporaryAccessIdentity: 400
+        case .malformedResource, .invalidTemporaryAccessIdentity, .invalidSingleSignOnToken: 400
+        case .deniedByDegradation: 403
+        case .notAcceptable: 406
         case .preauthorizationNotAuthenticated: 412
         case .metadataEncryptionFailed: 500
         case .clientRegistration: 400
@@ -130,6 +132,10 @@ enum V1Errors {
         // No v1 code says "too large"; this one is Tessera's, and it is not of the retry class.
         case .payloadTooLarge: "payload_too_large"
         case .tooManyRequests: "too_many_requests"
+        case .deniedByDegradation: "authorization_denied_by_degradation_rule"
+        // No v1 code for these (v1 takes no SSO tokens and answers XML as well): Tessera's, in v2's pattern.
+        case .invalidSingleSignOnToken(let scheme, _): scheme == .platform ? "invalid_header_subject_token" : "invalid_header_service_token"
+        case .notAcceptable: "invalid_header_accept"
         }
     }
 
@@ -189,6 +195,10 @@ enum V1Errors {
         case .methodNotAllowed(let allowed): "This resource answers \(allowed.joined(separator: ", ")) only."
         case .tooManyRequests: "Too Many Requests"
         case .storageFailure: "The request could not be stored. Retry later."
+        case .deniedByDegradation: "The integration has an AuthZNone rule applied for the requested resources"
+        case .invalidSingleSignOnToken(let scheme, _):
+            scheme == .platform ? "The platform subject token header value is invalid." : "The service token header value is invalid."
+        case .notAcceptable: "The Accept header must allow application/json."
         }
     }
 

@@ -23,6 +23,10 @@ public struct Credentials: Encodable, Sendable {
         public let legacyKeys: [LegacyKey]
         /// The demo's private key for the RSA-encrypted user metadata (only with `--demo`).
         public let metadataPrivateKey: String?
+        /// The demo's private keys that sign REST v2 SSO tokens (only with `--demo`): the
+        /// programmer's `AD-Service-Token` and the platform's `Adobe-Subject-Token`.
+        public let serviceTokenSigningKey: String?
+        public let platformSubjectTokenSigningKey: String?
         /// The Meeting USG token API, when the tenant serves it: its accounts' provider and App IDs.
         public let accessTokens: AccessTokenCredentials?
         /// The OneAccess user SDK API, when the tenant serves it: its users' provider, its
@@ -92,7 +96,16 @@ public struct Credentials: Encodable, Sendable {
             .flatMap { try? String(contentsOf: $0, encoding: .utf8) }
     }
 
-    public static func make(services: Services, baseURL: String, metadataPrivateKey: String? = nil, adminToken: String? = nil) async throws -> Credentials {
+    /// The demo's private keys for the SSO tokens its tenant trusts (see demo.yaml `single_sign_on`).
+    public static func demoServiceTokenSigningKey() -> String? { resource("demo-service-token-signing-key") }
+    public static func demoPlatformTokenSigningKey() -> String? { resource("demo-platform-token-signing-key") }
+
+    private static func resource(_ name: String) -> String? {
+        Bundle.module.url(forResource: name, withExtension: "pem", subdirectory: "Resources").flatMap { try? String(contentsOf: $0, encoding: .utf8) }
+    }
+
+    public static func make(services: Services, baseURL: String, metadataPrivateKey: String? = nil, demo: Bool = false,
+                            adminToken: String? = nil) async throws -> Credentials {
         let configuration = services.configuration
         let directory = configuration.directory
         let now = services.clock.now()
@@ -110,6 +123,8 @@ public struct Credentials: Encodable, Sendable {
                 softwareStatements: statements,
                 legacyKeys: tenant.legacyKeys.map { LegacyKey(publicKey: $0.publicKey, privateKey: $0.privateKey) },
                 metadataPrivateKey: tenant.metadataEncryption == nil ? nil : metadataPrivateKey,
+                serviceTokenSigningKey: demo && tenant.singleSignOn.serviceToken != nil ? demoServiceTokenSigningKey() : nil,
+                platformSubjectTokenSigningKey: demo && !tenant.singleSignOn.platforms.isEmpty ? demoPlatformTokenSigningKey() : nil,
                 accessTokens: tenant.accessTokens.map { policy in
                     AccessTokenCredentials(provider: policy.providerID, organizationID: policy.organizationID, hosts: policy.hosts,
                                            appIDs: policy.applications.map { AppID(appID: $0.id, appKey: $0.key, defaultUserID: $0.defaultUserID) })

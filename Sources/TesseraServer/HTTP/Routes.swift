@@ -86,6 +86,8 @@ public struct MethodCheckResponder: HTTPResponder {
         if path.hasPrefix("/api/v1/") || path.hasPrefix("/reggie/v1/") {
             let format = ClientlessV1.format(request: request, context: context, parameters: RequestParameters(query: request.uri.query))
             response = V1Rendering.error(error, format: format, helpURL: helpURL, trace: UUID.random().uuidString.lowercased())
+        } else if path.hasPrefix("/api/v2/"), !path.hasPrefix("/api/v2/sdk/") {
+            response = V2Errors.response(error, helpURL: helpURL, trace: context.requestID)
         } else if path.hasPrefix("/o/client/") {
             response = ClientRegistration.json(["error": "invalid_request", "error_description": error.description], status: .methodNotAllowed)
         } else {

@@ -20,6 +20,28 @@ struct ProviderPages: Sendable {
         "/idp/\(provider.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? provider)/login?state=\(state)"
     }
 
+    /// The provider's logout page, which ends its browser session and then (REST v2 logout)
+    /// sends the browser to `redirect`; absolute when the public base URL is configured.
+    static func logoutURL(base: String?, provider: String, tenantID: String, redirect: String?) -> String {
+        // Each value encoded whole (RFC 3986 unreserved characters only): a redirect URL's own query must survive.
+        let unreserved = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+        func encoded(_ value: String) -> String { value.addingPercentEncoding(withAllowedCharacters: unreserved) ?? "" }
+        var path = "/idp/\(encoded(provider))/logout?requestor_id=\(encoded(tenantID))"
+        if let redirect { path += "&redirect_url=" + encoded(redirect) }
+        guard let base, !base.isEmpty else { return path }
+        return (base.hasSuffix("/") ? String(base.dropLast()) : base) + path
+    }
+
+    /// Where the provider's logout page sends the browser afterwards: `redirect_url` when it is
+    /// within the domains of the tenant `requestor_id` names; nil when none was asked for.
+    /// Throws when one was asked for and is not allowed.
+    func logoutReturn(_ parameters: RequestParameters) throws(TesseraError) -> (tenantID: String, url: String)? {
+        guard let redirect = parameters["redirect_url"], !redirect.isEmpty else { return nil }
+        guard let tenant = services.directory.tenant(parameters["requestor_id"] ?? "") else { throw .invalidRequestor }
+        guard tenant.redirectPolicy.allows(url: redirect) else { throw .invalidParameter(.redirectURL, .notAllowed) }
+        return (tenant.id, redirect)
+    }
+
     static func redirect(to location: String, status: HTTPResponse.Status, headers: HTTPFields = [:]) -> Response {
         var headers = headers
         headers[.location] = location
@@ -117,10 +139,15 @@ struct ProviderPages: Sendable {
                     return pages.message("Not found", "This provider has no logout page.", status: .notFound)
                 }
                 let browser = forms.browser(of: request)
-                return pages.render("logout", [
+                var values: [String: Any] = [
                     "title": "Sign out of \(provider.displayName)", "providerName": provider.displayName, "providerID": provider.id,
                     "csrf": forms.token(.providerLogout(providerID: providerID), browser: browser.id),
-                ], headers: Self.cookies([browser.setCookie]))
+                ]
+                if let back = try logoutReturn(RequestParameters(query: request.uri.query)) {
+                    values["requestorID"] = back.tenantID
+                    values["redirectURL"] = back.url
+                }
+                return pages.render("logout", values, headers: Self.cookies([browser.setCookie]))
             }
         }
         router.post("/idp/:provider/logout") { request, context in
@@ -140,6 +167,9 @@ struct ProviderPages: Sendable {
                     }
                 }
                 let clear = "\(Self.cookieName)=; Path=/idp/\(providerID); Max-Age=0; HttpOnly; SameSite=Lax\(forms.cookieSuffix)"
+                if let back = try logoutReturn(form) {
+                    return Self.redirect(to: back.url, status: .seeOther, headers: Self.cookies([clear]))
+                }
                 return pages.render("message", ["title": "Signed out", "heading": "Signed out of \(provider.displayName)",
                                                 "text": "You are signed out of \(provider.displayName) in this browser.", "isError": false],
                                     headers: Self.cookies([clear]))
