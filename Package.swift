@@ -68,10 +68,24 @@ let package = Package(
         // OpenSSL's libcrypto, for RSA-OAEP with SHA-256 and MGF1-SHA-1 only (swift-crypto offers
         // MGF1 with the OAEP hash alone); .ci/run installs libssl-dev.
         .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        // Apple partner SSO's SAML assertion check over libxmlsec1 (OpenSSL engine) and libxml2:
+        // which element must be signed, and its fields; no canonicalisation or cryptography of its
+        // own. .ci/run installs libxmlsec1-dev. The defines are `pkg-config --cflags
+        // xmlsec1-openssl`'s (they fix xmlsec's ABI), which SwiftPM does not take from pkg-config.
+        .target(
+            name: "SAMLAssertion",
+            cSettings: [
+                .define("XMLSEC_CRYPTO_OPENSSL", to: "1"), .define("XMLSEC_NO_CRYPTO_DYNAMIC_LOADING", to: "1"),
+                .define("XMLSEC_NO_SIZE_T"), .define("XMLSEC_OPENSSL3_ENGINES", to: "1"), .define("XMLSEC_NO_GOST", to: "1"),
+                .define("XMLSEC_NO_GOST2012", to: "1"), .define("__XMLSEC_FUNCTION__", to: "__func__"),
+                .unsafeFlags(["-I/usr/include/xmlsec1", "-I/usr/include/libxml2"]),
+            ],
+            linkerSettings: [.linkedLibrary("xmlsec1-openssl"), .linkedLibrary("xmlsec1"), .linkedLibrary("xml2")]
+        ),
         .target(
             name: "TesseraServices",
             dependencies: [
-                "TesseraCore", "TesseraMediaToken", "TesseraStore", "TesseraPostgres", "COpenSSL",
+                "TesseraCore", "TesseraMediaToken", "TesseraStore", "TesseraPostgres", "COpenSSL", "SAMLAssertion",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "JWTKit", package: "jwt-kit"),

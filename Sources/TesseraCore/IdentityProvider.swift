@@ -13,10 +13,14 @@ public protocol IdentityProvider: Sendable {
     var hasLogoutEndpoint: Bool { get }
     /// The id a platform's own provider picker knows it by (Apple: the TV provider's id), if any.
     var platformMappingID: String? { get }
+    /// How assertions of the platform's partner single sign-on for this provider are checked, if
+    /// it takes part.
+    var partnerTrust: PartnerTrust? { get }
 }
 
 extension IdentityProvider {
     public var platformMappingID: String? { nil }
+    public var partnerTrust: PartnerTrust? { nil }
 }
 
 /// A provider that can check a username and password.
@@ -122,13 +126,16 @@ public struct DirectoryProvider: PasswordAuthenticating, SubscriberListing, Equa
     public var denyMessage: String?
     public var proxyProviderID: String?
     public var platformMappingID: String?
+    public var partnerTrust: PartnerTrust?
 
     /// Verifies this hash when the username is unknown, so both failures cost the same.
     private static let decoy = try! PasswordHash(password: Secret.generate())
 
     public init(id: String, displayName: String, logoURL: String? = nil, hasLogoutEndpoint: Bool = false, subscribers: [Subscriber],
-                denyMessage: String? = nil, proxyProviderID: String? = nil, platformMappingID: String? = nil) {
+                denyMessage: String? = nil, proxyProviderID: String? = nil, platformMappingID: String? = nil,
+                partnerTrust: PartnerTrust? = nil) {
         self.platformMappingID = platformMappingID
+        self.partnerTrust = partnerTrust
         self.denyMessage = denyMessage
         self.proxyProviderID = proxyProviderID
         self.id = id

@@ -44,7 +44,8 @@ public struct LogoutPlan: Sendable, Equatable {
 
     public static func followUp(for session: Session, provider: (any IdentityProvider)?) -> FollowUp {
         guard let provider else { return .invalid }
-        if session.kind == .ssoProfile, SSOKey.scheme(of: session.ssoKey) == .partner {
+        // A partner's profile (Apple's: the app's own, or shared): the subscriber signs out in the partner's settings.
+        if SSOKey.scheme(of: session.ssoKey) == .partner {
             return .partnerLogout(providerID: provider.id)
         }
         // Nobody signed in at the provider under degradation or on a TempPass: nothing to end there.

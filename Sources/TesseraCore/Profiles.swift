@@ -129,3 +129,29 @@ public struct SingleSignOnIdentity: Sendable, Equatable {
         self.providerIDs = providerIDs
     }
 }
+
+/// How a provider's partner single sign-on is trusted (Adobe: Apple's video subscriber account
+/// framework, which hands the app a SAML assertion signed on the provider's behalf): the
+/// assertion's issuer, its audience, and the X.509 certificate whose key signs it.
+public struct PartnerTrust: Sendable, Equatable {
+    public var issuer: String
+    public var audience: String?
+    public var signingCertificatePEM: String
+
+    public init(issuer: String, audience: String?, signingCertificatePEM: String) {
+        self.issuer = issuer
+        self.audience = audience
+        self.signingCertificatePEM = signingCertificatePEM
+    }
+}
+
+/// What is wrong with a partner framework's status (Adobe: `AP-Partner-Framework-Status`), each
+/// named as Adobe's `invalid_header_pfs_<rawValue>` code.
+public enum PartnerStatusProblem: String, Sendable, CaseIterable {
+    case permissionAccessNotPresent = "permission_access_not_present"
+    case permissionAccessNotDetermined = "permission_access_not_determined"
+    case permissionAccessNotGranted = "permission_access_not_granted"
+    case providerIDNotDetermined = "provider_id_not_determined"
+    case providerIDMismatch = "provider_id_mismatch"
+    case providerInfoExpired = "provider_info_expired"
+}

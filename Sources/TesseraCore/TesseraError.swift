@@ -44,6 +44,12 @@ public enum TesseraError: Error, Sendable, Equatable, CustomStringConvertible {
     case deniedByDegradation(details: String?)
     /// The caller accepts no media type the dialect answers in.
     case notAcceptable
+    /// A partner framework's status that does not allow its single sign-on.
+    case partnerFrameworkStatus(PartnerStatusProblem)
+    /// A partner's SAML assertion that does not verify, with why.
+    case invalidPartnerAssertion(String)
+    /// A partner single sign-on Tessera does not take (REST v2 takes Apple's only).
+    case unknownPartner
     // Dynamic Client Registration (RFC 7591 / 6749 shape)
     case clientRegistration(ClientRegistrationError)
     // Transport
@@ -118,6 +124,9 @@ public enum TesseraError: Error, Sendable, Equatable, CustomStringConvertible {
         case .invalidSingleSignOnToken(let scheme, _): "the \(scheme.rawValue) single sign-on token is invalid"
         case .deniedByDegradation: "a degradation rule denies the resource"
         case .notAcceptable: "the caller accepts no media type the server answers in"
+        case .partnerFrameworkStatus(let problem): "the partner framework status: \(problem.rawValue)"
+        case .invalidPartnerAssertion: "the partner's assertion is invalid"
+        case .unknownPartner: "no such single sign-on partner"
         case .clientRegistration(let e): "client registration: \(e.rawValue)"
         case .malformedRequest: "the request is malformed"
         case .payloadTooLarge(let limit): "the body is larger than \(limit) bytes"
@@ -132,7 +141,7 @@ public enum TesseraError: Error, Sendable, Equatable, CustomStringConvertible {
         switch self {
         case .invalidDeviceInfo(let d), .invalidAccessToken(let d), .invalidLegacySignature(let d), .malformedRequest(let d), .malformedResource(let d): d
         case .authorizationDenied(let d), .parentalControl(let d), .deniedByDegradation(let d): d
-        case .invalidSingleSignOnToken(_, let d): d
+        case .invalidSingleSignOnToken(_, let d), .invalidPartnerAssertion(let d): d
         case .unknownIntegration(let provider): "Unknown provider: \(provider)"
         default: nil
         }

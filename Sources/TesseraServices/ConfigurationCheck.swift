@@ -119,7 +119,8 @@ extension ConfigurationFile {
 
     static let shape: ConfigurationShape = keys(CodingKeys.self, [
         "server": keys(Server.CodingKeys.self, ["login_limits": keys(LoginLimitsEntry.CodingKeys.self)]),
-        "providers": .list(keys(Provider.CodingKeys.self, ["subscribers": .list(keys(SubscriberEntry.CodingKeys.self))])),
+        "providers": .list(keys(Provider.CodingKeys.self, ["subscribers": .list(keys(SubscriberEntry.CodingKeys.self)),
+                                                          "apple_sso": keys(PartnerEntry.CodingKeys.self)])),
         "tenants": .list(keys(TenantEntry.CodingKeys.self, [
             "software_statements": .list(keys(SoftwareStatementEntry.CodingKeys.self)),
             "legacy_keys": .list(keys(LegacyKeyEntry.CodingKeys.self)),

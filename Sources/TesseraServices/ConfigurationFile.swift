@@ -80,6 +80,7 @@ struct ConfigurationFile: Decodable {
         var duration: Double?
         var resourceLimit: Int?
         var platformMappingID: String?
+        var appleSSO: PartnerEntry?
         /// The subscribers' hashes, made for every provider at once before the providers are
         /// (``ConfigurationFile/hashes(of:)``); not in the YAML.
         var hashes: [PasswordHash]?
@@ -87,6 +88,17 @@ struct ConfigurationFile: Decodable {
             case id, kind, displayName = "display_name", logoURL = "logo_url", logout, subscribers
             case denyMessage = "deny_message", proxy, duration, resourceLimit = "resource_limit"
             case platformMappingID = "platform_mapping_id"
+            case appleSSO = "apple_sso"
+        }
+    }
+
+    /// `apple_sso:` of a provider: the SAML assertions Apple's framework hands apps for it.
+    struct PartnerEntry: Decodable {
+        var issuer: String
+        var audience: String?
+        var signingCertificate: String
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case issuer, audience, signingCertificate = "signing_certificate"
         }
     }
 
@@ -124,7 +136,15 @@ struct ConfigurationFile: Decodable {
             return (DirectoryProvider(id: entry.id, displayName: entry.displayName ?? entry.id, logoURL: entry.logoURL,
                                       hasLogoutEndpoint: entry.logout ?? false, subscribers: subscribers,
                                       denyMessage: entry.denyMessage, proxyProviderID: entry.proxy,
-                                      platformMappingID: entry.platformMappingID), passwords)
+                                      platformMappingID: entry.platformMappingID, partnerTrust: try entry.appleSSO.map(partnerTrust)), passwords)
+        }
+
+        static func partnerTrust(_ entry: PartnerEntry) throws -> PartnerTrust {
+            guard entry.signingCertificate.contains("-----BEGIN CERTIFICATE-----") else {
+                throw ConfigurationError("apple_sso.signing_certificate must be a PEM X.509 certificate")
+            }
+            guard !entry.issuer.isEmpty else { throw ConfigurationError("apple_sso.issuer must not be empty") }
+            return PartnerTrust(issuer: entry.issuer, audience: entry.audience, signingCertificatePEM: entry.signingCertificate)
         }
     }
 

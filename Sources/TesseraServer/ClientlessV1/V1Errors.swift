@@ -77,6 +77,7 @@ enum V1Errors {
         case .authorizationExpired: 410
         case .authorizationDenied, .parentalControl, .tooManyResources, .temporaryAccessDurationExceeded, .temporaryAccessResourcesExceeded: 403
         case .malformedResource, .invalidTemporaryAccessIdentity, .invalidSingleSignOnToken: 400
+        case .partnerFrameworkStatus, .invalidPartnerAssertion, .unknownPartner: 400
         case .deniedByDegradation: 403
         case .notAcceptable: 406
         case .preauthorizationNotAuthenticated: 412
@@ -136,6 +137,9 @@ enum V1Errors {
         // No v1 code for these (v1 takes no SSO tokens and answers XML as well): Tessera's, in v2's pattern.
         case .invalidSingleSignOnToken(let scheme, _): scheme == .platform ? "invalid_header_subject_token" : "invalid_header_service_token"
         case .notAcceptable: "invalid_header_accept"
+        case .partnerFrameworkStatus(let problem): "invalid_header_pfs_" + problem.rawValue
+        case .invalidPartnerAssertion: "invalid_parameter_saml_response"
+        case .unknownPartner: "invalid_parameter_partner"
         }
     }
 
@@ -199,6 +203,7 @@ enum V1Errors {
         case .invalidSingleSignOnToken(let scheme, _):
             scheme == .platform ? "The platform subject token header value is invalid." : "The service token header value is invalid."
         case .notAcceptable: "The Accept header must allow application/json."
+        case .partnerFrameworkStatus, .invalidPartnerAssertion, .unknownPartner: "The partner single sign-on request is invalid."
         }
     }
 

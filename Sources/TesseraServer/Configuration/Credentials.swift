@@ -27,6 +27,9 @@ public struct Credentials: Encodable, Sendable {
         /// programmer's `AD-Service-Token` and the platform's `Adobe-Subject-Token`.
         public let serviceTokenSigningKey: String?
         public let platformSubjectTokenSigningKey: String?
+        /// The demo's stand-in for Apple's signer of partner SSO assertions (only with `--demo`,
+        /// when a provider of the tenant takes Apple SSO).
+        public let appleAssertionSigningKey: String?
         /// The Meeting USG token API, when the tenant serves it: its accounts' provider and App IDs.
         public let accessTokens: AccessTokenCredentials?
         /// The OneAccess user SDK API, when the tenant serves it: its users' provider, its
@@ -99,6 +102,7 @@ public struct Credentials: Encodable, Sendable {
     /// The demo's private keys for the SSO tokens its tenant trusts (see demo.yaml `single_sign_on`).
     public static func demoServiceTokenSigningKey() -> String? { resource("demo-service-token-signing-key") }
     public static func demoPlatformTokenSigningKey() -> String? { resource("demo-platform-token-signing-key") }
+    public static func demoAppleAssertionSigningKey() -> String? { resource("demo-apple-assertion-signing-key") }
 
     private static func resource(_ name: String) -> String? {
         Bundle.module.url(forResource: name, withExtension: "pem", subdirectory: "Resources").flatMap { try? String(contentsOf: $0, encoding: .utf8) }
@@ -125,6 +129,8 @@ public struct Credentials: Encodable, Sendable {
                 metadataPrivateKey: tenant.metadataEncryption == nil ? nil : metadataPrivateKey,
                 serviceTokenSigningKey: demo && tenant.singleSignOn.serviceToken != nil ? demoServiceTokenSigningKey() : nil,
                 platformSubjectTokenSigningKey: demo && !tenant.singleSignOn.platforms.isEmpty ? demoPlatformTokenSigningKey() : nil,
+                appleAssertionSigningKey: demo && tenant.providerIDs.contains { directory.providers[$0]?.partnerTrust != nil }
+                    ? demoAppleAssertionSigningKey() : nil,
                 accessTokens: tenant.accessTokens.map { policy in
                     AccessTokenCredentials(provider: policy.providerID, organizationID: policy.organizationID, hosts: policy.hosts,
                                            appIDs: policy.applications.map { AppID(appID: $0.id, appKey: $0.key, defaultUserID: $0.defaultUserID) })

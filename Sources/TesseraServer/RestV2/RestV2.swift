@@ -70,6 +70,7 @@ struct RestV2: Sendable {
         addProfileRoutes(to: router)
         addDecisionRoutes(to: router)
         addLogoutRoutes(to: router)
+        addPartnerRoutes(to: router)
     }
 
     /// Runs a v2 call: `Accept`, the tenant of the path, the bearer (of that tenant), the handler;

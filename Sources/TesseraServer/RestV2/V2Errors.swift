@@ -87,6 +87,12 @@ enum V2Errors {
             return scheme == .platform
                 ? (400, "invalid_header_subject_token", "none", "The platform subject token header value is invalid.")
                 : (400, "invalid_header_service_token", "none", "The service token header value is invalid.")
+        case .partnerFrameworkStatus(let problem):
+            return (400, "invalid_header_pfs_" + problem.rawValue, "none", partnerMessages[problem] ?? "The partner framework status header value is invalid.")
+        case .invalidPartnerAssertion:
+            return (400, "invalid_parameter_saml_response", "none", "The SAML response parameter value is missing or invalid.")
+        case .unknownPartner:
+            return (400, "invalid_parameter_partner", "none", "The partner parameter value is missing or invalid.")
         // Not in the catalogue: v2 answers JSON only, and says so.
         case .notAcceptable:
             return (406, "invalid_header_accept", "none", "The Accept header must allow application/json.")
@@ -104,6 +110,16 @@ enum V2Errors {
             return (500, "internal_server_error", "retry", "The request could not be completed. Retry later.")
         }
     }
+
+    /// The partner framework status codes' messages (adobe-pass.md 10.2, 11.2).
+    static let partnerMessages: [PartnerStatusProblem: String] = [
+        .permissionAccessNotPresent: "The partner framework status header value is missing the permission access information.",
+        .permissionAccessNotDetermined: "The user has not decided whether to grant the application access to the subscription information.",
+        .permissionAccessNotGranted: "The user has not granted the application access to the subscription information.",
+        .providerIDNotDetermined: "The partner framework status header value is missing the provider identifier.",
+        .providerIDMismatch: "The provider identifier of the partner framework status does not match the mvpd.",
+        .providerInfoExpired: "The partner framework provider information has expired.",
+    ]
 
     /// The error object (`ErrorInformation`).
     struct Body: Encodable {

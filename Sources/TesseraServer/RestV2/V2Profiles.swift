@@ -44,6 +44,8 @@ extension RestV2 {
     static func kind(of session: Session) -> (type: String, issuer: String) {
         if session.trialID != nil { return ("temporary", "Adobe") }
         if DegradationRule.isDegraded(session.subject) { return ("degraded", "Adobe") }
+        // A partner (Apple) profile is the application's own, made from the partner's assertion.
+        if SSOKey.scheme(of: session.ssoKey) == .partner { return ("appleSSO", "Apple") }
         guard session.kind == .ssoProfile else { return ("regular", session.subject.providerID) }
         switch SSOKey.scheme(of: session.ssoKey) {
         case .platform: return ("platformSSO", session.subject.providerID)

@@ -36,9 +36,9 @@ extension RestV2 {
 
     /// `SessionResponse`: notBefore and notAfter are strings (adobe-pass.md 7).
     struct SessionBody: Encodable {
-        let actionName: String
-        let actionType: String
-        let reasonType: String
+        var actionName: String
+        var actionType: String
+        var reasonType: String
         var missingParameters: [String]?
         var url: String?
         var code: String?
@@ -47,6 +47,15 @@ extension RestV2 {
         let serviceProvider: String
         var notBefore: String?
         var notAfter: String?
+        /// Partner SSO only: the request the partner's framework signs the subscriber in with.
+        var authenticationRequest: PartnerAuthenticationRequest?
+    }
+
+    /// `SessionResponse.authenticationRequest` of a partner session (adobe-pass.md 8.9).
+    struct PartnerAuthenticationRequest: Encodable {
+        let type: String
+        let request: String
+        let attributesNames: [String]
     }
 
     /// `SessionStatusResponse`.
