@@ -31,6 +31,8 @@ TENANT = "REF30"
 PROVIDER = "Cablevision"       # a demo provider whose subscriber cv-user-full may watch REF30
 RESOURCE = "REF30"
 TEMPPASS = "TempPass_5mins"    # the write cycle logs devices back in through TempPass (no password to hash)
+# REST v2: profiles belong to the application of the DCR client (the first software statement's id).
+V2_APPLICATION = "ref30-reference-app"
 # Meeting USG: the demo corporation's tenant, its accounts' provider and App ID (demo.yaml). Its
 # write cycle signs in by App ID (an HMAC, no password to hash) and deletes the token it got.
 USG_TENANT, USG_PROVIDER, USG_USER = "meeting-demo", "MeetingAccounts", "5f0c3b6a9e2d4c71a8b4e6f2d1c0a9b8"
@@ -506,6 +508,8 @@ class Tessera:
             self.seed_usg_tokens(now)
         if self.has_table("application_key"):
             self.seed_sdk_sessions(now)
+        if self.has_table("degradation_rule"):
+            self.seed_v2_profiles(now)
 
     def seed_usg_tokens(self, now):
         """A Meeting access token for each slot of the working set (binaries with the USG front door)."""
@@ -526,6 +530,26 @@ class Tessera:
                                hashlib.sha256(sdk_token(i).encode()).digest(), now, now + 86_000_000, now, "127.0.0.1")
                               for i in range(1, count + 1)])
         log(f"seeded {count:,} OneAccess sessions")
+
+    def seed_v2_profiles(self, now):
+        """A REST v2 profile at PROVIDER, with a decision, for each device of the read working set
+        (binaries with the v2 front door)."""
+        working = min(self.args.working_set, self.args.devices)
+        stride = max(1, self.args.devices // working)
+        devices = [(k - 1) * stride + 1 for k in range(1, working + 1)]
+        self.insert_sessions(["id", "tenant_id", "kind", "application_id", "device_id", "provider_id", "user_id",
+                              "created_at", "expires_at", "last_used_at"],
+                             [(f"{i:08X}-0000-4000-C000-{i:012X}", TENANT, "profile", V2_APPLICATION, f"bench-{i:08d}", PROVIDER,
+                               "cv-user-full", now, now + 30 * 86_400_000, now) for i in devices])
+        ids = ", ".join(f"'{i:08X}-0000-4000-C000-{i:012X}'" for i in devices)
+        decisions = (f"INSERT INTO decision (session_id, resource, provider_id, expires_at) SELECT id, '{RESOURCE}', provider_id, "
+                     f"{now + 86_400_000} FROM session WHERE kind = 'profile';")
+        if self.postgres:
+            self.postgres.seed("BEGIN;\n" + decisions + "\nCOMMIT;\nVACUUM ANALYZE decision;\n")
+        else:
+            subprocess.run(["sqlite3", os.path.join(self.data, "tessera.sqlite")], input=decisions + "\nPRAGMA wal_checkpoint(TRUNCATE);\n",
+                           text=True, check=True, stdout=subprocess.DEVNULL)
+        log(f"seeded {len(devices):,} REST v2 profiles with a decision each")
 
     def insert_sessions(self, columns, rows):
         """Session rows as Tessera writes them (ids in upper case, as `UUID.uuidString` gives them)."""
@@ -618,6 +642,12 @@ class Tessera:
             status, _ = http("GET", self.base + path, headers={"Authorization": f"Bearer {token}"})
             if status != 200:
                 raise SystemExit(f"bench: {path} answered {status} for a seeded device")
+        if self.has_table("degradation_rule"):
+            headers = {"Authorization": f"Bearer {token}", "Accept": "application/json",
+                       "AP-Device-Identifier": "fingerprint " + base64.b64encode(b"bench-00000001").decode()}
+            status, body = http("GET", self.base + f"/api/v2/{TENANT}/profiles/{PROVIDER}", headers=headers)
+            if status != 200 or PROVIDER not in json.loads(body).get("profiles", {}):
+                raise SystemExit(f"bench: v2 profiles/{PROVIDER} answered {status} {body[:200]!r} for a seeded device")
 
 
 READ_PATHS = [
@@ -626,6 +656,61 @@ READ_PATHS = [
     ("authorize (cached)", f"/api/v1/authorize?requestor={TENANT}&resource={RESOURCE}&deviceId="),
 ]
 MEDIA_PATH = ("mediatoken", f"/api/v1/mediatoken?requestor={TENANT}&resource={RESOURCE}&deviceId=")
+
+# Lua: Base64 of a device id, for REST v2's `AP-Device-Identifier: fingerprint <base64>`.
+LUA_BASE64 = """
+local alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+local function base64(text)
+  local out = {}
+  for i = 1, #text, 3 do
+    local a, b, c = text:byte(i, i + 2)
+    local n = a * 65536 + (b or 0) * 256 + (c or 0)
+    local d = {math.floor(n / 262144) % 64, math.floor(n / 4096) % 64, math.floor(n / 64) % 64, n % 64}
+    out[#out + 1] = alphabet:sub(d[1] + 1, d[1] + 1) .. alphabet:sub(d[2] + 1, d[2] + 1)
+      .. (b and alphabet:sub(d[3] + 1, d[3] + 1) or "=") .. (c and alphabet:sub(d[4] + 1, d[4] + 1) or "=")
+  end
+  return table.concat(out)
+end
+"""
+
+
+def v2_read_script(args, method, path, token, body=None, sweep=False):
+    """REST v2 reads of random working-set devices (with `sweep`, each once, then stop)."""
+    chooser = "sweep()" if sweep else "device()"
+    payload = f", {json.dumps(body)}" if body else ""
+    content = ', ["Content-Type"] = "application/json"' if body else ""
+    return device_picker(args) + LUA_BASE64 + f"""
+setup_count = 0
+function setup(thread) setup_count = setup_count + 1; thread:set("id", setup_count); thread:set("thread_count", {args.threads}) end
+local position = 0
+local function sweep()
+  local k = id + position * thread_count
+  position = position + 1
+  if k > working then wrk.thread:stop(); k = working end
+  return string.format("bench-%08d", (k - 1) * stride + 1)
+end
+request = function()
+  return wrk.format("{method}", "{path}", {{["Authorization"] = "Bearer {token}", ["Accept"] = "application/json",
+    ["AP-Device-Identifier"] = "fingerprint " .. base64({chooser}){content}}}{payload})
+end
+"""
+
+
+def v2_cycle_script(args, token):
+    """REST v2 logout and login: a device's TempPass profile ends, and the next request makes it
+    again (the TempPass needs no password to hash; its clock starts only at a decision)."""
+    return device_picker(args, offset=1 if args.devices > args.working_set else 0) + LUA_BASE64 + f"""
+local headers
+request = function()
+  counter = counter + 1
+  if counter % 2 == 1 then
+    headers = {{["Authorization"] = "Bearer {token}", ["Accept"] = "application/json",
+      ["AP-Device-Identifier"] = "fingerprint " .. base64(device())}}
+    return wrk.format("GET", "/api/v2/{TENANT}/logout/{TEMPPASS}?redirectUrl=https%3A%2F%2Fadobe.com", headers)
+  end
+  return wrk.format("GET", "/api/v2/{TENANT}/profiles/{TEMPPASS}", headers)
+end
+"""
 
 
 def wanted(args, name):
@@ -650,6 +735,16 @@ def run_tessera(args):
         if usg and not args.growth and wanted(args, "usg validate (cached)"):
             rows["usg validate (cached)"] = measure(args, "usg validate (cached)", url, usg_validate_script(args), pid,
                                                     warmup=usg_validate_script(args, sweep=True), baseline_url=url + "/healthz")
+        if tessera.has_table("degradation_rule") and not args.growth:
+            v2_paths = [("v2 profiles/{mvpd}", "GET", f"/api/v2/{TENANT}/profiles/{PROVIDER}", None),
+                        ("v2 decisions/authorize (cached)", "POST", f"/api/v2/{TENANT}/decisions/authorize/{PROVIDER}",
+                         json.dumps({"resources": [RESOURCE]}))]
+            for name, method, path, body in [p for p in v2_paths if wanted(args, p[0])]:
+                rows[name] = measure(args, name, url, v2_read_script(args, method, path, token, body), pid,
+                                     warmup=v2_read_script(args, method, path, token, body, sweep=True), baseline_url=url + "/healthz")
+            if wanted(args, "v2 logout + login"):
+                rows["v2 logout + login"] = measure(args, "v2 logout + login", url, v2_cycle_script(args, token), pid,
+                                                    baseline_url=url + "/healthz")
         if not args.growth and wanted(args, "logout + login"):
             rows["logout + login"] = measure(args, "logout + login", url, write_cycle_script(args, token), pid,
                                              baseline_url=url + "/healthz")
@@ -863,7 +958,11 @@ def budget_rows(args, tessera, peer):
             budget, holds = "", None
         elif name in ("checkauthn", "tokens/authn", "authorize (cached)", "usg validate (cached)"):
             budget, holds = ">= 0.6, p99 < 8 ms", ratio >= 0.6 and (figures["p99_ms"] or 1e9) < 8
-        elif name == "mediatoken":
+        elif name == "v2 profiles/{mvpd}":
+            # v1's checkauthn line: a cached read of the device's sign-in.
+            budget, holds = ">= 0.6, p99 < 8 ms", ratio >= 0.6 and (figures["p99_ms"] or 1e9) < 8
+        elif name in ("mediatoken", "v2 decisions/authorize (cached)"):
+            # A v2 decision answers with a signed media token: v1's mediatoken line.
             budget, holds = ">= 0.4", ratio >= 0.4
         elif name == "sdk logout + login":
             # Absolute: 0.6 × 2 × one core's RSA-2048 private operations a second (openssl speed).

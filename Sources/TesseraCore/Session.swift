@@ -152,6 +152,8 @@ public struct SessionSelector: Sendable, Hashable {
         case application(String)
         /// SSO profiles of one key; of one provider when it is given.
         case ssoKey(String, providerID: String?)
+        /// The sessions that run on one TempPass trial (on any device, in any dialect).
+        case trial(UUID)
     }
 
     public var tenantID: String
@@ -198,6 +200,7 @@ public struct SessionSelector: Sendable, Hashable {
         case .application(let application): return session.applicationID == application
         case .ssoKey(let key, let provider):
             return session.kind == .ssoProfile && session.ssoKey == key && (provider.map { $0 == session.subject.providerID } ?? true)
+        case .trial(let trial): return session.trialID == trial
         }
     }
 }

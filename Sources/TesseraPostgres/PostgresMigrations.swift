@@ -139,6 +139,8 @@ enum PostgresMigrations {
                 PRIMARY KEY (tenant_id, provider_id, kind))
             """,
         ]),
+        // An index only: every row stays as it is.
+        ("v9: sessions by TempPass trial", [SessionSQL.trialIndex]),
     ]
 
 

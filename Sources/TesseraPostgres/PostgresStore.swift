@@ -729,6 +729,30 @@ public final class PostgresStore: Store {
             """, logger: logger)
     }
 
+    public func temporaryAccesses(tenantID: String, providerID: String, deviceID: String?, promotionalOnly: Bool) async throws -> [TemporaryAccess] {
+        try await read { db in
+            let rows = try await db.query("""
+                SELECT \(unescaped: Self.trialColumns) FROM temporary_access WHERE tenant_id = \(tenantID) AND provider_id = \(providerID)
+                AND (\(deviceID)::text IS NULL OR device_id = \(deviceID)) AND (NOT \(promotionalOnly) OR identity_digest IS NOT NULL)
+                """, logger: logger)
+            var found: [TemporaryAccess] = []
+            for try await row in rows.decode(TrialOfDevice.Row.self) { found.append(try TrialOfDevice.trial(row)) }
+            return found
+        }
+    }
+
+    public func deleteTemporaryAccesses(ids: [UUID]) async throws -> Int {
+        guard !ids.isEmpty else { return 0 }
+        return try await write { db in
+            var deleted = 0
+            for id in ids {
+                let rows = try await db.query("DELETE FROM temporary_access WHERE id = \(id) RETURNING id", logger: logger)
+                for try await _ in rows.decode(UUID.self) { deleted += 1 }
+            }
+            return deleted
+        }
+    }
+
     public func useTemporaryAccess(id: UUID, resource: String, now: Date, duration: TimeInterval, resourceLimit: Int?) async throws -> TemporaryAccessUse {
         try await write { db in
             // FOR UPDATE: two first uses at once must not both start the clock or both take the last resource.

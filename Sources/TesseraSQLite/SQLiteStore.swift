@@ -277,6 +277,10 @@ public final class SQLiteStore: Store {
                     PRIMARY KEY (tenant_id, provider_id, kind));
                 """)
         }
+        migrator.registerMigration("v12: sessions by TempPass trial") { db in
+            // An index only: every row stays as it is.
+            try db.execute(sql: SessionSQL.trialIndex)
+        }
         return migrator
     }
 
@@ -881,6 +885,27 @@ public final class SQLiteStore: Store {
         try db.run(sql: "INSERT INTO temporary_access (id, tenant_id, provider_id, device_id, identity_digest, started_at, resources) VALUES (?, ?, ?, ?, ?, ?, ?)",
             arguments: [access.id.canonicalText, access.tenantID, access.providerID, access.deviceID, access.identityDigest?.bytes,
                         access.startedAt?.epochMilliseconds, resources])
+    }
+
+    public func temporaryAccesses(tenantID: String, providerID: String, deviceID: String?, promotionalOnly: Bool) async throws -> [TemporaryAccess] {
+        try await read { db in
+            try db.rows(sql: """
+                SELECT \(Self.trialColumns) FROM temporary_access WHERE tenant_id = ? AND provider_id = ?
+                AND (? IS NULL OR device_id = ?) AND (? = 0 OR identity_digest IS NOT NULL)
+                """, arguments: [tenantID, providerID, deviceID, deviceID, promotionalOnly]).map(Self.temporaryAccess(from:))
+        }
+    }
+
+    public func deleteTemporaryAccesses(ids: [UUID]) async throws -> Int {
+        guard !ids.isEmpty else { return 0 }
+        return try await write { db in
+            var deleted = 0
+            for id in ids {
+                try db.run(sql: "DELETE FROM temporary_access WHERE id = ?", arguments: [id.canonicalText])
+                deleted += db.changesCount
+            }
+            return deleted
+        }
     }
 
     public func useTemporaryAccess(id: UUID, resource: String, now: Date, duration: TimeInterval, resourceLimit: Int?) async throws -> TemporaryAccessUse {

@@ -33,6 +33,9 @@ final class HotReads: Sendable {
     let ssoProfiles: BoundedCache<SSOLookup, [SessionEntry]>
     /// Per session, its decisions by resource: a revoke drops a session's decisions in one step.
     let decisions: BoundedCache<UUID, [String: Decision]>
+    /// Per session, its metadata attributes as sealed for the programmer (RSA, a few hundred
+    /// microseconds each): a profile read answers the same ciphertext while the session lives.
+    let sealedAttributes: BoundedCache<UUID, [String: String]>
     static let pendingUseLimit = 500_000
     /// Uses waiting for ``takeUses()``.
     private let uses = Mutex<[SessionUse]>([])
@@ -43,6 +46,7 @@ final class HotReads: Sendable {
         deviceProfiles = BoundedCache(capacity: capacity.sessions)
         ssoProfiles = BoundedCache(capacity: capacity.sessions)
         decisions = BoundedCache(capacity: capacity.decisions)
+        sealedAttributes = BoundedCache(capacity: capacity.sessions)
     }
 
     struct SSOLookup: Hashable, Sendable {
@@ -56,6 +60,7 @@ final class HotReads: Sendable {
         deviceProfiles.invalidateAll()
         ssoProfiles.invalidateAll()
         decisions.invalidateAll()
+        sealedAttributes.invalidateAll()
     }
 
     /// Drops what is held under `keys` (and the decisions of the sessions held there).
@@ -68,6 +73,7 @@ final class HotReads: Sendable {
                 if let id = sessionsByToken.invalidate(digest)?.session?.id { decisions.invalidate(id) }
             case .session(let id):
                 decisions.invalidate(id)
+                sealedAttributes.invalidate(id)
             case .client(let id):
                 bearers.invalidate { $1.sub.value == id }
             case .deviceProfiles(let device):

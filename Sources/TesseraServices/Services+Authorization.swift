@@ -174,10 +174,17 @@ extension Services {
             ?? ["userID": .string(session.subject.userID)]
         var attributes: [String: (value: MetadataValue, encrypted: Bool)] = [:]
         if let encryption = tenant.metadataEncryption {
+            let held = hot.sealedAttributes.value(for: session.id) ?? [:]
+            var sealed = held
             for key in encryption.keys.sorted() {
                 guard let value = data.removeValue(forKey: key) else { continue }
-                attributes[key] = (.string(try Self.encrypt(value, with: encryption)), true)
+                let ciphertext: String
+                if let held = sealed[key] { ciphertext = held } else { ciphertext = try Self.encrypt(value, with: encryption) }
+                sealed[key] = ciphertext
+                attributes[key] = (.string(ciphertext), true)
             }
+            // Kept by session id: an ended session is never looked up again, so nothing stale is answered.
+            if sealed.count != held.count { hot.sealedAttributes.set(session.id, sealed) }
         }
         for (key, value) in data { attributes[key] = (value, false) }
         return attributes
@@ -220,6 +227,21 @@ extension Services {
             Session(id: UUID.timeOrdered(at: now), device: device, subject: Subject(userID: trial.id.canonicalText, providerID: providerID),
                     deviceUser: deviceUser, createdAt: now, expiresAt: expiresAt, trialID: trial.id)
         }
+    }
+
+    /// Resets TempPass trials of `providerID` (Adobe's reset API): of one device or, with nil,
+    /// every device; `promotionalOnly` keeps basic trials. Each trial's sessions end first, in
+    /// every dialect and on every instance, then the trial goes, so the device's next request
+    /// starts a fresh one. Returns how many trials went.
+    package func resetTemporaryAccess(tenant: Tenant, providerID: String, deviceID: String?, promotionalOnly: Bool) async throws(TesseraError) -> Int {
+        guard directory.provider(providerID, for: tenant) is any TemporaryAccessGranting else { throw .unknownIntegration(providerID) }
+        let found = try await stored { try await trials.temporaryAccesses(tenantID: tenant.id, providerID: providerID, deviceID: deviceID,
+                                                                           promotionalOnly: promotionalOnly) }
+        for trial in found {
+            _ = try await revoke(SessionSelector(tenantID: tenant.id, .trial(trial.id)))
+        }
+        let ids = found.map(\.id)
+        return try await stored { try await trials.deleteTemporaryAccesses(ids: ids) }
     }
 
     /// Starts the session `make` gives for the trial the device (or, promotional, the identity)

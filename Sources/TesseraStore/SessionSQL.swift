@@ -57,6 +57,9 @@ package enum SessionSQL {
         "CREATE INDEX session_expiry ON session(expires_at)",
     ]
 
+    /// The sessions of a TempPass trial (its reset ends them): SQLite v12, PostgreSQL v9.
+    package static let trialIndex = "CREATE INDEX session_trial ON session(trial_id) WHERE trial_id IS NOT NULL"
+
     /// A value a selector binds.
     package enum Value: Sendable {
         case text(String)
@@ -108,6 +111,7 @@ package enum SessionSQL {
         case .tokenDigest(let digest): return [with("token_digest = ?", [.blob(digest.bytes)], kinds: kinds)]
         case .refreshDigest(let digest): return [with("refresh_digest = ?", [.blob(digest.bytes)], kinds: kinds)]
         case .family(let family): return [with("family_id = ?", [.uuid(family)], kinds: kinds)]
+        case .trial(let trial): return [with("trial_id = ?", [.uuid(trial)], kinds: kinds)]
         case .subject(let userID): return [with("user_id = ?", [.text(userID)], kinds: kinds)]
         case .application(let application): return [with("application_id = ?", [.text(application)], kinds: kinds)]
         case .ssoKey(let key, let provider):

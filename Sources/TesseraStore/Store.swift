@@ -191,6 +191,10 @@ public protocol TemporaryAccessStore: Sendable {
     /// In one transaction: starts the clock if this is the first use, refuses past `duration`,
     /// and counts `resource` against `resourceLimit` (a resource already used does not count again).
     func useTemporaryAccess(id: UUID, resource: String, now: Date, duration: TimeInterval, resourceLimit: Int?) async throws -> TemporaryAccessUse
+    /// The trials of a provider: of one device (nil: every device), promotional ones only when asked.
+    func temporaryAccesses(tenantID: String, providerID: String, deviceID: String?, promotionalOnly: Bool) async throws -> [TemporaryAccess]
+    /// Deletes trials (their sessions are ended first, by ``SessionSelector/Key/trial(_:)``); returns how many went.
+    func deleteTemporaryAccesses(ids: [UUID]) async throws -> Int
 }
 
 /// Degradation rules set through the admin API (the configuration file's are not stored).

@@ -167,4 +167,55 @@ import TesseraCore
             try answers.validate()
         }
     }
+
+    @Test func theProgrammerResetsTempPassTrialsOfADeviceOrOfAll() async throws {
+        try await Harness().run { wire in
+            let answers = V2Answers()
+            let tv = try await wire.v2(answers: answers)
+            let phone = tv.device("phone-7")
+            let authorize = "/api/v2/REF30/decisions/authorize/TempPass_5mins"
+            for device in [tv, phone] {
+                #expect(Self.decision(try await device.post(authorize, json: #"{"resources":["REF30"]}"#))?["authorized"] as? Bool == true)
+            }
+            wire.clock.advance(by: 6 * 60)
+            for device in [tv, phone] {
+                let over = try await device.post(authorize, json: #"{"resources":["REF30"]}"#)
+                #expect(over.json["code"] as? String == "temporary_access_duration_limit_exceeded", "\(over.body)")
+            }
+
+            // One device: its trial and profile go; the phone's stay used up.
+            let reset = "/reset-tempass/v3/reset?requestor_id=REF30&mvpd_id=TempPass_5mins&device_id="
+            let one = try await wire.send(.delete, reset + SeedDevice.deviceID, headers: tv.auth)
+            #expect(one.status == .noContent, "\(one.body)")
+            #expect(try await tv.profileTypes() == [:])
+            #expect(Self.decision(try await tv.post(authorize, json: #"{"resources":["REF30"]}"#))?["authorized"] as? Bool == true)
+            #expect(try await phone.post(authorize, json: #"{"resources":["REF30"]}"#).status == .forbidden)
+
+            // Every device.
+            #expect(try await wire.send(.delete, reset + "all", headers: tv.auth).status == .noContent)
+            #expect(Self.decision(try await phone.post(authorize, json: #"{"resources":["REF30"]}"#))?["authorized"] as? Bool == true)
+            #expect(try await wire.send(.delete, "/reset-tempass/v3/reset/generic?requestor_id=REF30&mvpd_id=TempPass_promo&key=all",
+                                        headers: tv.auth).status == .noContent)
+
+            // Refusals: no bearer, another programmer's, another requestor, a provider that is no TempPass, missing values.
+            RestV2BadInputTests.expectError(try await wire.send(.delete, reset + "all"), .unauthorized, "invalid_access_token_client_application")
+            let foreign = try await wire.bearer(tenant: "OTHER40")
+            RestV2BadInputTests.expectError(try await wire.send(.delete, reset + "all", headers: foreign), .unauthorized, "invalid_access_token_service_provider")
+            RestV2BadInputTests.expectError(try await wire.send(.delete, "/reset-tempass/v3/reset?requestor_id=OTHER40&mvpd_id=TempPass_5mins&device_id=all",
+                                                                headers: tv.auth), .unauthorized, "invalid_access_token_service_provider")
+            RestV2BadInputTests.expectError(try await wire.send(.delete, "/reset-tempass/v3/reset?requestor_id=REF30&mvpd_id=Dish&device_id=all",
+                                                                headers: tv.auth), .badRequest, "invalid_integration")
+            RestV2BadInputTests.expectError(try await wire.send(.delete, "/reset-tempass/v3/reset?requestor_id=REF30&mvpd_id=TempPass_5mins",
+                                                                headers: tv.auth), .badRequest, "invalid_request")
+            RestV2BadInputTests.expectError(try await wire.send(.delete, "/reset-tempass/v3/reset?requestor_id=REF30&device_id=all",
+                                                                headers: tv.auth), .badRequest, "invalid_parameter_mvpd")
+            RestV2BadInputTests.expectError(try await wire.send(.delete, "/reset-tempass/v3/reset/generic?requestor_id=REF30&mvpd_id=TempPass_promo&key=abc",
+                                                                headers: tv.auth), .badRequest, "invalid_request")
+            // "all" ended the TV's second trial too; the phone's fresh one was untouched by the refusals.
+            #expect(try await tv.profileTypes() == [:])
+            #expect(try await phone.profileTypes() == ["TempPass_5mins": "temporary"])
+            #expect(try await wire.liveSessions([.providerProfile]) == 1)
+            try answers.validate()
+        }
+    }
 }

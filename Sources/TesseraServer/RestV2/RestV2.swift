@@ -71,6 +71,7 @@ struct RestV2: Sendable {
         addDecisionRoutes(to: router)
         addLogoutRoutes(to: router)
         addPartnerRoutes(to: router)
+        addTempPassResetRoutes(to: router)
     }
 
     /// Runs a v2 call: `Accept`, the tenant of the path, the bearer (of that tenant), the handler;
