@@ -247,7 +247,7 @@ extension Services {
     /// Starts the session `make` gives for the trial the device (or, promotional, the identity)
     /// has at `providerID`, or a new trial: the same trial whichever dialect asks.
     func startTemporaryAccess(tenant: Tenant, deviceID: String, providerID: String, identity: String?,
-                              make: @escaping @Sendable (TemporaryAccess, Date, Date) -> Session) async throws(TesseraError) -> Session {
+                              make: @escaping @Sendable (TemporaryAccess, Date, Date) -> Session) async throws(TesseraError) -> (session: Session, trial: TemporaryAccess) {
         guard let tempPass = directory.provider(providerID, for: tenant) as? any TemporaryAccessGranting else { throw .unknownIntegration(providerID) }
         var identityDigest: SecretDigest?
         if tempPass.isPromotional {
@@ -266,9 +266,9 @@ extension Services {
         }
         switch start {
         case .durationExceeded: throw .temporaryAccessDurationExceeded
-        case .started(let session, _):
+        case .started(let session, let trial):
             keys += session.memoryKeys
-            return session
+            return (session, trial)
         }
     }
 

@@ -127,7 +127,7 @@ extension Services {
 
     /// Starts (or finds) the device's TempPass trial at `providerID` and its temporary profile.
     package func startTemporaryProfile(tenant: Tenant, device: DeviceKey, applicationID: String, providerID: String,
-                                       identity: String?) async throws(TesseraError) -> Session {
+                                       identity: String?) async throws(TesseraError) -> (session: Session, trial: TemporaryAccess) {
         try await startTemporaryAccess(tenant: tenant, deviceID: device.deviceID, providerID: providerID, identity: identity) { trial, now, expiresAt in
             Session(id: UUID.timeOrdered(at: now), tenantID: tenant.id, kind: .providerProfile, applicationID: applicationID,
                     subject: Subject(userID: trial.id.canonicalText, providerID: providerID), deviceID: device.deviceID, trialID: trial.id,

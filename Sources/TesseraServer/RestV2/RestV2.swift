@@ -14,6 +14,17 @@ import TesseraServices
 struct RestV2: Sendable {
     let services: Services
     let pages: Pages
+    /// `profiles/{mvpd}` answers as encoded, by session id, for profiles whose answer is fixed
+    /// for their life (not a TempPass, whose remaining resources change): JSON encoding was a
+    /// fifth of that read's CPU. A session id is never reused and the profile is looked up
+    /// (coherently) before this is consulted, so an ended session's entry is never answered.
+    let encodedProfiles: BoundedCache<UUID, Data>
+
+    init(services: Services, pages: Pages) {
+        self.services = services
+        self.pages = pages
+        encodedProfiles = BoundedCache(capacity: services.configuration.cacheCapacity.sessions)
+    }
 
     /// One v2 call, authenticated.
     struct Call: Sendable {
@@ -105,9 +116,9 @@ struct RestV2: Sendable {
     /// Whether `Accept` allows JSON: absent, `*/*`, `application/*` or `application/json`
     /// (parameters and quality values aside; a quality of 0 refuses).
     static func acceptsJSON(_ accept: String?) -> Bool {
-        guard let accept, !accept.isEmpty else { return true }
+        guard let accept, !accept.isEmpty, accept != "application/json" else { return true }
         for range in accept.split(separator: ",") {
-            let parts = range.split(separator: ";").map { $0.replacingOccurrences(of: " ", with: "").lowercased() }
+            let parts = range.split(separator: ";").map { $0.filter { $0 != " " }.lowercased() }
             guard let type = parts.first, ["*/*", "application/*", "application/json"].contains(type) else { continue }
             let quality = parts.dropFirst().first { $0.hasPrefix("q=") }.flatMap { Double($0.dropFirst(2)) } ?? 1
             if quality > 0 { return true }
@@ -123,9 +134,11 @@ struct RestV2: Sendable {
 
     /// A JSON answer in v2's content type.
     static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) -> Response {
-        let data = (try? encoder.encode(value)) ?? Data("{}".utf8)
-        return Response(status: status, headers: [.contentType: "application/json;charset=UTF-8"],
-                        body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        json(encoded: (try? encoder.encode(value)) ?? Data("{}".utf8), status: status)
+    }
+
+    static func json(encoded data: Data, status: HTTPResponse.Status = .ok) -> Response {
+        Response(status: status, headers: [.contentType: "application/json;charset=UTF-8"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 
     /// Epoch milliseconds as v2 writes them in sessions (strings) and elsewhere (numbers).

@@ -68,7 +68,7 @@ extension RestV2 {
             guard let resources = body?.resources, !resources.isEmpty else { throw .invalidParameter(.resource, .missing) }
             let limit = preauthorize ? call.tenant.policies.preauthorizeLimit : call.tenant.policies.authorizeLimit
             guard resources.count <= limit else { throw .tooManyResources(limit: limit) }
-            guard let session = try await profile(call, device: device, providerID: providerID, identities: try await call.identities()) else {
+            guard let session = try await profile(call, device: device, providerID: providerID, identities: try await call.identities())?.session else {
                 throw .noSession
             }
             var decisions: [DecisionBody] = []

@@ -55,11 +55,13 @@ extension RestV2 {
         }
     }
 
-    func profileBody(_ session: Session, tenant: Tenant) async throws(TesseraError) -> ProfileBody {
+    /// `known`: the session's trial when the caller has just read or started it (no second read).
+    func profileBody(_ session: Session, tenant: Tenant, known: TemporaryAccess? = nil) async throws(TesseraError) -> ProfileBody {
         let (type, issuer) = Self.kind(of: session)
         var attributes: [String: Attribute] = [:]
         var notAfter = session.expiresAt
-        if let trial = try await services.trial(of: session) {
+        let trial = known != nil && known?.id == session.trialID ? known : try await services.trial(of: session)
+        if let trial {
             // A TempPass: its user id names the trial, not a subscriber; it lasts as long as the trial.
             let digest = Insecure.SHA1.hash(data: Data(trial.id.canonicalText.utf8)).map { String(format: "%02x", $0) }.joined()
             let provider = services.directory.providers[session.subject.providerID] as? any TemporaryAccessGranting
@@ -80,10 +82,10 @@ extension RestV2 {
                            attributes: attributes)
     }
 
-    func profilesBody(_ sessions: [Session], tenant: Tenant) async throws(TesseraError) -> ProfilesBody {
+    func profilesBody(_ sessions: [Session], tenant: Tenant, known: TemporaryAccess? = nil) async throws(TesseraError) -> ProfilesBody {
         var profiles: [String: ProfileBody] = [:]
         for session in sessions where profiles[session.subject.providerID] == nil {
-            profiles[session.subject.providerID] = try await profileBody(session, tenant: tenant)
+            profiles[session.subject.providerID] = try await profileBody(session, tenant: tenant, known: known)
         }
         return ProfilesBody(profiles: profiles)
     }
@@ -91,24 +93,26 @@ extension RestV2 {
     /// The profile the application has at `providerID` on the device, made when the provider
     /// needs no login: a TempPass starts (or finds) its trial, AuthNAll degrades. Nil when the
     /// device must sign in.
-    func profile(_ call: Call, device: DeviceKey, providerID: String, identities: [SingleSignOnIdentity]) async throws(TesseraError) -> Session? {
+    func profile(_ call: Call, device: DeviceKey, providerID: String,
+                 identities: [SingleSignOnIdentity]) async throws(TesseraError) -> (session: Session, trial: TemporaryAccess?)? {
         guard services.directory.provider(providerID, for: call.tenant) != nil else { throw .unknownIntegration(providerID) }
         let profiles = try await services.profiles(tenant: call.tenant, device: device, applicationID: call.applicationID, identities: identities)
         if let found = profiles.first(where: { $0.subject.providerID == providerID }) {
-            if let trial = try await services.trial(of: found),
-               let provider = services.directory.providers[providerID] as? any TemporaryAccessGranting,
+            let trial = try await services.trial(of: found)
+            if let trial, let provider = services.directory.providers[providerID] as? any TemporaryAccessGranting,
                trial.isOver(at: services.clock.now(), duration: provider.duration) {
                 throw .temporaryAccessDurationExceeded
             }
-            return found
+            return (found, trial)
         }
         if services.directory.providers[providerID] is any TemporaryAccessGranting {
-            return try await services.startTemporaryProfile(tenant: call.tenant, device: device, applicationID: call.applicationID,
-                                                            providerID: providerID, identity: try call.temporaryAccessIdentity())
+            let started = try await services.startTemporaryProfile(tenant: call.tenant, device: device, applicationID: call.applicationID,
+                                                                   providerID: providerID, identity: try call.temporaryAccessIdentity())
+            return (started.session, started.trial)
         }
         if try await services.degradationRule(tenant: call.tenant, providerID: providerID, authorization: false) != nil {
-            return try await services.startDegradedProfile(tenant: call.tenant, device: device, applicationID: call.applicationID,
-                                                           providerID: providerID, identities: identities)
+            return (try await services.startDegradedProfile(tenant: call.tenant, device: device, applicationID: call.applicationID,
+                                                            providerID: providerID, identities: identities), nil)
         }
         return nil
     }
@@ -126,8 +130,14 @@ extension RestV2 {
             await respond(request, context, serviceProvider: context.parameters.get("sp")) { call throws(TesseraError) in
                 guard let (device, _) = try call.device() else { throw .invalidParameter(.deviceID, .missing) }
                 let providerID = context.parameters.get("mvpd") ?? ""
-                let found = try await profile(call, device: device, providerID: providerID, identities: try await call.identities())
-                return Self.json(try await profilesBody(found.map { [$0] } ?? [], tenant: call.tenant))
+                guard let found = try await profile(call, device: device, providerID: providerID, identities: try await call.identities()) else {
+                    return Self.json(ProfilesBody(profiles: [:]))
+                }
+                let fixed = found.session.trialID == nil
+                if fixed, let encoded = encodedProfiles.value(for: found.session.id) { return Self.json(encoded: encoded) }
+                let encoded = (try? Self.encoder.encode(try await profilesBody([found.session], tenant: call.tenant, known: found.trial))) ?? Data("{}".utf8)
+                if fixed { encodedProfiles.set(found.session.id, encoded) }
+                return Self.json(encoded: encoded)
             }
         }
         // Polled by the first screen until the login with its code completes; empty until then.
