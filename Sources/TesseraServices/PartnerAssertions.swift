@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import SAMLAssertion
 import TesseraCore
@@ -14,7 +15,7 @@ package struct PartnerAssertion: Sendable, Equatable {
 /// Checks the SAML assertion a partner framework (Apple's) hands an app: the XML signature with
 /// libxmlsec1 (``tessera_saml_assertion_verify``: the one assertion of the document, signed by
 /// its own ID with the provider's configured certificate), then its issuer, audience and
-/// validity window here.
+/// validity window here; ``Services/startPartnerProfile`` then takes each assertion once.
 enum PartnerAssertions {
     /// How far apart the partner's clock and ours may be.
     static let skew: TimeInterval = 120
@@ -73,6 +74,13 @@ extension Services {
         }
         let now = clock.now()
         let assertion = try PartnerAssertions.verify(samlResponse: samlResponse, trust: trust, now: now)
+        // Each assertion once (SAML's replay rule), on every instance: its issuer and ID are a
+        // nonce of the tenant until the assertion could no longer be accepted anyway.
+        let digest = SHA256.hash(data: Data((assertion.issuer + "\u{0}" + assertion.id).utf8)).map { String(format: "%02x", $0) }.joined()
+        guard try await claimNonce(tenantID: tenant.id, nonce: "saml-assertion:" + digest,
+                                   expiresAt: assertion.notOnOrAfter.addingTimeInterval(PartnerAssertions.skew)) else {
+            throw .invalidPartnerAssertion("the assertion was used already")
+        }
         _ = try await revoke(SessionSelector(tenantID: tenant.id, .deviceAndProvider(device.deviceID, providerID), kinds: [.providerProfile],
                                              applicationID: applicationID))
         let session = Session(id: UUID.timeOrdered(at: now), tenantID: tenant.id, kind: .providerProfile, applicationID: applicationID,

@@ -148,8 +148,12 @@ import TesseraCore
             }
             RestV2BadInputTests.expectError(try await tv.post("/api/v2/REF30/profiles/sso/Apple", form: []), .badRequest, "invalid_parameter_saml_response")
             #expect(try await wire.liveSessions([.providerProfile, .ssoProfile]) == 0)
-            // The good one, from the same signer: the refusals were the assertions'.
-            #expect(try await tv.post("/api/v2/REF30/profiles/sso/Apple", form: [("SAMLResponse", try Self.samlResponse(now: now))]).status == .ok)
+            // The good one, from the same signer: the refusals were the assertions'. Once only: a replay is refused.
+            let good = try Self.samlResponse(now: now)
+            #expect(try await tv.post("/api/v2/REF30/profiles/sso/Apple", form: [("SAMLResponse", good)]).status == .ok)
+            let replayed = try await tv.device("another-tv").post("/api/v2/REF30/profiles/sso/Apple", form: [("SAMLResponse", good)])
+            RestV2BadInputTests.expectError(replayed, .badRequest, "invalid_parameter_saml_response")
+            #expect(replayed.json["details"] as? String == "the assertion was used already")
         }
     }
 }
