@@ -233,14 +233,9 @@ end
 """
 
 
-def read_script(args, path, token, sweep=False):
-    """Random devices of the working set; with `sweep`, every device of it once, then stop."""
-    chooser = "device()"
-    if sweep:
-        chooser = "sweep()"
-    return device_picker(args) + f"""
-wrk.headers["Authorization"] = "Bearer {token}"
-wrk.headers["Accept"] = "application/json"
+def sweep_lua(args):
+    """Lua: `sweep()`, each device of the working set once over all threads, then the thread stops."""
+    return f"""
 -- setup() runs in the main Lua state; what it sets becomes a global of the thread's own state.
 setup_count = 0
 function setup(thread) setup_count = setup_count + 1; thread:set("id", setup_count); thread:set("thread_count", {args.threads}) end
@@ -251,6 +246,17 @@ local function sweep()
   if k > working then wrk.thread:stop(); k = working end
   return string.format("bench-%08d", (k - 1) * stride + 1)
 end
+"""
+
+
+def read_script(args, path, token, sweep=False):
+    """Random devices of the working set; with `sweep`, every device of it once, then stop."""
+    chooser = "device()"
+    if sweep:
+        chooser = "sweep()"
+    return device_picker(args) + sweep_lua(args) + f"""
+wrk.headers["Authorization"] = "Bearer {token}"
+wrk.headers["Accept"] = "application/json"
 request = function()
   return wrk.format("GET", "{path}" .. {chooser})
 end
@@ -679,16 +685,7 @@ def v2_read_script(args, method, path, token, body=None, sweep=False):
     chooser = "sweep()" if sweep else "device()"
     payload = f", {json.dumps(body)}" if body else ""
     content = ', ["Content-Type"] = "application/json"' if body else ""
-    return device_picker(args) + LUA_BASE64 + f"""
-setup_count = 0
-function setup(thread) setup_count = setup_count + 1; thread:set("id", setup_count); thread:set("thread_count", {args.threads}) end
-local position = 0
-local function sweep()
-  local k = id + position * thread_count
-  position = position + 1
-  if k > working then wrk.thread:stop(); k = working end
-  return string.format("bench-%08d", (k - 1) * stride + 1)
-end
+    return device_picker(args) + sweep_lua(args) + LUA_BASE64 + f"""
 request = function()
   return wrk.format("{method}", "{path}", {{["Authorization"] = "Bearer {token}", ["Accept"] = "application/json",
     ["AP-Device-Identifier"] = "fingerprint " .. base64({chooser}){content}}}{payload})
