@@ -86,6 +86,11 @@ extension Services {
     /// Where a REST v2 decision came from (its `source`).
     package enum DecisionSource: String, Sendable {
         case provider = "mvpd", degradation, temporaryAccess = "temppass"
+
+        /// Who decides for `profile` when no degradation rule of its provider does.
+        package init(profile: Session) {
+            self = profile.trialID != nil ? .temporaryAccess : DegradationRule.isDegraded(profile.subject) ? .degradation : .provider
+        }
     }
 
     /// A REST v2 permit: where it came from and until when it holds (nil: a degradation rule
@@ -114,7 +119,7 @@ extension Services {
             return ProfileDecision(source: .degradation, until: decision.expiresAt)
         }
         let authorization = try await authorize(session: session, tenant: tenant, resource: resource)
-        return ProfileDecision(source: session.trialID == nil ? .provider : .temporaryAccess, until: authorization.decision.expiresAt)
+        return ProfileDecision(source: DecisionSource(profile: session), until: authorization.decision.expiresAt)
     }
 
     /// What preauthorization says of one resource for a profile: degradation rules first.
@@ -123,7 +128,7 @@ extension Services {
             return (.degradation, rule.kind == .authZNone ? .deniedByDegradation(details: rule.details) : nil)
         }
         if DegradationRule.isDegraded(session.subject) { return (.degradation, nil) }
-        return (session.trialID == nil ? .provider : .temporaryAccess, try await preauthorize(session: session, resource: resource))
+        return (DecisionSource(profile: session), try await preauthorize(session: session, resource: resource))
     }
 
     /// Signs a media token for `resource` under `session`, valid for the tenant's media token

@@ -48,6 +48,33 @@ extension Services {
         return found
     }
 
+    /// The profile `applicationID` has at `providerID` on the device, made when the provider
+    /// needs no login: a TempPass starts (or finds) its trial, AuthNAll degrades. Nil when the
+    /// device must sign in. With the session, its trial when it has one (read or started here, so
+    /// the caller need not read it again). `temporaryAccessIdentity` is asked only when a TempPass starts.
+    package func profile(tenant: Tenant, device: DeviceKey, applicationID: String, providerID: String, identities: [SingleSignOnIdentity],
+                         temporaryAccessIdentity: () throws(TesseraError) -> String?) async throws(TesseraError) -> (session: Session, trial: TemporaryAccess?)? {
+        guard let provider = directory.provider(providerID, for: tenant) else { throw .unknownIntegration(providerID) }
+        let found = try await profiles(tenant: tenant, device: device, applicationID: applicationID, identities: identities)
+        if let profile = found.first(where: { $0.subject.providerID == providerID }) {
+            let trial = try await trial(of: profile)
+            if let trial, let tempPass = provider as? any TemporaryAccessGranting, trial.isOver(at: clock.now(), duration: tempPass.duration) {
+                throw .temporaryAccessDurationExceeded
+            }
+            return (profile, trial)
+        }
+        if provider is any TemporaryAccessGranting {
+            let started = try await startTemporaryProfile(tenant: tenant, device: device, applicationID: applicationID, providerID: providerID,
+                                                          identity: try temporaryAccessIdentity())
+            return (started.session, started.trial)
+        }
+        if try await degradationRule(tenant: tenant, providerID: providerID, authorization: false) != nil {
+            return (try await startDegradedProfile(tenant: tenant, device: device, applicationID: applicationID, providerID: providerID,
+                                                   identities: identities), nil)
+        }
+        return nil
+    }
+
     /// A list of sessions from memory when it is there, else from the store (kept, even empty).
     private func cachedList<Key: Hashable & Sendable>(_ cache: BoundedCache<Key, [HotReads.SessionEntry]>, _ key: Key,
                                                       read: () async throws -> [Session]) async throws(TesseraError) -> [Session] {

@@ -86,8 +86,7 @@ extension RestV2 {
             body.error = V2Errors.body(error, helpURL: services.configuration.helpURL, trace: call.context.requestID)
             return body
         }
-        let fallbackSource: Services.DecisionSource = session.trialID != nil ? .temporaryAccess
-            : DegradationRule.isDegraded(session.subject) ? .degradation : .provider
+        let fallbackSource = Services.DecisionSource(profile: session)
         let resource: ResourceRequest
         do { resource = try ResourceRequest(parsing: raw) } catch { return denied(error, source: fallbackSource) }
         if preauthorize {

@@ -137,10 +137,8 @@ extension RestV2 {
         if let providerID, let shortcut = try await authorizeWithoutLogin(call, device: device, providerID: providerID, identities: identities) {
             return Self.json(shortcut)
         }
-        let profileRequest = ProfileRequest(applicationID: call.applicationID, domainName: parameters.domainName, redirectURL: parameters.redirectURL,
-                                            ssoKeys: identities.filter { identity in providerID.map(identity.providerIDs.contains) ?? true }.map(\.key))
         let issued = try await services.startProfileLogin(tenant: call.tenant, device: device, description: description, providerID: providerID,
-                                                          request: profileRequest)
+                                                          request: parameters.profileRequest(call, providerID: providerID, identities: identities))
         var body = sessionBody(issued.login, code: issued.code, tenant: call.tenant, resumed: false)
         body.reasonType = reason
         return Self.json(body)

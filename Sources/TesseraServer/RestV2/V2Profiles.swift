@@ -90,31 +90,12 @@ extension RestV2 {
         return ProfilesBody(profiles: profiles)
     }
 
-    /// The profile the application has at `providerID` on the device, made when the provider
-    /// needs no login: a TempPass starts (or finds) its trial, AuthNAll degrades. Nil when the
-    /// device must sign in.
+    /// The application's profile at `providerID` on the device (``Services/profile(tenant:device:applicationID:providerID:identities:temporaryAccessIdentity:)``),
+    /// with the TempPass identity header read only when a TempPass starts.
     func profile(_ call: Call, device: DeviceKey, providerID: String,
                  identities: [SingleSignOnIdentity]) async throws(TesseraError) -> (session: Session, trial: TemporaryAccess?)? {
-        guard services.directory.provider(providerID, for: call.tenant) != nil else { throw .unknownIntegration(providerID) }
-        let profiles = try await services.profiles(tenant: call.tenant, device: device, applicationID: call.applicationID, identities: identities)
-        if let found = profiles.first(where: { $0.subject.providerID == providerID }) {
-            let trial = try await services.trial(of: found)
-            if let trial, let provider = services.directory.providers[providerID] as? any TemporaryAccessGranting,
-               trial.isOver(at: services.clock.now(), duration: provider.duration) {
-                throw .temporaryAccessDurationExceeded
-            }
-            return (found, trial)
-        }
-        if services.directory.providers[providerID] is any TemporaryAccessGranting {
-            let started = try await services.startTemporaryProfile(tenant: call.tenant, device: device, applicationID: call.applicationID,
-                                                                   providerID: providerID, identity: try call.temporaryAccessIdentity())
-            return (started.session, started.trial)
-        }
-        if try await services.degradationRule(tenant: call.tenant, providerID: providerID, authorization: false) != nil {
-            return (try await services.startDegradedProfile(tenant: call.tenant, device: device, applicationID: call.applicationID,
-                                                            providerID: providerID, identities: identities), nil)
-        }
-        return nil
+        try await services.profile(tenant: call.tenant, device: device, applicationID: call.applicationID, providerID: providerID,
+                                   identities: identities) { () throws(TesseraError) in try call.temporaryAccessIdentity() }
     }
 
     func addProfileRoutes(to router: V1Routes) {

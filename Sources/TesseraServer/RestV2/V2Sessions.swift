@@ -125,6 +125,13 @@ extension RestV2 {
             if let domainName, !policy.allows(domainName: domainName) { throw .invalidParameter(.domainName, .notAllowed) }
             if let redirectURL, !policy.allows(url: redirectURL) { throw .invalidParameter(.redirectURL, .notAllowed) }
         }
+
+        /// What a login for the calling application asks for: these parameters, and the SSO keys
+        /// of the identities the device presented whose trust covers `providerID` (all, without one).
+        func profileRequest(_ call: Call, providerID: String?, identities: [SingleSignOnIdentity]) -> ProfileRequest {
+            ProfileRequest(applicationID: call.applicationID, domainName: domainName, redirectURL: redirectURL,
+                           ssoKeys: identities.filter { identity in providerID.map(identity.providerIDs.contains) ?? true }.map(\.key))
+        }
     }
 
     /// Which of a login's parameters are still missing, by their v2 names.
@@ -146,11 +153,9 @@ extension RestV2 {
                    let shortcut = try await authorizeWithoutLogin(call, device: device, providerID: providerID, identities: identities) {
                     return Self.json(shortcut)
                 }
-                let request = ProfileRequest(applicationID: call.applicationID, domainName: parameters.domainName,
-                                             redirectURL: parameters.redirectURL,
-                                             ssoKeys: identities.filter { identity in parameters.providerID.map(identity.providerIDs.contains) ?? true }.map(\.key))
                 let issued = try await services.startProfileLogin(tenant: call.tenant, device: device, description: description,
-                                                                  providerID: parameters.providerID, request: request)
+                                                                  providerID: parameters.providerID,
+                                                                  request: parameters.profileRequest(call, providerID: parameters.providerID, identities: identities))
                 return Self.json(sessionBody(issued.login, code: issued.code, tenant: call.tenant, resumed: false))
             }
         }
