@@ -145,13 +145,13 @@ public struct PartnerTrust: Sendable, Equatable {
     }
 }
 
-/// What is wrong with a partner framework's status (Adobe: `AP-Partner-Framework-Status`), each
-/// named as Adobe's `invalid_header_pfs_<rawValue>` code.
-public enum PartnerStatusProblem: String, Sendable, CaseIterable {
-    case permissionAccessNotPresent = "permission_access_not_present"
-    case permissionAccessNotDetermined = "permission_access_not_determined"
-    case permissionAccessNotGranted = "permission_access_not_granted"
-    case providerIDNotDetermined = "provider_id_not_determined"
-    case providerIDMismatch = "provider_id_mismatch"
-    case providerInfoExpired = "provider_info_expired"
+/// What is wrong with a partner framework's status (Adobe: `AP-Partner-Framework-Status`); each
+/// dialect names it in its own catalogue.
+public enum PartnerStatusProblem: Sendable, CaseIterable {
+    case permissionAccessNotPresent
+    case permissionAccessNotDetermined
+    case permissionAccessNotGranted
+    case providerIDNotDetermined
+    case providerIDMismatch
+    case providerInfoExpired
 }

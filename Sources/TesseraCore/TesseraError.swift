@@ -124,7 +124,7 @@ public enum TesseraError: Error, Sendable, Equatable, CustomStringConvertible {
         case .invalidSingleSignOnToken(let scheme, _): "the \(scheme.rawValue) single sign-on token is invalid"
         case .deniedByDegradation: "a degradation rule denies the resource"
         case .notAcceptable: "the caller accepts no media type the server answers in"
-        case .partnerFrameworkStatus(let problem): "the partner framework status: \(problem.rawValue)"
+        case .partnerFrameworkStatus(let problem): "the partner framework status: \(problem)"
         case .invalidPartnerAssertion: "the partner's assertion is invalid"
         case .unknownPartner: "no such single sign-on partner"
         case .clientRegistration(let e): "client registration: \(e.rawValue)"

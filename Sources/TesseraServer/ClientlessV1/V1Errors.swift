@@ -137,7 +137,7 @@ enum V1Errors {
         // No v1 code for these (v1 takes no SSO tokens and answers XML as well): Tessera's, in v2's pattern.
         case .invalidSingleSignOnToken(let scheme, _): scheme == .platform ? "invalid_header_subject_token" : "invalid_header_service_token"
         case .notAcceptable: "invalid_header_accept"
-        case .partnerFrameworkStatus(let problem): "invalid_header_pfs_" + problem.rawValue
+        case .partnerFrameworkStatus(let problem): V2Errors.partnerStatusEntry(problem).code
         case .invalidPartnerAssertion: "invalid_parameter_saml_response"
         case .unknownPartner: "invalid_parameter_partner"
         }

@@ -88,7 +88,8 @@ enum V2Errors {
                 ? (400, "invalid_header_subject_token", "none", "The platform subject token header value is invalid.")
                 : (400, "invalid_header_service_token", "none", "The service token header value is invalid.")
         case .partnerFrameworkStatus(let problem):
-            return (400, "invalid_header_pfs_" + problem.rawValue, "none", partnerMessages[problem] ?? "The partner framework status header value is invalid.")
+            let (code, message) = partnerStatusEntry(problem)
+            return (400, code, "none", message)
         case .invalidPartnerAssertion:
             return (400, "invalid_parameter_saml_response", "none", "The SAML response parameter value is missing or invalid.")
         case .unknownPartner:
@@ -111,15 +112,23 @@ enum V2Errors {
         }
     }
 
-    /// The partner framework status codes' messages (adobe-pass.md 10.2, 11.2).
-    static let partnerMessages: [PartnerStatusProblem: String] = [
-        .permissionAccessNotPresent: "The partner framework status header value is missing the permission access information.",
-        .permissionAccessNotDetermined: "The user has not decided whether to grant the application access to the subscription information.",
-        .permissionAccessNotGranted: "The user has not granted the application access to the subscription information.",
-        .providerIDNotDetermined: "The partner framework status header value is missing the provider identifier.",
-        .providerIDMismatch: "The provider identifier of the partner framework status does not match the mvpd.",
-        .providerInfoExpired: "The partner framework provider information has expired.",
-    ]
+    /// The partner framework status codes and messages (adobe-pass.md 10.2, 11.2).
+    static func partnerStatusEntry(_ problem: PartnerStatusProblem) -> (code: String, message: String) {
+        switch problem {
+        case .permissionAccessNotPresent:
+            ("invalid_header_pfs_permission_access_not_present", "The partner framework status header value is missing the permission access information.")
+        case .permissionAccessNotDetermined:
+            ("invalid_header_pfs_permission_access_not_determined", "The user has not decided whether to grant the application access to the subscription information.")
+        case .permissionAccessNotGranted:
+            ("invalid_header_pfs_permission_access_not_granted", "The user has not granted the application access to the subscription information.")
+        case .providerIDNotDetermined:
+            ("invalid_header_pfs_provider_id_not_determined", "The partner framework status header value is missing the provider identifier.")
+        case .providerIDMismatch:
+            ("invalid_header_pfs_provider_id_mismatch", "The provider identifier of the partner framework status does not match the mvpd.")
+        case .providerInfoExpired:
+            ("invalid_header_pfs_provider_info_expired", "The partner framework provider information has expired.")
+        }
+    }
 
     /// The error object (`ErrorInformation`).
     struct Body: Encodable {
