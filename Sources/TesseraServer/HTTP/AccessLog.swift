@@ -64,7 +64,7 @@ enum FrontDoor {
         if route.hasPrefix("/o/client/") || route.hasPrefix("/.well-known/") { return "dcr" }
         if route.hasPrefix("/v1/usg/") || route.hasPrefix("/v2/usg/") { return "meeting-usg" }
         if route.hasPrefix("/api/v2/sdk/") { return "oneaccess-sdk" }
-        if route.hasPrefix("/api/v2/") { return "rest-v2" }
+        if route.hasPrefix("/api/v2/") || route.hasPrefix("/reset-tempass/") { return "rest-v2" }
         if route.hasPrefix("/admin/") || route == "/metrics" { return "admin" }
         if route == "/healthz" || route == "/readyz" || route == "/openapi.json" { return "health" }
         return route == "NotFound" ? "none" : "web"
