@@ -23,13 +23,11 @@ public enum ConfigurationCheck {
         } catch {
             return ([Problem(line: syntaxLine(of: error), message: "not valid YAML: \(error)")], nil)
         }
-        var problems = unknownKeys(in: root, shape: ConfigurationFile.shape, path: [])
-        do { return (problems, try TesseraConfiguration.load(yaml: yaml)) } catch let error as ConfigurationError {
-            problems.append(Problem(line: line(of: error.path, in: root), message: error.description))
-        } catch {
-            problems.append(Problem(line: nil, message: "\(error)"))
-        }
-        return (problems, nil)
+        let loaded = TesseraConfiguration.loadReportingEveryError(yaml: yaml)
+        let problems = unknownKeys(in: root, shape: ConfigurationFile.shape, path: [])
+            + loaded.errors.map { Problem(line: line(of: $0.path, in: root), message: $0.description) }
+        // In the file's order, as a compiler lists them (the sort is stable).
+        return (problems.sorted { ($0.line ?? .max) < ($1.line ?? .max) }, loaded.configuration)
     }
 
     /// Keys the configuration does not know, anywhere in it.

@@ -440,115 +440,173 @@ public struct TesseraConfiguration: Sendable {
         "https://experienceleague.adobe.com/docs/pass/authentication/auth-features/error-reportn/enhanced-error-codes.html"
 
     /// Parses and validates a YAML configuration. Passwords given in clear are hashed here
-    /// (PBKDF2, so this takes a moment per subscriber).
+    /// (PBKDF2, so this takes a moment per subscriber). Throws the first error found.
     public static func load(yaml: String) throws -> TesseraConfiguration {
+        let loaded = loadReportingEveryError(yaml: yaml)
+        if let first = loaded.errors.first { throw first }
+        guard let configuration = loaded.configuration else { throw ConfigurationError("the configuration could not be loaded") }
+        return configuration
+    }
+
+    /// Loads as ``load(yaml:)`` does, but goes on past a part that fails (a provider, a tenant
+    /// or one of its sections, a server setting) so that every error is reported at once
+    /// (`tessera config check`). The configuration only when there is no error. Parts that
+    /// depend on a failed one (the directory, when a provider or tenant failed) are not checked,
+    /// so that one mistake is not reported twice.
+    public static func loadReportingEveryError(yaml: String) -> (configuration: TesseraConfiguration?, errors: [ConfigurationError]) {
         let file: ConfigurationFile
         do { file = try YAMLDecoder().decode(ConfigurationFile.self, from: yaml) } catch let error as DecodingError {
-            throw ConfigurationError(decoding: error)
+            return (nil, [ConfigurationError(decoding: error)])
         } catch {
-            throw ConfigurationError("the configuration is not valid YAML: \(error)")
+            return (nil, [ConfigurationError("the configuration is not valid YAML: \(error)")])
         }
+        let problems = ConfigurationProblems()
         var providers: [any IdentityProvider] = []
         var passwords: [String: [String: String]] = [:]
         let directories = file.providers.filter { $0.kind == "directory" }
-        let hashes = Dictionary(zip(directories.map(\.id), try ConfigurationFile.hashes(of: directories))) { first, _ in first }
+        // All at once on every core; when one fails, each directory hashes its own below and
+        // reports its error at its place.
+        let hashes = (try? ConfigurationFile.hashes(of: directories)).map { Dictionary(zip(directories.map(\.id), $0)) { first, _ in first } } ?? [:]
         for (index, var entry) in file.providers.enumerated() {
             entry.hashes = hashes[entry.id]
             guard let make = ConfigurationFile.ProviderKinds.all[entry.kind] else {
-                throw ConfigurationError("provider \(entry.id): unknown kind \(entry.kind) (known: \(ConfigurationFile.ProviderKinds.all.keys.sorted().joined(separator: ", ")))",
-                                         path: ["providers", "\(index)", "kind"])
+                problems.add(ConfigurationError("provider \(entry.id): unknown kind \(entry.kind) (known: \(ConfigurationFile.ProviderKinds.all.keys.sorted().joined(separator: ", ")))",
+                                                path: ["providers", "\(index)", "kind"]))
+                continue
             }
-            let made = try ConfigurationError.at(["providers", "\(index)"]) { try make(entry) }
+            guard let made = problems.attempt(["providers", "\(index)"], { try make(entry) }) else { continue }
             providers.append(made.provider)
             if !made.passwords.isEmpty { passwords[entry.id] = made.passwords }
         }
-        let tenants = try file.tenants.enumerated().map { index, t in try ConfigurationError.at(["tenants", "\(index)"]) {
-            var policies = TenantPolicies()
-            if let v = t.policies?.registrationCodeTTL { policies.registrationCodeTTL = v }
-            if let v = t.policies?.registrationCodeMaxTTL { policies.registrationCodeMaxTTL = v }
-            if let v = t.policies?.authenticationTTL { policies.authenticationTTL = v }
-            if let v = t.policies?.requireDeviceInfo { policies.requireDeviceInfo = v }
-            if let v = t.policies?.authorizationTTL { policies.authorizationTTL = v }
-            if let v = t.policies?.mediaTokenTTL { policies.mediaTokenTTL = v }
-            if let v = t.policies?.preauthorizeLimit { policies.preauthorizeLimit = v }
-            if let v = t.policies?.authorizeLimit {
-                guard v >= 1 else { throw ConfigurationError("tenant \(t.requestor): authorize_limit must be at least 1") }
-                policies.authorizeLimit = v
-            }
-            if let rate = t.policies?.throttleRate {
-                policies.throttle = rate > 0 ? ThrottlePolicy(rate: rate, burst: t.policies?.throttleBurst ?? 10) : nil
-            } else if let burst = t.policies?.throttleBurst {
-                policies.throttle = ThrottlePolicy(rate: 1, burst: burst)
-            }
-            var encryption: MetadataEncryption?
-            if let m = t.userMetadata {
-                guard let padding = MetadataEncryption.Padding(rawValue: m.padding ?? "pkcs1") else {
-                    throw ConfigurationError("tenant \(t.requestor): user_metadata padding must be pkcs1, oaep-sha1 or oaep-sha256")
-                }
-                encryption = MetadataEncryption(publicKeyPEM: m.publicKey, keys: Set(m.encryptedKeys), padding: padding)
-            }
-            var tenant = Tenant(
-                id: t.requestor, name: t.name ?? t.requestor, domains: t.domains, providerIDs: t.providers,
-                softwareStatements: (t.softwareStatements ?? []).map {
-                    SoftwareStatementGrant(softwareID: $0.softwareID, clientName: $0.clientName ?? $0.softwareID, redirectURIs: $0.redirectURIs ?? [])
-                },
-                legacyKeys: (t.legacyKeys ?? []).map { LegacyKeyPair(publicKey: $0.publicKey, privateKey: $0.privateKey) },
-                policies: policies, metadataEncryption: encryption, accessTokens: t.accessTokens?.policy,
-                userSessions: try t.userSessions?.policy)
-            if let sso = t.singleSignOn {
-                tenant.singleSignOn = try ConfigurationError.at(["single_sign_on"]) { try sso.policy(tenant: t.requestor) }
-                for id in tenant.singleSignOn.platforms.flatMap(\.providerIDs) + (tenant.singleSignOn.serviceToken?.providerIDs.sorted() ?? [])
-                where !t.providers.contains(id) {
-                    throw ConfigurationError("tenant \(t.requestor): single_sign_on names provider \(id), which the tenant does not integrate", path: ["single_sign_on"])
-                }
-            }
-            tenant.degradation = try (t.degradation ?? []).enumerated().map { index, entry in
-                guard let kind = DegradationRule.Kind(rawValue: entry.rule) else {
-                    throw ConfigurationError("tenant \(t.requestor): degradation rule must be AuthNAll, AuthZAll or AuthZNone, not \(entry.rule)",
-                                             path: ["degradation", "\(index)", "rule"])
-                }
-                guard t.providers.contains(entry.provider) else {
-                    throw ConfigurationError("tenant \(t.requestor): degradation names provider \(entry.provider), which the tenant does not integrate",
-                                             path: ["degradation", "\(index)", "provider"])
-                }
-                return DegradationRule(tenantID: t.requestor, providerID: entry.provider, kind: kind, details: entry.details)
-            }
-            return tenant
-        } }
-        let proxies = try ConfigurationError.at(["server", "trusted_proxies"]) { try TrustedProxies(file.server?.trustedProxies ?? []) }
+        let tenants = file.tenants.enumerated().compactMap { index, entry in tenant(entry, at: ["tenants", "\(index)"], problems: problems) }
+        let proxies = problems.attempt(["server", "trusted_proxies"]) { try TrustedProxies(file.server?.trustedProxies ?? []) }
         let capacity = CacheCapacity(sessions: file.server?.cacheSessions ?? CacheCapacity.standard.sessions,
                                      decisions: file.server?.cacheDecisions ?? CacheCapacity.standard.decisions)
-        guard capacity.sessions >= 0, capacity.decisions >= 0 else { throw ConfigurationError("cache sizes cannot be negative") }
-        if let database = file.server?.database { _ = try PostgresLocation(url: database) }
-        let directory = try ConfigurationError.at(["tenants"]) { try Directory(tenants: tenants, providers: providers) }
-        return try ConfigurationError.at(["server"]) {
+        if capacity.sessions < 0 || capacity.decisions < 0 { problems.add(ConfigurationError("cache sizes cannot be negative", path: ["server"])) }
+        if let database = file.server?.database { _ = problems.attempt(["server", "database"]) { try PostgresLocation(url: database) } }
+        let limits = problems.attempt(["server", "login_limits"]) { try file.server?.loginLimits?.limits } ?? nil
+        let adminToken = file.server?.adminToken.flatMap { token in problems.attempt(["server", "admin_token"]) { try SecretDigest(adminToken: token) } }
+        if (file.server?.tlsCert == nil) != (file.server?.tlsKey == nil) {
+            problems.add(ConfigurationError("server.tls_cert and server.tls_key go together", path: ["server"]))
+        }
+        let sealing = file.server?.keyEncryptionKey.flatMap { key in problems.attempt(["server", "key_encryption_key"]) { try KeySealing(encoded: key) } }
+        if let count = file.server?.registrationsPerAddress, count < 1 {
+            problems.add(ConfigurationError("server.registrations_per_address must be at least 1", path: ["server", "registrations_per_address"]))
+        }
+        // The directory joins tenants and providers: checked only when all of them loaded.
+        guard problems.isEmpty, let proxies,
+              let directory = problems.attempt(["tenants"], { try Directory(tenants: tenants, providers: providers) })
+        else { return (nil, problems.errors) }
         var configuration = TesseraConfiguration(
-            directory: directory,
-            publicBaseURL: file.server?.publicBaseURL, trustedProxies: proxies,
+            directory: directory, publicBaseURL: file.server?.publicBaseURL, trustedProxies: proxies,
             helpURL: file.server?.helpURL ?? defaultHelpURL, throttling: file.server?.throttling ?? true,
             cacheCapacity: capacity, databaseURL: file.server?.database, knownPasswords: passwords)
-        if let limits = try file.server?.loginLimits?.limits { configuration.loginLimits = limits }
-        if let token = file.server?.adminToken { try configuration.setAdminToken(token) }
-        guard (file.server?.tlsCert == nil) == (file.server?.tlsKey == nil) else {
-            throw ConfigurationError("server.tls_cert and server.tls_key go together")
-        }
+        if let limits { configuration.loginLimits = limits }
+        configuration.adminTokenDigest = adminToken
         configuration.tlsCertificatePath = file.server?.tlsCert
         configuration.tlsKeyPath = file.server?.tlsKey
-        configuration.keySealing = try file.server?.keyEncryptionKey.map { try KeySealing(encoded: $0) }
-        if let count = file.server?.registrationsPerAddress {
-            guard count > 0 else { throw ConfigurationError("server.registrations_per_address must be at least 1") }
-            configuration.registrationsPerAddress = count
+        configuration.keySealing = sealing
+        if let count = file.server?.registrationsPerAddress { configuration.registrationsPerAddress = count }
+        return (configuration, [])
+    }
+
+    /// One tenant, each of its sections checked on its own; nil (its errors in `problems`) when
+    /// one fails.
+    static func tenant(_ t: ConfigurationFile.TenantEntry, at path: [String], problems: ConfigurationProblems) -> Tenant? {
+        let before = problems.count
+        var policies = TenantPolicies()
+        if let v = t.policies?.registrationCodeTTL { policies.registrationCodeTTL = v }
+        if let v = t.policies?.registrationCodeMaxTTL { policies.registrationCodeMaxTTL = v }
+        if let v = t.policies?.authenticationTTL { policies.authenticationTTL = v }
+        if let v = t.policies?.requireDeviceInfo { policies.requireDeviceInfo = v }
+        if let v = t.policies?.authorizationTTL { policies.authorizationTTL = v }
+        if let v = t.policies?.mediaTokenTTL { policies.mediaTokenTTL = v }
+        if let v = t.policies?.preauthorizeLimit { policies.preauthorizeLimit = v }
+        if let v = t.policies?.authorizeLimit {
+            if v >= 1 { policies.authorizeLimit = v } else {
+                problems.add(ConfigurationError("tenant \(t.requestor): authorize_limit must be at least 1", path: path + ["policies", "authorize_limit"]))
+            }
         }
-        return configuration
+        if let rate = t.policies?.throttleRate {
+            policies.throttle = rate > 0 ? ThrottlePolicy(rate: rate, burst: t.policies?.throttleBurst ?? 10) : nil
+        } else if let burst = t.policies?.throttleBurst {
+            policies.throttle = ThrottlePolicy(rate: 1, burst: burst)
         }
+        var encryption: MetadataEncryption?
+        if let m = t.userMetadata {
+            if let padding = MetadataEncryption.Padding(rawValue: m.padding ?? "pkcs1") {
+                encryption = MetadataEncryption(publicKeyPEM: m.publicKey, keys: Set(m.encryptedKeys), padding: padding)
+            } else {
+                problems.add(ConfigurationError("tenant \(t.requestor): user_metadata padding must be pkcs1, oaep-sha1 or oaep-sha256",
+                                                path: path + ["user_metadata", "padding"]))
+            }
+        }
+        let userSessions = problems.attempt(path + ["user_sessions"]) { try t.userSessions?.policy }
+        var tenant = Tenant(
+            id: t.requestor, name: t.name ?? t.requestor, domains: t.domains, providerIDs: t.providers,
+            softwareStatements: (t.softwareStatements ?? []).map {
+                SoftwareStatementGrant(softwareID: $0.softwareID, clientName: $0.clientName ?? $0.softwareID, redirectURIs: $0.redirectURIs ?? [])
+            },
+            legacyKeys: (t.legacyKeys ?? []).map { LegacyKeyPair(publicKey: $0.publicKey, privateKey: $0.privateKey) },
+            policies: policies, metadataEncryption: encryption, accessTokens: t.accessTokens?.policy,
+            userSessions: userSessions ?? nil)
+        if let sso = t.singleSignOn, let policy = problems.attempt(path + ["single_sign_on"], { try sso.policy(tenant: t.requestor) }) {
+            tenant.singleSignOn = policy
+            for id in policy.platforms.flatMap(\.providerIDs) + (policy.serviceToken?.providerIDs.sorted() ?? []) where !t.providers.contains(id) {
+                problems.add(ConfigurationError("tenant \(t.requestor): single_sign_on names provider \(id), which the tenant does not integrate",
+                                                path: path + ["single_sign_on"]))
+            }
+        }
+        tenant.degradation = (t.degradation ?? []).enumerated().compactMap { index, entry in
+            let place = path + ["degradation", "\(index)"]
+            guard let kind = DegradationRule.Kind(rawValue: entry.rule) else {
+                problems.add(ConfigurationError("tenant \(t.requestor): degradation rule must be AuthNAll, AuthZAll or AuthZNone, not \(entry.rule)",
+                                                path: place + ["rule"]))
+                return nil
+            }
+            guard t.providers.contains(entry.provider) else {
+                problems.add(ConfigurationError("tenant \(t.requestor): degradation names provider \(entry.provider), which the tenant does not integrate",
+                                                path: place + ["provider"]))
+                return nil
+            }
+            return DegradationRule(tenantID: t.requestor, providerID: entry.provider, kind: kind, details: entry.details)
+        }
+        return problems.count == before ? tenant : nil
     }
 
     /// Takes `token` as the admin API's token; only its digest is kept.
     public mutating func setAdminToken(_ token: String) throws {
+        adminTokenDigest = try SecretDigest(adminToken: token)
+    }
+
+}
+
+/// The errors a configuration load has found so far: the load goes on past a part that fails.
+final class ConfigurationProblems {
+    private(set) var errors: [ConfigurationError] = []
+    var count: Int { errors.count }
+    var isEmpty: Bool { errors.isEmpty }
+
+    func add(_ error: ConfigurationError) { errors.append(error) }
+
+    /// `body`'s value, or nil with its error kept (placed at `path` unless it names its own place).
+    @discardableResult
+    func attempt<T>(_ path: [String], _ body: () throws -> T) -> T? {
+        do { return try ConfigurationError.at(path, body) } catch let error as ConfigurationError {
+            errors.append(error)
+        } catch {
+            errors.append(ConfigurationError("\(error)", path: path))
+        }
+        return nil
+    }
+}
+
+extension SecretDigest {
+    /// The digest of an admin token, which must be 16 to 1024 characters without spaces.
+    init(adminToken token: String) throws {
         guard token.utf8.count >= 16, token.utf8.count <= 1024, !token.contains(where: \.isWhitespace) else {
             throw ConfigurationError("the admin token must be 16 to 1024 characters without spaces")
         }
-        adminTokenDigest = SecretDigest(of: token)
+        self.init(of: token)
     }
-
 }

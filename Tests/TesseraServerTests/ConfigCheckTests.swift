@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import TesseraServer
 @testable import TesseraServices
+import TesseraCore
 
 /// `tessera config check FILE`: each problem with its line and reason, unknown keys included;
 /// exit 0 only for a configuration that would start.
@@ -70,6 +71,57 @@ import Testing
         let (status, output) = try Self.check(yaml)
         #expect(status == 1)
         #expect(output.hasPrefix(expected), "\(output)")
+    }
+
+    /// Every rule broken in one file is reported at once, each at its line, not only the first;
+    /// a mistake is not repeated by what depends on it (the directory is not checked then).
+    @Test func everyBrokenRuleIsReportedAtOnce() throws {
+        let (status, output) = try Self.check("""
+            server:
+              trusted_proxies: [not-an-address]
+              registrations_per_address: 0
+              tls_cert: /x.pem
+            providers:
+              - id: TP
+                kind: temppass
+              - id: P
+                kind: ldap
+              - id: D
+                kind: directory
+                subscribers:
+                  - {username: u, user_id: u1}
+            tenants:
+              - requestor: T
+                domains: [a.test]
+                providers: [D, TP]
+                policies: {authorize_limit: 0}
+                degradation:
+                  - {provider: D, rule: AuthXAll}
+                  - {provider: Nope, rule: AuthZAll}
+              - requestor: U
+                domains: [b.test]
+                providers: [D]
+                user_metadata: {public_key: x, encrypted_keys: [], padding: rot13}
+            """)
+        #expect(status == 1)
+        let lines = output.split(separator: "\n").map(String.init)
+        let expected = [
+            "F:2: server.trusted_proxies: trusted proxy not-an-address is not an IP address or CIDR block",
+            "F:3: server.registrations_per_address: server.registrations_per_address must be at least 1",
+            "F:1: server: server.tls_cert and server.tls_key go together",
+            "F:6: providers.0: TempPass TP needs a positive duration",
+            "F:9: providers.1.kind: provider P: unknown kind ldap (known: directory, temppass)",
+            "F:10: providers.2: provider D, subscriber u: needs password or password_hash",
+            "F:18: tenants.0.policies.authorize_limit: tenant T: authorize_limit must be at least 1",
+            "F:20: tenants.0.degradation.0.rule: tenant T: degradation rule must be AuthNAll, AuthZAll or AuthZNone, not AuthXAll",
+            "F:21: tenants.0.degradation.1.provider: tenant T: degradation names provider Nope, which the tenant does not integrate",
+        ]
+        for line in expected { #expect(lines.contains(line), "\(line) missing from:\n\(output)") }
+        #expect(lines.contains { $0.contains("tenants.1.user_metadata.padding: tenant U: user_metadata padding must be") })
+        #expect(lines.count >= expected.count + 1, "\(output)")
+        #expect(!output.contains("valid"))
+        // The server refuses the same file with the first of them, as before.
+        #expect(throws: ConfigurationError.self) { try TesseraConfiguration.load(yaml: "providers:\n  - id: TP\n    kind: temppass\ntenants: []\n") }
     }
 
     @Test func anUnreadableFileIsAnError() throws {
