@@ -141,6 +141,30 @@ enum PostgresMigrations {
         ]),
         // An index only: every row stays as it is.
         ("v9: sessions by TempPass trial", [SessionSQL.trialIndex]),
+        // The `tessera_sessions` gauge without a scan of the session table: statement triggers
+        // keep a row count per kind, started from the rows there are (carried over once, here).
+        // Each connection adds to its own shard of a kind's count, so that instances inserting
+        // sessions at once do not wait on one counter row. A session's kind never changes.
+        ("v10: sessions counted by kind", [
+            "CREATE TABLE session_count (kind TEXT NOT NULL, shard INT NOT NULL, n BIGINT NOT NULL, PRIMARY KEY (kind, shard))",
+            "INSERT INTO session_count (kind, shard, n) SELECT kind, 0, count(*) FROM session GROUP BY kind",
+            """
+            CREATE FUNCTION session_count_added() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+                INSERT INTO session_count (kind, shard, n) SELECT kind, pg_backend_pid() % 16, count(*) FROM added GROUP BY kind
+                ON CONFLICT (kind, shard) DO UPDATE SET n = session_count.n + EXCLUDED.n;
+                RETURN NULL;
+            END $$
+            """,
+            """
+            CREATE FUNCTION session_count_removed() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+                INSERT INTO session_count (kind, shard, n) SELECT kind, pg_backend_pid() % 16, -count(*) FROM removed GROUP BY kind
+                ON CONFLICT (kind, shard) DO UPDATE SET n = session_count.n + EXCLUDED.n;
+                RETURN NULL;
+            END $$
+            """,
+            "CREATE TRIGGER session_counted AFTER INSERT ON session REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION session_count_added()",
+            "CREATE TRIGGER session_uncounted AFTER DELETE ON session REFERENCING OLD TABLE AS removed FOR EACH STATEMENT EXECUTE FUNCTION session_count_removed()",
+        ]),
     ]
 
 

@@ -814,13 +814,15 @@ public final class PostgresStore: Store {
 
     public func sessionCounts(now: Date) async throws -> [SessionKind: Int] {
         try await read { db in
-            var counts: [SessionKind: Int] = [:]
-            let rows = try await db.query("SELECT kind, count(*) FROM session WHERE expires_at > \(now.epochMilliseconds) GROUP BY kind",
+            // The rows held (kept by triggers, in shards), less those past their expiry that the
+            // purge has not removed yet (found through the expiry index).
+            var held: [(String, Int)] = [], expired: [(String, Int)] = []
+            for try await (kind, count) in try await db.query("SELECT kind, sum(n)::int8 FROM session_count GROUP BY kind", logger: logger)
+                .decode((String, Int64).self) { held.append((kind, Int(count))) }
+            let rows = try await db.query("SELECT kind, count(*) FROM session WHERE expires_at <= \(now.epochMilliseconds) GROUP BY kind",
                                           logger: logger)
-            for try await (kind, count) in rows.decode((String, Int64).self) {
-                if let kind = SessionKind(rawValue: kind) { counts[kind] = Int(count) }
-            }
-            return counts
+            for try await (kind, count) in rows.decode((String, Int64).self) { expired.append((kind, Int(count))) }
+            return SessionSQL.liveCounts(held: held, expired: expired)
         }
     }
 

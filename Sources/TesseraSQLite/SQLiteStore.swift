@@ -281,6 +281,22 @@ public final class SQLiteStore: Store {
             // An index only: every row stays as it is.
             try db.execute(sql: SessionSQL.trialIndex)
         }
+        migrator.registerMigration("v13: sessions counted by kind") { db in
+            // The `tessera_sessions` gauge without a scan of the session table: triggers keep a
+            // row count per kind, started from the rows there are (carried over once, here). A
+            // session's kind never changes after its insert, so no UPDATE trigger.
+            try db.execute(sql: """
+                CREATE TABLE session_count (kind TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
+                INSERT INTO session_count (kind, n) SELECT kind, count(*) FROM session GROUP BY kind;
+                CREATE TRIGGER session_counted AFTER INSERT ON session BEGIN
+                    INSERT OR IGNORE INTO session_count (kind, n) VALUES (NEW.kind, 0);
+                    UPDATE session_count SET n = n + 1 WHERE kind = NEW.kind;
+                END;
+                CREATE TRIGGER session_uncounted AFTER DELETE ON session BEGIN
+                    UPDATE session_count SET n = n - 1 WHERE kind = OLD.kind;
+                END;
+                """)
+        }
         return migrator
     }
 
@@ -968,10 +984,12 @@ public final class SQLiteStore: Store {
 
     public func sessionCounts(now: Date) async throws -> [SessionKind: Int] {
         try await read { db in
-            try db.rows(sql: "SELECT kind, count(*) AS n FROM session WHERE expires_at > ? GROUP BY kind",
-                        arguments: [now.epochMilliseconds]).reduce(into: [:]) { counts, row in
-                if let kind = SessionKind(rawValue: row["kind"]) { counts[kind] = row["n"] }
-            }
+            // The rows held (kept by triggers), less those past their expiry that the purge has
+            // not removed yet (found through the expiry index).
+            let held = try db.rows(sql: "SELECT kind, n FROM session_count", arguments: [])
+            let expired = try db.rows(sql: "SELECT kind, count(*) AS n FROM session WHERE expires_at <= ? GROUP BY kind",
+                                      arguments: [now.epochMilliseconds])
+            return SessionSQL.liveCounts(held: held.map { ($0["kind"], $0["n"]) }, expired: expired.map { ($0["kind"], $0["n"]) })
         }
     }
 

@@ -19,9 +19,9 @@ public struct ServerOptions: Sendable {
     public var purgeInterval: Duration = .seconds(60)
     /// How often the last-used times of sessions are written.
     public var sessionUseInterval: Duration = .seconds(30)
-    /// How often the sessions are counted for the `tessera_sessions` gauge (one pass over the
-    /// session table, in the background).
-    public var sessionCountInterval: Duration = .seconds(60)
+    /// How often the `tessera_sessions` gauge is read from the store's kept counts (in the
+    /// background; no scan of the session table).
+    public var sessionCountInterval: Duration = .seconds(15)
     public var logLevel: Logger.Level = .info
     /// Timeouts per request phase and the connection cap.
     public var connectionLimits = ConnectionLimits()

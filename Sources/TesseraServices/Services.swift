@@ -129,7 +129,8 @@ public final class Services: Sendable {
     }
 
     /// Counts the sessions the store holds, by kind, for the `tessera_sessions` gauge: in the
-    /// background, once a minute (``SessionCounter``), never on a request.
+    /// background, every 15 seconds (``SessionCounter``), never on a request: the counts the
+    /// store keeps by trigger, less the expired rows not yet purged.
     package func countSessions() async {
         do { metrics.setSessionCounts(try await readiness.sessionCounts(now: clock.now())) } catch {
             logger.warning("cannot count the sessions for metrics: \(error)")

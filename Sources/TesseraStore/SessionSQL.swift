@@ -58,6 +58,15 @@ package enum SessionSQL {
     ]
 
     /// The sessions of a TempPass trial (its reset ends them): SQLite v12, PostgreSQL v9.
+    /// Live sessions by kind: the rows held (the `session_count` table's) less the expired rows
+    /// the purge has not removed yet.
+    package static func liveCounts(held: [(String, Int)], expired: [(String, Int)]) -> [SessionKind: Int] {
+        var counts: [SessionKind: Int] = [:]
+        for (name, count) in held { if let kind = SessionKind(rawValue: name) { counts[kind, default: 0] += count } }
+        for (name, count) in expired { if let kind = SessionKind(rawValue: name) { counts[kind, default: 0] -= count } }
+        return counts.mapValues { max(0, $0) }
+    }
+
     package static let trialIndex = "CREATE INDEX session_trial ON session(trial_id) WHERE trial_id IS NOT NULL"
 
     /// A value a selector binds.

@@ -233,8 +233,9 @@ public protocol Store: ClientStore, PendingLoginStore, LoginAttemptStore, Sessio
     /// decisions more than `grace` past theirs (so that "expired" can still be told from "never"),
     /// and clients that got no access token within ``unusedClientLifetime`` of registering.
     func purgeExpired(now: Date, grace: TimeInterval) async throws -> Int
-    /// Sessions not yet expired, by kind: one pass over the session table, for the metrics'
-    /// recount in the background (never on a request).
+    /// Sessions not yet expired, by kind, for the `tessera_sessions` gauge, without a scan of
+    /// the session table: the row counts triggers keep in `session_count`, less the expired rows
+    /// the purge has not removed yet (through the expiry index).
     func sessionCounts(now: Date) async throws -> [SessionKind: Int]
     /// Reads the session table once: throws when the store cannot answer (`GET /readyz`).
     func checkReadiness() async throws

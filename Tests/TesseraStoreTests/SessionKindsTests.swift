@@ -325,6 +325,8 @@ import TesseraCore
         let found = try #require(try await store.sessions(SessionSelector(tenantID: "REF30", .tokenDigest(SecretDigest(of: oldToken)))).first)
         #expect(found.id == oldSession && found.kind == .accessToken && found.familyID == oldFamily && found.clientAddress == nil)
         #expect(found.applicationID == "password/72" && found.lastUsedAt == created)
+        // The session counts start from the rows the upgrade found.
+        #expect(try await store.sessionCounts(now: created)[.accessToken] == 1)
         #expect(try await store.sessions(SessionSelector(tenantID: "REF30", .refreshDigest(SecretDigest(of: oldRefresh)))).map(\.id) == [oldSession])
         let next = Session(id: UUID(), tenantID: "REF30", kind: .accessToken, applicationID: "password/72",
                            subject: Subject(userID: "acct", providerID: "Accounts"), tokenDigest: SecretDigest(of: "new-token"),
@@ -332,7 +334,9 @@ import TesseraCore
                            expiresAt: created.addingTimeInterval(60), clientAddress: "2001:db8::7")
         try await store.startSession(next)
         #expect(try await store.session(id: next.id)?.clientAddress == "2001:db8::7")
+        #expect(try await store.sessionCounts(now: created)[.accessToken] == 2)
         #expect(Set(try await store.revokeSessions(SessionSelector(tenantID: "REF30", .family(oldFamily))).map(\.id)) == [oldSession, next.id])
+        #expect(try await store.sessionCounts(now: created)[.accessToken, default: 0] == 0)
     }
 
     @Test func aSQLiteDatabaseBeforeClientAddressesUpgradesWithItsTokensKept() async throws {

@@ -284,6 +284,51 @@ import TesseraCore
         }
     }
 
+    /// The `tessera_sessions` gauge's numbers, kept without a scan of the session table: they
+    /// follow starts, replacements, ends, expiry (before any purge) and the purge, by kind, and
+    /// a second store on the same database reads the same.
+    @Test(arguments: Backend.available) func sessionCountsFollowStartsEndsExpiryAndPurge(backend: Backend) async throws {
+        try await backend.withStore { (store, reopen) async throws in
+            func login(_ device: String, expiresIn: TimeInterval) async throws -> Session {
+                let session = Session(id: UUID.timeOrdered(at: now), device: DeviceKey(tenantID: "REF30", deviceID: device),
+                                      subject: Subject(userID: "u-\(device)", providerID: "Dish"), deviceUser: nil,
+                                      createdAt: now, expiresAt: now.addingTimeInterval(expiresIn))
+                _ = try await store.startSession(session)
+                return session
+            }
+            func counts(at time: Date) async throws -> (devices: Int, tokens: Int) {
+                let counts = try await store.sessionCounts(now: time)
+                return (counts[.deviceLogin, default: 0], counts[.accessToken, default: 0])
+            }
+            #expect(try await counts(at: now) == (0, 0))
+            _ = try await login("tv-short", expiresIn: 60)
+            _ = try await login("tv-b", expiresIn: 90_000)
+            _ = try await login("tv-c", expiresIn: 90_000)
+            let token = Session(id: UUID(), tenantID: "REF30", kind: .accessToken, applicationID: "password/72",
+                                subject: Subject(userID: "acct", providerID: "Accounts"), tokenDigest: SecretDigest(of: "count-token"),
+                                refreshDigest: SecretDigest(of: "count-refresh"), familyID: UUID(), createdAt: now,
+                                expiresAt: now.addingTimeInterval(90_000), clientAddress: nil)
+            try await store.startSession(token)
+            #expect(try await counts(at: now) == (3, 1))
+            // A device's new login replaces its session: still three.
+            _ = try await login("tv-b", expiresIn: 90_000)
+            #expect(try await counts(at: now) == (3, 1))
+            // Ended ones go at once.
+            #expect(try await store.revokeSessions(.deviceLogin(DeviceKey(tenantID: "REF30", deviceID: "tv-c"))).count == 1)
+            #expect(try await store.revokeSessions(SessionSelector(tenantID: "REF30", .tokenDigest(SecretDigest(of: "count-token")))).count == 1)
+            #expect(try await counts(at: now) == (2, 0))
+            // An expired one stops counting at its expiry, before the purge removes it...
+            let later = now.addingTimeInterval(120)
+            #expect(try await counts(at: later) == (1, 0))
+            // ...and the purge does not count it twice.
+            _ = try await store.purgeExpired(now: later.addingTimeInterval(7200), grace: 3600)
+            #expect(try await counts(at: later) == (1, 0))
+            try await reopen { (reopened) async throws in
+                #expect(try await reopened.sessionCounts(now: later)[.deviceLogin] == 1)
+            }
+        }
+    }
+
     @Test(arguments: Backend.available) func temporaryAccessTrials(backend: Backend) async throws {
         try await backend.withStore { (store, _) async throws in
             let identity = SecretDigest(of: "viewer")
