@@ -22,6 +22,15 @@ import TesseraCore
                 createdAt: now, expiresAt: now.addingTimeInterval(expiresIn))
     }
 
+    /// A v1 login of `device` (its user `u-device`, at Dish), started in `store`.
+    func deviceLogin(_ device: String, expiresIn: TimeInterval, in store: any Store) async throws -> Session {
+        let session = Session(id: UUID.timeOrdered(at: now), device: DeviceKey(tenantID: "REF30", deviceID: device),
+                              subject: Subject(userID: "u-\(device)", providerID: "Dish"), deviceUser: nil,
+                              createdAt: now, expiresAt: now.addingTimeInterval(expiresIn))
+        _ = try await store.startSession(session)
+        return session
+    }
+
     func attempt(for login: PendingLogin, state: String = "state-1") -> LoginAttempt {
         LoginAttempt(stateDigest: SecretDigest(of: state), tenantID: "REF30", pendingLoginID: login.id, providerID: "Dish",
                      returnURL: "https://adobe.com/", expiresAt: now.addingTimeInterval(900))
@@ -263,10 +272,7 @@ import TesseraCore
     @Test(arguments: Backend.available) func purgeRemovesSessionsOnlyPastTheirGraceWithTheirDecisions(backend: Backend) async throws {
         try await backend.withStore { (store, _) async throws in
             func login(_ device: String, expiresIn: TimeInterval) async throws -> Session {
-                let session = Session(id: UUID.timeOrdered(at: now), device: DeviceKey(tenantID: "REF30", deviceID: device),
-                                      subject: Subject(userID: "u-\(device)", providerID: "Dish"), deviceUser: nil,
-                                      createdAt: now, expiresAt: now.addingTimeInterval(expiresIn))
-                _ = try await store.startSession(session)
+                let session = try await deviceLogin(device, expiresIn: expiresIn, in: store)
                 try await store.upsert(Decision(sessionID: session.id, resource: "CNN", providerID: "Dish", expiresAt: now.addingTimeInterval(7200)))
                 return session
             }
@@ -290,11 +296,7 @@ import TesseraCore
     @Test(arguments: Backend.available) func sessionCountsFollowStartsEndsExpiryAndPurge(backend: Backend) async throws {
         try await backend.withStore { (store, reopen) async throws in
             func login(_ device: String, expiresIn: TimeInterval) async throws -> Session {
-                let session = Session(id: UUID.timeOrdered(at: now), device: DeviceKey(tenantID: "REF30", deviceID: device),
-                                      subject: Subject(userID: "u-\(device)", providerID: "Dish"), deviceUser: nil,
-                                      createdAt: now, expiresAt: now.addingTimeInterval(expiresIn))
-                _ = try await store.startSession(session)
-                return session
+                try await deviceLogin(device, expiresIn: expiresIn, in: store)
             }
             func counts(at time: Date) async throws -> (devices: Int, tokens: Int) {
                 let counts = try await store.sessionCounts(now: time)
