@@ -18,13 +18,18 @@ package final class ApplicationKeys: Sendable {
         var privateKey: _RSA.Encryption.PrivateKey { opened.key }
     }
 
-    /// A private key shared by the requests that decrypt with it. `@unchecked` because
-    /// `_RSA.Encryption.PrivateKey` is not marked Sendable: it is immutable after it is made, and
-    /// BoringSSL's RSA private-key operations on one key are safe from several threads at once
-    /// (its blinding state is locked inside the RSA object).
+    /// A private key shared by the requests that decrypt with it, also parsed once into
+    /// libcrypto (``ProofDecryption`` says why). `@unchecked` because `_RSA.Encryption.PrivateKey`
+    /// is not marked Sendable: it is immutable after it is made, and BoringSSL's RSA private-key
+    /// operations on one key are safe from several threads at once (its blinding state is locked
+    /// inside the RSA object).
     final class OpenedPrivateKey: @unchecked Sendable {
         let key: _RSA.Encryption.PrivateKey
-        init(_ key: _RSA.Encryption.PrivateKey) { self.key = key }
+        let libcrypto: LibcryptoRSAKey?
+        init(_ key: _RSA.Encryption.PrivateKey) {
+            self.key = key
+            libcrypto = LibcryptoRSAKey(privateKeyDER: key.derRepresentation)
+        }
     }
 
     struct Held {

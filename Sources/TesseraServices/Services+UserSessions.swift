@@ -260,7 +260,7 @@ extension Services {
         // cooperative threads that answer the cheap requests.
         return try? await tokens.signingLanes.run { () -> Data? in
             for key in keys {
-                if let plaintext = ProofDecryption.decrypt(ciphertext, with: key.privateKey) { return plaintext }
+                if let plaintext = ProofDecryption.decrypt(ciphertext, with: key.opened) { return plaintext }
             }
             return nil
         }
