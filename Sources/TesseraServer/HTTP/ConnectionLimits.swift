@@ -101,12 +101,18 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
     private var timer: Scheduled<Void>?
     /// When ``timer`` fires.
     private var armedAt = NIODeadline.distantFuture
+    /// Told that a bound's close is abrupt. Weak: the pipeline owns it.
+    private weak var lingering: LingeringClose?
 
     init(limits: ConnectionLimits) { self.limits = limits }
 
     func handlerAdded(context: ChannelHandlerContext) {
-        // The companion watches raw bytes before the HTTP decoder.
+        // The companion watches raw bytes before the HTTP decoder; the lingering close sits
+        // nearest the socket, so that what arrives after a close is dropped before anything sees it.
         try? context.pipeline.syncOperations.addHandler(FirstByteWatcher(owner: self), position: .first)
+        let lingering = LingeringClose()
+        try? context.pipeline.syncOperations.addHandler(lingering, position: .first)
+        self.lingering = lingering
         enter(.idle, context: context)
     }
 
@@ -166,7 +172,14 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
             let (handler, context) = loopBound.value
             handler.timer = nil
             guard let deadline = handler.deadline else { return } // handling: re-armed by the next phase
-            if deadline <= .now() { context.close(promise: nil) } else { handler.arm(at: deadline, context: context) }
+            if deadline <= .now() {
+                // A connection past its bound is closed at once: lingering would hold a slot a
+                // slow or idle client (or a flood of them) already held too long.
+                handler.lingering?.nextCloseIsAbrupt = true
+                context.close(promise: nil)
+            } else {
+                handler.arm(at: deadline, context: context)
+            }
         }
     }
 }
@@ -187,5 +200,78 @@ private final class FirstByteWatcher: ChannelInboundHandler, RemovableChannelHan
             if let ownerContext { owner.bytesArrived(context: ownerContext) }
         }
         context.fireChannelRead(data)
+    }
+}
+
+/// Closes a connection without resetting it. A full close while the client may still be sending
+/// (a keep-alive connection closed as idle at shutdown, just as the client sends its next
+/// request; or after an answer that ends the connection) makes the kernel answer the unread bytes with a reset, which the
+/// client cannot tell from a request dropped in the middle of its handling. So a close first ends
+/// the output (FIN, once the pending writes are out), then reads and drops what still arrives
+/// until the client closes its side or ``lingerTime`` has passed, and only then closes. The
+/// client sees the end of the stream with no answer: its request was not taken, which HTTP/1.1
+/// clients know from any keep-alive connection closing, and an idempotent one is retried.
+/// The closes of ``RequestDeadlineHandler``'s bounds stay abrupt.
+final class LingeringClose: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = NIOAny
+    typealias InboundOut = NIOAny
+    typealias OutboundIn = NIOAny
+    typealias OutboundOut = NIOAny
+
+    /// How long a closing connection waits for the client to close its side.
+    static let lingerTime = TimeAmount.seconds(2)
+
+    private enum State { case open, lingering(EventLoopPromise<Void>?), closed }
+    private var state = State.open
+    private var timer: Scheduled<Void>?
+    private var lingering: Bool { if case .lingering = state { true } else { false } }
+    /// Set just before a close that must not linger.
+    var nextCloseIsAbrupt = false
+
+    func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+        guard mode == .all, case .open = state, context.channel.isActive, !nextCloseIsAbrupt else {
+            context.close(mode: mode, promise: promise)
+            return
+        }
+        state = .lingering(promise)
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        timer = context.eventLoop.scheduleTask(in: Self.lingerTime) {
+            let (handler, context) = loopBound.value
+            handler.finish(context)
+        }
+        // A transport that cannot half-close (or a socket already gone) closes at once.
+        context.close(mode: .output).whenFailure { _ in
+            let (handler, context) = loopBound.value
+            handler.finish(context)
+        }
+    }
+
+    private func finish(_ context: ChannelHandlerContext) {
+        timer?.cancel()
+        timer = nil
+        guard case .lingering(let promise) = state else { return }
+        state = .closed
+        context.close(mode: .all, promise: promise)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !lingering else { return }
+        context.fireChannelRead(data)
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if lingering, let event = event as? ChannelEvent, event == .inputClosed {
+            finish(context)
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        timer?.cancel()
+        timer = nil
+        if case .lingering(let promise) = state { promise?.succeed(()) }
+        state = .closed
+        context.fireChannelInactive()
     }
 }
