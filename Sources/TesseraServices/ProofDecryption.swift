@@ -17,11 +17,11 @@ import Foundation
 enum ProofDecryption {
     /// The plaintext, or nil when neither parameter set opens it under `key`.
     static func decrypt(_ ciphertext: Data, with key: ApplicationKeys.OpenedPrivateKey) -> Data? {
-        if let libcrypto = key.libcrypto {
-            return libcrypto.decryptOAEPSHA256(ciphertext, mgf1: .sha256) ?? libcrypto.decryptOAEPSHA256(ciphertext, mgf1: .sha1)
+        guard let libcrypto = key.libcrypto else {
+            // libcrypto could not read the key: swift-crypto has the SHA-256 reading only.
+            return try? key.key.decrypt(ciphertext, padding: .PKCS1_OAEP_SHA256)
         }
-        if let plaintext = try? key.key.decrypt(ciphertext, padding: .PKCS1_OAEP_SHA256) { return plaintext }
-        return LibcryptoRSAKey(privateKeyDER: key.key.derRepresentation)?.decryptOAEPSHA256(ciphertext, mgf1: .sha1)
+        return libcrypto.decryptOAEPSHA256(ciphertext, mgf1: .sha256) ?? libcrypto.decryptOAEPSHA256(ciphertext, mgf1: .sha1)
     }
 }
 

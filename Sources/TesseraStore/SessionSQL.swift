@@ -57,7 +57,6 @@ package enum SessionSQL {
         "CREATE INDEX session_expiry ON session(expires_at)",
     ]
 
-    /// The sessions of a TempPass trial (its reset ends them): SQLite v12, PostgreSQL v9.
     /// Live sessions by kind: the rows held (the `session_count` table's) less the expired rows
     /// the purge has not removed yet.
     package static func liveCounts(held: [(String, Int)], expired: [(String, Int)]) -> [SessionKind: Int] {
@@ -67,6 +66,7 @@ package enum SessionSQL {
         return counts.mapValues { max(0, $0) }
     }
 
+    /// The sessions of a TempPass trial (its reset ends them): SQLite v12, PostgreSQL v9.
     package static let trialIndex = "CREATE INDEX session_trial ON session(trial_id) WHERE trial_id IS NOT NULL"
 
     /// A value a selector binds.

@@ -205,13 +205,13 @@ private final class FirstByteWatcher: ChannelInboundHandler, RemovableChannelHan
 
 /// Closes a connection without resetting it. A full close while the client may still be sending
 /// (a keep-alive connection closed as idle at shutdown, just as the client sends its next
-/// request; or after an answer that ends the connection) makes the kernel answer the unread bytes with a reset, which the
-/// client cannot tell from a request dropped in the middle of its handling. So a close first ends
-/// the output (FIN, once the pending writes are out), then reads and drops what still arrives
-/// until the client closes its side or ``lingerTime`` has passed, and only then closes. The
-/// client sees the end of the stream with no answer: its request was not taken, which HTTP/1.1
-/// clients know from any keep-alive connection closing, and an idempotent one is retried.
-/// The closes of ``RequestDeadlineHandler``'s bounds stay abrupt.
+/// request; or after an answer that ends the connection) makes the kernel answer the unread
+/// bytes with a reset, which the client cannot tell from a request dropped in the middle of its
+/// handling. So a close first ends the output (FIN, once the pending writes are out), then
+/// reads and drops what still arrives until the client closes its side or ``lingerTime`` has
+/// passed, and only then closes. The client sees the end of the stream with no answer: its
+/// request was not taken, which HTTP/1.1 clients know from any keep-alive connection closing,
+/// and an idempotent one is retried. The closes of ``RequestDeadlineHandler``'s bounds stay abrupt.
 final class LingeringClose: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = NIOAny
     typealias InboundOut = NIOAny
