@@ -140,6 +140,9 @@ struct Harness {
         var options = ServerOptions(dataDirectory: dataDirectory, configuration: configuration)
         options.port = 0
         options.purgeInterval = purgeInterval
+        // Tests count the sessions when they mean to (`Services.countSessions`); a background
+        // count in the middle of a test (every 15 s by default) would move the gauge under it.
+        options.sessionCountInterval = .seconds(3600)
         options.clock = clock
         options.logLevel = .critical
         let (application, services, store) = try await TesseraServerBuilder.build(options)
