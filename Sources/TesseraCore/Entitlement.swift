@@ -19,21 +19,26 @@ public protocol EntitlementDeciding: IdentityProvider {
     var proxyProviderID: String? { get }
 }
 
+extension Entitlement {
+    /// A subscriber's answer for `resource`: denied unless `entitlements` has it (with the
+    /// provider's `denyMessage`), then the parental ceiling of its metadata's `maxRating`.
+    public static func of(entitlements: Set<String>, metadata: [String: MetadataValue], resource: ResourceRequest,
+                          denyMessage: String?) -> Entitlement {
+        guard entitlements.contains(resource.id) else {
+            return .deny(details: denyMessage.map { $0.replacingOccurrences(of: "{resource}", with: resource.id) })
+        }
+        if let rating = resource.rating, case .map(let ceilings)? = metadata["maxRating"],
+           let ceiling = ceilings[rating.scale.rawValue], rating.exceeds(ceiling) {
+            return .parentalControl(details: "The rating \(rating.value) is above this household's \(rating.scale.rawValue) limit of \(ceiling).")
+        }
+        return .permit
+    }
+}
+
 extension DirectoryProvider: EntitlementDeciding {
     public func entitlement(for subject: Subject, resource: ResourceRequest) -> Entitlement {
         guard let subscriber = subscriber(userID: subject.userID) else { return .deny(details: nil) }
-        guard subscriber.entitlements.contains(resource.id) else {
-            return .deny(details: denyMessage.map { $0.replacingOccurrences(of: "{resource}", with: resource.id) })
-        }
-        if let rating = resource.rating {
-            guard case .map(let ceilings)? = subscriber.metadata["maxRating"], let ceiling = ceilings[rating.scale.rawValue] else {
-                return .permit
-            }
-            if rating.exceeds(ceiling) {
-                return .parentalControl(details: "The rating \(rating.value) is above this household's \(rating.scale.rawValue) limit of \(ceiling).")
-            }
-        }
-        return .permit
+        return .of(entitlements: subscriber.entitlements, metadata: subscriber.metadata, resource: resource, denyMessage: denyMessage)
     }
 
     public func metadata(for subject: Subject) -> [String: MetadataValue]? {

@@ -24,6 +24,11 @@ public struct KeySealing: Sendable {
     public enum Owner: Sendable, Equatable {
         case application(tenantID: String, clientID: String, keyID: String)
         case signingKey(kid: String, algorithm: String)
+        /// An upstream provider's token kept for a session (`kind`: `id_token`, `refresh_token`).
+        case upstreamToken(sessionID: UUID, kind: String)
+        /// What a provider's callback gave a browser's login attempt, carried by its confirmation
+        /// form until the subscriber confirms (the attempt's state digest, hex).
+        case upstreamAttempt(stateDigest: String)
 
         var additionalData: Data {
             switch self {
@@ -31,6 +36,10 @@ public struct KeySealing: Sendable {
                 Data("tessera application key\u{0}\(tenantID)\u{0}\(clientID)\u{0}\(keyID)".utf8)
             case .signingKey(let kid, let algorithm):
                 Data("tessera signing key\u{0}\(kid)\u{0}\(algorithm)".utf8)
+            case .upstreamToken(let sessionID, let kind):
+                Data("tessera upstream token\u{0}\(sessionID.uuidString)\u{0}\(kind)".utf8)
+            case .upstreamAttempt(let stateDigest):
+                Data("tessera upstream attempt\u{0}\(stateDigest)".utf8)
             }
         }
     }
@@ -69,6 +78,8 @@ extension KeySealing.Owner: CustomStringConvertible {
         switch self {
         case .application(let tenantID, let clientID, let keyID): "key \(keyID) of application \(clientID) of tenant \(tenantID)"
         case .signingKey(let kid, let algorithm): "\(algorithm) signing key \(kid)"
+        case .upstreamToken(let sessionID, let kind): "upstream \(kind) of session \(sessionID)"
+        case .upstreamAttempt: "an upstream login attempt's tokens"
         }
     }
 }

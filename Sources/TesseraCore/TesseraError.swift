@@ -60,6 +60,8 @@ public enum TesseraError: Error, Sendable, Equatable, CustomStringConvertible {
     case methodNotAllowed(allowed: [String])
     case tooManyRequests
     case storageFailure
+    /// A sign-in at an upstream (OpenID Connect) provider did not give a subscriber.
+    case upstreamLogin(UpstreamProblem)
 
     /// A request's parameter, by what it means; each dialect names it its own way.
     public enum Parameter: Sendable, Equatable {
@@ -75,6 +77,17 @@ public enum TesseraError: Error, Sendable, Equatable, CustomStringConvertible {
         case missing, malformed, tooLong, notAllowed
         /// Outside the window the server accepts (a signed timestamp).
         case stale
+    }
+
+    /// Why an upstream provider's sign-in gave no subscriber.
+    public enum UpstreamProblem: Sendable, Equatable {
+        /// The provider said no (its `error`: `access_denied`, `login_required` …).
+        case refused(String)
+        /// The provider did not answer in time, answered 5xx, or could not be reached.
+        case unavailable
+        /// What the provider sent does not hold (an id_token's signature, issuer, audience,
+        /// nonce, expiry; a token answer without an id_token).
+        case invalidResponse(String)
     }
 
     public enum CodeProblem: String, Sendable {
@@ -133,6 +146,9 @@ public enum TesseraError: Error, Sendable, Equatable, CustomStringConvertible {
         case .methodNotAllowed(let allowed): "the resource answers \(allowed.joined(separator: ", ")) only"
         case .tooManyRequests: "too many requests"
         case .storageFailure: "the store failed"
+        case .upstreamLogin(.refused(let error)): "the provider refused the sign-in (\(error))"
+        case .upstreamLogin(.unavailable): "the provider did not answer"
+        case .upstreamLogin(.invalidResponse(let why)): "the provider's answer does not hold: \(why)"
         }
     }
 

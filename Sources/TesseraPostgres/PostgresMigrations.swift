@@ -165,6 +165,24 @@ enum PostgresMigrations {
             "CREATE TRIGGER session_counted AFTER INSERT ON session REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION session_count_added()",
             "CREATE TRIGGER session_uncounted AFTER DELETE ON session REFERENCING OLD TABLE AS removed FOR EACH STATEMENT EXECUTE FUNCTION session_count_removed()",
         ]),
+        // A new table: no session has one yet. The tokens are sealed under the key-encryption key;
+        // the rows go with their sessions (a statement trigger), whatever ends them.
+        ("v11: what upstream OpenID Connect providers said of each session", [
+            """
+            CREATE TABLE upstream_login (
+                session_id UUID PRIMARY KEY, provider_id TEXT NOT NULL, subject_id TEXT NOT NULL, provider_session_id TEXT,
+                claims TEXT NOT NULL, id_token BYTEA, refresh_token BYTEA)
+            """,
+            "CREATE INDEX upstream_login_provider_session ON upstream_login(provider_id, provider_session_id) WHERE provider_session_id IS NOT NULL",
+            "CREATE INDEX upstream_login_subject ON upstream_login(provider_id, subject_id)",
+            """
+            CREATE FUNCTION upstream_login_ends() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+                DELETE FROM upstream_login u USING removed r WHERE u.session_id = r.id;
+                RETURN NULL;
+            END $$
+            """,
+            "CREATE TRIGGER upstream_login_ends AFTER DELETE ON session REFERENCING OLD TABLE AS removed FOR EACH STATEMENT EXECUTE FUNCTION upstream_login_ends()",
+        ]),
     ]
 
 

@@ -317,8 +317,10 @@ public final class PostgresStore: Store {
 
     // MARK: Sessions
 
-    public func completeLogin(attemptDigest: SecretDigest, session: Session, alsoStarting: [Session], now: Date) async throws -> LoginCompletion {
-        try await changeSessions(of: session.device) { [self] db in
+    public func completeLogin(attemptDigest: SecretDigest, session: Session, alsoStarting: [Session], upstream: UpstreamLogin?,
+                              now: Date) async throws -> LoginCompletion {
+        let claims = try upstream.map { String(decoding: try UpstreamLoginCoding.encode($0.claims), as: UTF8.self) }
+        return try await changeSessions(of: session.device) { [self] db in
             // FOR UPDATE: two browsers completing the same code queue here; the second sees it used.
             var pendingID: UUID?
             let attempts = try await db.query("""
@@ -335,9 +337,34 @@ public final class PostgresStore: Store {
             try await db.query("UPDATE pending_login SET completed_session_id = \(session.id) WHERE id = \(pendingID)", logger: logger)
             var keys = Self.keys(starting: session, ended: try await start(session, limit: nil, on: db))
             for other in alsoStarting { keys += Self.keys(starting: other, ended: try await start(other, limit: nil, on: db)) }
+            if let upstream, let claims {
+                // One row per session started; the tokens with the first only.
+                for (index, started) in ([session] + alsoStarting).enumerated() {
+                    let idToken = index == 0 ? upstream.sealedIDToken : nil, refreshToken = index == 0 ? upstream.sealedRefreshToken : nil
+                    try await db.query("""
+                        INSERT INTO upstream_login (session_id, provider_id, subject_id, provider_session_id, claims, id_token, refresh_token)
+                        VALUES (\(started.id), \(upstream.providerID), \(upstream.subjectID), \(upstream.providerSessionID), \(claims),
+                                \(idToken), \(refreshToken))
+                        """, logger: logger)
+                }
+            }
             var completed = pending
             completed.completedSessionID = session.id
             return (.completed(completed), keys: keys)
+        }
+    }
+
+    public func upstreamLogin(sessionID: UUID) async throws -> UpstreamLogin? {
+        try await read { db in
+            let rows = try await db.query("""
+                SELECT provider_id, subject_id, provider_session_id, claims, id_token, refresh_token FROM upstream_login
+                WHERE session_id = \(sessionID)
+                """, logger: logger)
+            for try await (provider, subject, sid, claims, idToken, refreshToken) in rows.decode((String, String, String?, String, Data?, Data?).self) {
+                return UpstreamLogin(sessionID: sessionID, providerID: provider, subjectID: subject, providerSessionID: sid,
+                                     claims: try UpstreamLoginCoding.decode(Data(claims.utf8)), sealedIDToken: idToken, sealedRefreshToken: refreshToken)
+            }
+            return nil
         }
     }
 
@@ -551,7 +578,7 @@ public final class PostgresStore: Store {
     public func resealKeys(_ reseal: @escaping @Sendable (KeySealing.Owner, Data) throws -> Data) async throws -> Int {
         try await write { db in
             // Keys made meanwhile by other instances wait for this transaction rather than escape it.
-            try await db.query("LOCK TABLE signing_key, application_key IN SHARE ROW EXCLUSIVE MODE", logger: logger)
+            try await db.query("LOCK TABLE signing_key, application_key, upstream_login IN SHARE ROW EXCLUSIVE MODE", logger: logger)
             var signing: [(String, Data)] = []
             let signingRows = try await db.query("""
                 SELECT kid, algorithm, sealed_private_key FROM signing_key WHERE sealed_private_key IS NOT NULL
@@ -564,6 +591,22 @@ public final class PostgresStore: Store {
             for try await (tenantID, clientID, keyID, sealed) in applicationRows.decode((String, String, String, Data).self) {
                 application.append((tenantID, clientID, keyID, try reseal(.application(tenantID: tenantID, clientID: clientID, keyID: keyID), sealed)))
             }
+            var upstream: [(UUID, String, Data)] = []
+            let upstreamRows = try await db.query("""
+                SELECT session_id, id_token, refresh_token FROM upstream_login WHERE id_token IS NOT NULL OR refresh_token IS NOT NULL
+                """, logger: logger)
+            for try await (sessionID, idToken, refreshToken) in upstreamRows.decode((UUID, Data?, Data?).self) {
+                if let idToken {
+                    upstream.append((sessionID, "id_token", try reseal(.upstreamToken(sessionID: sessionID, kind: UpstreamLoginCoding.idToken), idToken)))
+                }
+                if let refreshToken {
+                    upstream.append((sessionID, "refresh_token",
+                                     try reseal(.upstreamToken(sessionID: sessionID, kind: UpstreamLoginCoding.refreshToken), refreshToken)))
+                }
+            }
+            for (sessionID, column, sealed) in upstream {
+                try await db.query("UPDATE upstream_login SET \(unescaped: column) = \(sealed) WHERE session_id = \(sessionID)", logger: logger)
+            }
             for (kid, sealed) in signing {
                 try await db.query("UPDATE signing_key SET sealed_private_key = \(sealed) WHERE kid = \(kid)", logger: logger)
             }
@@ -573,7 +616,7 @@ public final class PostgresStore: Store {
                     WHERE tenant_id = \(tenantID) AND client_id = \(clientID) AND key_id = \(keyID)
                     """, logger: logger)
             }
-            return signing.count + application.count
+            return signing.count + application.count + upstream.count
         }
     }
 

@@ -297,6 +297,21 @@ public final class SQLiteStore: Store {
                 END;
                 """)
         }
+        migrator.registerMigration("v14: what upstream OpenID Connect providers said of each session") { db in
+            // A new table: no session has one yet. The tokens are sealed under the key-encryption
+            // key; the row goes with its session (trigger), whatever ends it.
+            try db.execute(sql: """
+                CREATE TABLE upstream_login (
+                    session_id TEXT PRIMARY KEY, provider_id TEXT NOT NULL, subject_id TEXT NOT NULL, provider_session_id TEXT,
+                    claims TEXT NOT NULL, id_token BLOB, refresh_token BLOB);
+                CREATE INDEX upstream_login_provider_session ON upstream_login(provider_id, provider_session_id)
+                    WHERE provider_session_id IS NOT NULL;
+                CREATE INDEX upstream_login_subject ON upstream_login(provider_id, subject_id);
+                CREATE TRIGGER upstream_login_ends AFTER DELETE ON session BEGIN
+                    DELETE FROM upstream_login WHERE session_id = OLD.id;
+                END;
+                """)
+        }
         return migrator
     }
 
@@ -483,8 +498,10 @@ public final class SQLiteStore: Store {
 
     // MARK: Sessions
 
-    public func completeLogin(attemptDigest: SecretDigest, session: Session, alsoStarting: [Session], now: Date) async throws -> LoginCompletion {
-        try await write { db in
+    public func completeLogin(attemptDigest: SecretDigest, session: Session, alsoStarting: [Session], upstream: UpstreamLogin?,
+                              now: Date) async throws -> LoginCompletion {
+        let upstreamRows = try upstream.map { try Self.upstreamRows($0, sessions: [session] + alsoStarting) } ?? []
+        return try await write { db in
             guard let attempt = try db.row(sql: "SELECT pending_login_id, expires_at FROM login_attempt WHERE state_digest = ?",
                                                  arguments: [attemptDigest.bytes]),
                   (attempt["expires_at"] as Int64) > now.epochMilliseconds
@@ -500,9 +517,36 @@ public final class SQLiteStore: Store {
             try db.run(sql: "UPDATE pending_login SET completed_session_id = ? WHERE id = ?", arguments: [session.id.canonicalText, pendingID])
             try Self.startDiscardingEnded(session, in: db)
             for other in alsoStarting { try Self.startDiscardingEnded(other, in: db) }
+            for row in upstreamRows {
+                try db.run(sql: """
+                    INSERT INTO upstream_login (session_id, provider_id, subject_id, provider_session_id, claims, id_token, refresh_token)
+                    VALUES (?, ?, ?, ?, ?, ?, ?)
+                    """, arguments: row)
+            }
             var completed = pending
             completed.completedSessionID = session.id
             return .completed(completed)
+        }
+    }
+
+    /// The rows of `upstream` for each of `sessions`: the tokens with the first only.
+    static func upstreamRows(_ upstream: UpstreamLogin, sessions: [Session]) throws -> [StatementArguments] {
+        let claims = String(decoding: try UpstreamLoginCoding.encode(upstream.claims), as: UTF8.self)
+        return sessions.enumerated().map { index, session in
+            [session.id.canonicalText, upstream.providerID, upstream.subjectID, upstream.providerSessionID, claims,
+             index == 0 ? upstream.sealedIDToken : nil, index == 0 ? upstream.sealedRefreshToken : nil]
+        }
+    }
+
+    public func upstreamLogin(sessionID: UUID) async throws -> UpstreamLogin? {
+        try await read { db in
+            guard let row = try db.row(sql: "SELECT * FROM upstream_login WHERE session_id = ?", arguments: [sessionID.canonicalText]) else {
+                return nil
+            }
+            return UpstreamLogin(sessionID: sessionID, providerID: row["provider_id"], subjectID: row["subject_id"],
+                                 providerSessionID: row["provider_session_id"],
+                                 claims: try UpstreamLoginCoding.decode(Data((row["claims"] as String).utf8)),
+                                 sealedIDToken: row["id_token"], sealedRefreshToken: row["refresh_token"])
         }
     }
 
@@ -760,6 +804,16 @@ public final class SQLiteStore: Store {
                 try db.run(sql: "UPDATE application_key SET sealed_private_key = ? WHERE tenant_id = ? AND client_id = ? AND key_id = ?",
                            arguments: [resealed, tenantID, clientID, keyID])
                 count += 1
+            }
+            for row in try db.rows(sql: "SELECT session_id, id_token, refresh_token FROM upstream_login WHERE id_token IS NOT NULL OR refresh_token IS NOT NULL") {
+                let id: String = row["session_id"]
+                guard let sessionID = UUID(uuidString: id) else { continue }
+                for (column, kind) in [("id_token", UpstreamLoginCoding.idToken), ("refresh_token", UpstreamLoginCoding.refreshToken)] {
+                    guard let sealed: Data = row[column] else { continue }
+                    let resealed = try reseal(.upstreamToken(sessionID: sessionID, kind: kind), sealed)
+                    try db.run(sql: "UPDATE upstream_login SET \(column) = ? WHERE session_id = ?", arguments: [resealed, id])
+                    count += 1
+                }
             }
             return count
         }

@@ -118,7 +118,9 @@ extension ConfigurationFile {
     static let shape: ConfigurationShape = keys(CodingKeys.self, [
         "server": keys(Server.CodingKeys.self, ["login_limits": keys(LoginLimitsEntry.CodingKeys.self)]),
         "providers": .list(keys(Provider.CodingKeys.self, ["subscribers": .list(keys(SubscriberEntry.CodingKeys.self)),
-                                                          "apple_sso": keys(PartnerEntry.CodingKeys.self)])),
+                                                          "apple_sso": keys(PartnerEntry.CodingKeys.self),
+                                                          "claims": keys(ClaimsEntry.CodingKeys.self, [
+                                                              "entitlement_rules": .list(keys(ClaimsEntry.RuleEntry.CodingKeys.self))])])),
         "tenants": .list(keys(TenantEntry.CodingKeys.self, [
             "software_statements": .list(keys(SoftwareStatementEntry.CodingKeys.self)),
             "legacy_keys": .list(keys(LegacyKeyEntry.CodingKeys.self)),

@@ -81,6 +81,15 @@ struct ConfigurationFile: Decodable {
         var resourceLimit: Int?
         var platformMappingID: String?
         var appleSSO: PartnerEntry?
+        // kind: oidc
+        var issuer: String?
+        var clientID: String?
+        var clientSecret: String?
+        var clientAuthentication: String?
+        var scopes: [String]?
+        var redirectURI: String?
+        var timeout: Double?
+        var claims: ClaimsEntry?
         /// The subscribers' hashes, made for every provider at once before the providers are
         /// (``ConfigurationFile/hashes(of:)``); not in the YAML.
         var hashes: [PasswordHash]?
@@ -89,6 +98,26 @@ struct ConfigurationFile: Decodable {
             case denyMessage = "deny_message", proxy, duration, resourceLimit = "resource_limit"
             case platformMappingID = "platform_mapping_id"
             case appleSSO = "apple_sso"
+            case issuer, clientID = "client_id", clientSecret = "client_secret", clientAuthentication = "token_endpoint_auth_method"
+            case scopes, redirectURI = "redirect_uri", timeout, claims
+        }
+    }
+
+    /// `claims:` of an OpenID Connect provider: how its id_token's claims become a subscriber.
+    struct ClaimsEntry: Decodable {
+        var userID: String?
+        var metadata: [String: String]?
+        var entitlements: String?
+        var entitlementRules: [RuleEntry]?
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case userID = "user_id", metadata, entitlements, entitlementRules = "entitlement_rules"
+        }
+
+        struct RuleEntry: Decodable {
+            var claim: String
+            var value: String
+            var grant: [String]
+            enum CodingKeys: String, CodingKey, CaseIterable { case claim, value, grant }
         }
     }
 
@@ -112,7 +141,46 @@ struct ConfigurationFile: Decodable {
         static let all: [String: @Sendable (Provider) throws -> MadeProvider] = [
             "directory": directory,
             "temppass": tempPass,
+            "oidc": openID,
         ]
+
+        /// An OpenID Connect provider: its issuer (https, or http on a loopback host for tests),
+        /// the client Tessera is registered as, and the claim mapping.
+        static func openID(_ entry: Provider) throws -> MadeProvider {
+            guard let issuer = entry.issuer, let url = URLComponents(string: issuer), let host = url.host, !host.isEmpty,
+                  url.scheme == "https" || (url.scheme == "http" && ["127.0.0.1", "localhost", "::1", "[::1]"].contains(host)),
+                  url.query == nil, url.fragment == nil
+            else { throw ConfigurationError("OIDC provider \(entry.id) needs an issuer: an https URL (http only on a loopback host)") }
+            guard let clientID = entry.clientID, !clientID.isEmpty else { throw ConfigurationError("OIDC provider \(entry.id) needs a client_id") }
+            let authentication: OpenIDProvider.ClientAuthentication
+            switch entry.clientAuthentication ?? (entry.clientSecret == nil ? "private_key_jwt" : "client_secret_basic") {
+            case "client_secret_basic":
+                guard let secret = entry.clientSecret, !secret.isEmpty else {
+                    throw ConfigurationError("OIDC provider \(entry.id) uses client_secret_basic and needs a client_secret")
+                }
+                authentication = .clientSecretBasic(secret: secret)
+            case "private_key_jwt":
+                authentication = .privateKeyJWT
+            default:
+                throw ConfigurationError("OIDC provider \(entry.id): token_endpoint_auth_method is client_secret_basic or private_key_jwt")
+            }
+            if let redirect = entry.redirectURI, URLComponents(string: redirect)?.host == nil {
+                throw ConfigurationError("OIDC provider \(entry.id): redirect_uri must be an absolute URL")
+            }
+            if let timeout = entry.timeout, !(timeout > 0 && timeout <= 60) {
+                throw ConfigurationError("OIDC provider \(entry.id): timeout is in seconds, more than 0 and at most 60")
+            }
+            let claims = entry.claims
+            let mapping = ClaimMapping(
+                userID: claims?.userID ?? "sub", metadata: claims?.metadata ?? [:], entitlementsClaim: claims?.entitlements,
+                rules: (claims?.entitlementRules ?? []).map { EntitlementRule(claim: $0.claim, value: $0.value, grant: $0.grant) })
+            var provider = OpenIDProvider(id: entry.id, displayName: entry.displayName ?? entry.id, logoURL: entry.logoURL, issuer: issuer,
+                                          clientID: clientID, clientAuthentication: authentication, scopes: entry.scopes ?? [],
+                                          redirectURI: entry.redirectURI, claims: mapping, denyMessage: entry.denyMessage, proxyProviderID: entry.proxy,
+                                          platformMappingID: entry.platformMappingID)
+            if let timeout = entry.timeout { provider.timeout = timeout }
+            return (provider, [:])
+        }
 
         static func tempPass(_ entry: Provider) throws -> MadeProvider {
             guard let duration = entry.duration, duration > 0 else { throw ConfigurationError("TempPass \(entry.id) needs a positive duration") }
@@ -475,6 +543,11 @@ public struct TesseraConfiguration: Sendable {
                 continue
             }
             guard let made = problems.attempt(["providers", "\(index)"], { try make(entry) }) else { continue }
+            if let openID = made.provider as? OpenIDProvider, openID.redirectURI == nil,
+               URLComponents(string: file.server?.publicBaseURL ?? "")?.host == nil {
+                problems.add(ConfigurationError("OIDC provider \(entry.id) needs a redirect_uri, or server.public_base_url to make it from",
+                                                path: ["providers", "\(index)"]))
+            }
             providers.append(made.provider)
             if !made.passwords.isEmpty { passwords[entry.id] = made.passwords }
         }

@@ -36,6 +36,9 @@ final class HotReads: Sendable {
     /// Per session, its metadata attributes as sealed for the programmer (RSA, a few hundred
     /// microseconds each): a profile read answers the same ciphertext while the session lives.
     let sealedAttributes: BoundedCache<UUID, [String: String]>
+    /// Per session, what its upstream (OpenID Connect) provider said of the subscriber: stored
+    /// once at sign-in and never changed, so kept by session id without invalidation.
+    let upstreamClaims: BoundedCache<UUID, UpstreamClaims>
     static let pendingUseLimit = 500_000
     /// Uses waiting for ``takeUses()``.
     private let uses = Mutex<[SessionUse]>([])
@@ -47,6 +50,7 @@ final class HotReads: Sendable {
         ssoProfiles = BoundedCache(capacity: capacity.sessions)
         decisions = BoundedCache(capacity: capacity.decisions)
         sealedAttributes = BoundedCache(capacity: capacity.sessions)
+        upstreamClaims = BoundedCache(capacity: capacity.sessions)
     }
 
     struct SSOLookup: Hashable, Sendable {
@@ -61,6 +65,7 @@ final class HotReads: Sendable {
         ssoProfiles.invalidateAll()
         decisions.invalidateAll()
         sealedAttributes.invalidateAll()
+        upstreamClaims.invalidateAll()
     }
 
     /// Drops what is held under `keys` (and the decisions of the sessions held there).

@@ -22,14 +22,12 @@ extension Services {
     /// The decision for `resource`: the stored one while it lasts, else the provider's, stored.
     package func authorize(session: Session, tenant: Tenant, resource: ResourceRequest) async throws(TesseraError) -> Authorization {
         let now = clock.now()
-        let proxy = (directory.providers[session.subject.providerID] as? any EntitlementDeciding)?.proxyProviderID
+        let proxy = proxyProviderID(of: session)
         if let cached = try await storedDecision(session: session, resource: resource.raw), cached.expiresAt > now {
             return Authorization(decision: cached, proxyProviderID: proxy)
         }
         var until = min(now.addingTimeInterval(tenant.policies.authorizationTTL), session.expiresAt)
         switch directory.providers[session.subject.providerID] {
-        case let provider as any EntitlementDeciding:
-            try Self.require(provider.entitlement(for: session.subject, resource: resource))
         case let tempPass as any TemporaryAccessGranting:
             guard let trial = session.trialID else { throw .authorizationDenied(details: nil) }
             switch try await stored({
@@ -41,7 +39,8 @@ extension Services {
             case .notFound: throw .authorizationDenied(details: nil)
             }
         default:
-            throw .authorizationDenied(details: nil)
+            guard let entitlement = try await entitlement(session: session, resource: resource) else { throw .authorizationDenied(details: nil) }
+            try Self.require(entitlement)
         }
         let decision = Decision(sessionID: session.id, resource: resource.raw, providerID: session.subject.providerID, expiresAt: until)
         try await record(decision)
@@ -59,9 +58,6 @@ extension Services {
     /// What preauthorization says of one resource, without storing a decision or starting a TempPass clock.
     package func preauthorize(session: Session, resource: ResourceRequest) async throws(TesseraError) -> TesseraError? {
         switch directory.providers[session.subject.providerID] {
-        case let provider as any EntitlementDeciding:
-            do { try Self.require(provider.entitlement(for: session.subject, resource: resource)) } catch { return error }
-            return nil
         case let tempPass as any TemporaryAccessGranting:
             // The session names its trial (a promotional one may have begun on another device).
             guard let id = session.trialID,
@@ -73,7 +69,9 @@ extension Services {
             }
             return nil
         default:
-            return .authorizationDenied(details: nil)
+            guard let entitlement = try await entitlement(session: session, resource: resource) else { return .authorizationDenied(details: nil) }
+            do { try Self.require(entitlement) } catch { return error }
+            return nil
         }
     }
 
@@ -151,14 +149,13 @@ extension Services {
     /// The subscriber's metadata, with the keys the tenant wants encrypted RSA-encrypted.
     package func userMetadata(session: Session, tenant: Tenant) async throws(TesseraError)
         -> (updated: Date, encrypted: [String], data: [String: MetadataValue]) {
-        guard let provider = directory.providers[session.subject.providerID] as? any EntitlementDeciding,
-              var data = provider.metadata(for: session.subject)
-        else { throw .metadataNotFound }
+        guard var data = try await subscriberMetadata(session: session) else { throw .metadataNotFound }
+        let providerID = session.subject.providerID
         let canonical = JSONEncoder()
         canonical.outputFormatting = [.sortedKeys]
         let digest = Data(SHA256.hash(data: (try? canonical.encode(data)) ?? Data()))
         let updated = try await stored {
-            try await metadataVersions.metadataUpdated(providerID: provider.id, userID: session.subject.userID, digest: digest, now: clock.now())
+            try await metadataVersions.metadataUpdated(providerID: providerID, userID: session.subject.userID, digest: digest, now: clock.now())
         }
         var encrypted: [String] = []
         if let encryption = tenant.metadataEncryption {
@@ -174,9 +171,8 @@ extension Services {
     /// A profile's attributes (REST v2): the subscriber's metadata with `userID`, each value
     /// marked whether it is encrypted (the tenant's encrypted keys, RSA as for v1). Nothing is
     /// written: v1's `updated` time is not part of a profile.
-    package func profileAttributes(session: Session, tenant: Tenant) throws(TesseraError) -> [String: (value: MetadataValue, encrypted: Bool)] {
-        var data = (directory.providers[session.subject.providerID] as? any EntitlementDeciding)?.metadata(for: session.subject)
-            ?? ["userID": .string(session.subject.userID)]
+    package func profileAttributes(session: Session, tenant: Tenant) async throws(TesseraError) -> [String: (value: MetadataValue, encrypted: Bool)] {
+        var data = try await subscriberMetadata(session: session) ?? ["userID": .string(session.subject.userID)]
         var attributes: [String: (value: MetadataValue, encrypted: Bool)] = [:]
         if let encryption = tenant.metadataEncryption {
             let held = hot.sealedAttributes.value(for: session.id) ?? [:]

@@ -91,7 +91,9 @@ extension Services {
     }
 
     /// Finishes a sign-in: the device of the pending login now has a session for `subject`.
-    package func completeLogin(state: String, subject: Subject) async throws(TesseraError) -> LoginCompletion {
+    /// `upstream`: what an OpenID Connect provider's callback gave (its claims and tokens), kept
+    /// beside the sessions started.
+    package func completeLogin(state: String, subject: Subject, upstream: UpstreamGrant? = nil) async throws(TesseraError) -> LoginCompletion {
         guard let (attempt, login, tenant) = try await loginAttempt(state: state), attempt.providerID == subject.providerID else {
             return .attemptNotFound
         }
@@ -101,8 +103,10 @@ extension Services {
             let made = Self.profileSessions(for: login, request: request, subject: subject, tenant: tenant, now: now)
             var keys = made.flatMap(\.memoryKeys)
             defer { hot.invalidate(keys, bearers: tokens.verifiedAccessTokens) }
+            let kept = try upstream.map { grant throws(TesseraError) in try upstreamLogin(grant, providerID: subject.providerID, sessionID: made[0].id) }
             let completion = try await stored {
-                try await sessions.completeLogin(attemptDigest: attempt.stateDigest, session: made[0], alsoStarting: Array(made.dropFirst()), now: now)
+                try await sessions.completeLogin(attemptDigest: attempt.stateDigest, session: made[0], alsoStarting: Array(made.dropFirst()),
+                                                 upstream: kept, now: now)
             }
             keys.append(.deviceProfiles(login.device))
             return completion
@@ -110,8 +114,9 @@ extension Services {
         let session = Session(
             id: UUID.timeOrdered(at: now), device: login.device, subject: subject, deviceUser: login.description.deviceUser,
             createdAt: now, expiresAt: now.addingTimeInterval(tenant.policies.authenticationTTL))
+        let kept = try upstream.map { grant throws(TesseraError) in try upstreamLogin(grant, providerID: subject.providerID, sessionID: session.id) }
         return try await changingSessions(of: login.device) {
-            try await sessions.completeLogin(attemptDigest: attempt.stateDigest, session: session, now: now)
+            try await sessions.completeLogin(attemptDigest: attempt.stateDigest, session: session, alsoStarting: [], upstream: kept, now: now)
         }
     }
 }

@@ -37,6 +37,10 @@ public final class Services: Sendable {
     package let applicationKeys: ApplicationKeys
     /// Sessions and decisions in memory, so that hot reads do not wait on the store.
     let hot: HotReads
+    /// Seals what the store keeps of upstream logins (and, through ``applicationKeys``, keys).
+    let sealing: KeySealing
+    /// Tessera as a relying party of the configured OpenID Connect providers.
+    let openID: OpenIDConnect
     package let logger: Logger
     public let metrics: TesseraMetrics
 
@@ -68,6 +72,8 @@ public final class Services: Sendable {
         self.loginGuard = LoginGuard(limits: configuration.loginLimits, clock: clock, logger: logger)
         self.registrations = AttemptLimiter(limit: configuration.registrationsPerAddress, window: 3600, clock: clock)
         applicationKeys = ApplicationKeys(store: store, sealing: sealing, clock: clock)
+        self.sealing = sealing
+        openID = OpenIDConnect(clock: clock)
         let hot = HotReads(capacity: configuration.cacheCapacity)
         self.hot = hot
         // Another instance ended what we may hold under these keys (or we may have missed some): forget it.

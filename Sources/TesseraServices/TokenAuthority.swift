@@ -159,6 +159,27 @@ public struct TokenAuthority: Sendable {
         try await keys.sign(claims, kid: JWKIdentifier(string: signingKID))
     }
 
+    /// Claims of a `private_key_jwt` client assertion (RFC 7523 3, OpenID Connect Core 9).
+    struct ClientAssertionClaims: JWTPayload {
+        var iss: IssuerClaim
+        var sub: SubjectClaim
+        var aud: AudienceClaim
+        var jti: IDClaim
+        var iat: IssuedAtClaim
+        var exp: ExpirationClaim
+
+        func verify(using algorithm: some JWTAlgorithm) async throws {}
+    }
+
+    /// Tessera's proof, as client `clientID`, at an upstream provider's endpoint `audience`:
+    /// signed with the RS256 key the JWKS publishes, valid for a minute, used once.
+    package func clientAssertion(clientID: String, audience: String) async throws -> String {
+        let now = Date().wholeSeconds
+        return try await sign(ClientAssertionClaims(
+            iss: IssuerClaim(value: clientID), sub: SubjectClaim(value: clientID), aud: AudienceClaim(value: [audience]),
+            jti: IDClaim(value: Secret.generate()), iat: IssuedAtClaim(value: now), exp: ExpirationClaim(value: now.addingTimeInterval(60))))
+    }
+
     /// A software statement for `grant` of `tenant`, as the TVE Dashboard would hand it out.
     public func softwareStatement(for grant: SoftwareStatementGrant, tenant: Tenant, now exact: Date) async throws -> String {
         let now = exact.wholeSeconds

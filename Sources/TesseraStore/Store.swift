@@ -53,7 +53,13 @@ public protocol SessionStore: Sendable {
     /// with every decision under them.
     /// `alsoStarting`: further sessions the same login starts in the same transaction (the SSO
     /// profiles of a REST v2 login), each in place of what it replaces.
-    func completeLogin(attemptDigest: SecretDigest, session: Session, alsoStarting: [Session], now: Date) async throws -> LoginCompletion
+    /// `upstream`: what an OpenID Connect provider said of the subscriber, kept beside each of the
+    /// sessions started (``UpstreamLogin``, one row per session; the tokens with `session` only).
+    func completeLogin(attemptDigest: SecretDigest, session: Session, alsoStarting: [Session], upstream: UpstreamLogin?,
+                       now: Date) async throws -> LoginCompletion
+    /// The upstream login `sessionID` was started from, while the session lives (a trigger on
+    /// both stores deletes it with its session).
+    func upstreamLogin(sessionID: UUID) async throws -> UpstreamLogin?
     /// In one transaction: ends the sessions `session` replaces (``Session/replaces``) and, with
     /// `limit`, the oldest live sessions of its subject, kind and application past the limit;
     /// stores `trial` when it is a new one (TempPass); stores `session`. Returns what it ended.
@@ -75,7 +81,11 @@ public protocol SessionStore: Sendable {
 
 extension SessionStore {
     public func completeLogin(attemptDigest: SecretDigest, session: Session, now: Date) async throws -> LoginCompletion {
-        try await completeLogin(attemptDigest: attemptDigest, session: session, alsoStarting: [], now: now)
+        try await completeLogin(attemptDigest: attemptDigest, session: session, alsoStarting: [], upstream: nil, now: now)
+    }
+
+    public func completeLogin(attemptDigest: SecretDigest, session: Session, alsoStarting: [Session], now: Date) async throws -> LoginCompletion {
+        try await completeLogin(attemptDigest: attemptDigest, session: session, alsoStarting: alsoStarting, upstream: nil, now: now)
     }
 
     @discardableResult

@@ -63,7 +63,19 @@ import TesseraCore
         ("server:\n  trusted_proxies: [not-an-address]\nproviders: []\ntenants: []\n",
          "F:2: server.trusted_proxies: trusted proxy not-an-address is not an IP address or CIDR block"),
         ("providers:\n  - id: P\n    kind: ldap\ntenants: []\n",
-         "F:3: providers.0.kind: provider P: unknown kind ldap (known: directory, temppass)"),
+         "F:3: providers.0.kind: provider P: unknown kind ldap (known: directory, oidc, temppass)"),
+        // OpenID Connect providers: an issuer that is not https (http only on loopback), no
+        // client id, a secret method without a secret, no callback address to give the provider.
+        ("providers:\n  - id: O\n    kind: oidc\n    issuer: http://login.example\n    client_id: c\n    redirect_uri: https://a.test/cb\ntenants: []\n",
+         "F:2: providers.0: OIDC provider O needs an issuer: an https URL (http only on a loopback host)"),
+        ("providers:\n  - id: O\n    kind: oidc\n    issuer: https://login.example\n    redirect_uri: https://a.test/cb\ntenants: []\n",
+         "F:2: providers.0: OIDC provider O needs a client_id"),
+        ("providers:\n  - id: O\n    kind: oidc\n    issuer: https://login.example\n    client_id: c\n    token_endpoint_auth_method: client_secret_basic\n    redirect_uri: https://a.test/cb\ntenants: []\n",
+         "F:2: providers.0: OIDC provider O uses client_secret_basic and needs a client_secret"),
+        ("providers:\n  - id: O\n    kind: oidc\n    issuer: https://login.example\n    client_id: c\ntenants: []\n",
+         "F:2: providers.0: OIDC provider O needs a redirect_uri, or server.public_base_url to make it from"),
+        ("providers:\n  - id: O\n    kind: oidc\n    issuer: https://login.example\n    client_id: c\n    redirect_uri: https://a.test/cb\n    claims: {user_id: sub, entitlement_rule: []}\ntenants: []\n",
+         "F:7: unknown key entitlement_rule in providers.0.claims (did you mean entitlement_rules?)"),
         // YAML that does not parse.
         ("providers: [\n  - id: x\n", "F:2: not valid YAML"),
     ])
@@ -110,7 +122,7 @@ import TesseraCore
             "F:3: server.registrations_per_address: server.registrations_per_address must be at least 1",
             "F:1: server: server.tls_cert and server.tls_key go together",
             "F:6: providers.0: TempPass TP needs a positive duration",
-            "F:9: providers.1.kind: provider P: unknown kind ldap (known: directory, temppass)",
+            "F:9: providers.1.kind: provider P: unknown kind ldap (known: directory, oidc, temppass)",
             "F:10: providers.2: provider D, subscriber u: needs password or password_hash",
             "F:18: tenants.0.policies.authorize_limit: tenant T: authorize_limit must be at least 1",
             "F:20: tenants.0.degradation.0.rule: tenant T: degradation rule must be AuthNAll, AuthZAll or AuthZNone, not AuthXAll",

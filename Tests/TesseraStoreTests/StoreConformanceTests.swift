@@ -80,6 +80,55 @@ import TesseraCore
         }
     }
 
+    /// An upstream login is stored beside every session the login starts (its tokens with the
+    /// first only), only when the login completes, goes with its session however that ends, and
+    /// its tokens are resealed with the keys.
+    @Test(arguments: Backend.available) func upstreamLoginsLiveAndEndWithTheirSessions(backend: Backend) async throws {
+        try await backend.withStore { (store, reopen) async throws in
+            let login = pending()
+            _ = try await store.insert(login)
+            try await store.insert(attempt(for: login))
+            let first = session(UUID.timeOrdered(at: now))
+            let shared = Session(id: UUID.timeOrdered(at: now), tenantID: "REF30", kind: .ssoProfile,
+                                 subject: Subject(userID: "u1", providerID: "Dish"), ssoKey: "platform:abc",
+                                 createdAt: now, expiresAt: now.addingTimeInterval(3600))
+            let claims = UpstreamClaims(userID: "u1", entitlements: ["CNN", "HBO"], metadata: ["zip": .string("10001"), "tags": .list(["a", "b"])])
+            let upstream = UpstreamLogin(sessionID: first.id, providerID: "Dish", subjectID: "sub-1", providerSessionID: "sid-9", claims: claims,
+                                         sealedIDToken: Data("id-box".utf8), sealedRefreshToken: Data("rt-box".utf8))
+            // A completion that does not happen stores nothing.
+            #expect(try await store.completeLogin(attemptDigest: SecretDigest(of: "no-such"), session: first, alsoStarting: [shared],
+                                                  upstream: upstream, now: now) == .attemptNotFound)
+            #expect(try await store.upstreamLogin(sessionID: first.id) == nil)
+            guard case .completed = try await store.completeLogin(attemptDigest: SecretDigest(of: "state-1"), session: first, alsoStarting: [shared],
+                                                                  upstream: upstream, now: now) else {
+                Issue.record("expected completion"); return
+            }
+            // Across a reopen (a restart).
+            try await reopen { store in
+                #expect(try await store.upstreamLogin(sessionID: first.id) == upstream)
+                var copy = upstream
+                copy.sessionID = shared.id
+                copy.sealedIDToken = nil
+                copy.sealedRefreshToken = nil
+                #expect(try await store.upstreamLogin(sessionID: shared.id) == copy)
+
+                #expect(try await store.resealKeys { owner, box in
+                    guard case .upstreamToken(let sessionID, let kind) = owner else { return box }
+                    return Data("\(sessionID == first.id)/\(kind)/".utf8) + box
+                } == 2)
+                #expect(try await store.upstreamLogin(sessionID: first.id)?.sealedRefreshToken == Data("true/refresh_token/rt-box".utf8))
+                #expect(try await store.upstreamLogin(sessionID: first.id)?.sealedIDToken == Data("true/id_token/id-box".utf8))
+
+                // Each goes with its own session.
+                try await store.revokeSessions(SessionSelector(tenantID: "REF30", .id(shared.id)))
+                #expect(try await store.upstreamLogin(sessionID: shared.id) == nil)
+                #expect(try await store.upstreamLogin(sessionID: first.id) != nil)
+                try await store.revokeSessions(SessionSelector(tenantID: "REF30", .device(device.deviceID)))
+                #expect(try await store.upstreamLogin(sessionID: first.id) == nil)
+            }
+        }
+    }
+
     @Test(arguments: Backend.available) func expiredCodesAndAttemptsDoNotComplete(backend: Backend) async throws {
         try await backend.withStore { (store, _) async throws in
             let login = pending(expiresIn: 60)
@@ -211,6 +260,8 @@ import TesseraCore
                 switch owner {
                 case .signingKey(let kid, let algorithm): Data("\(kid)/\(algorithm)/".utf8) + box
                 case .application(let tenantID, let clientID, let keyID): Data("\(tenantID)/\(clientID)/\(keyID)/".utf8) + box
+                case .upstreamToken(let sessionID, let kind): Data("\(sessionID)/\(kind)/".utf8) + box
+                case .upstreamAttempt: box
                 }
             }
             #expect(count == 2)

@@ -85,6 +85,9 @@ enum V1Errors {
         case .clientRegistration: 400
         case .tooManyRequests: 429
         case .storageFailure: 500
+        // A sign-in at an upstream provider happens on the pages; should v1 ever carry it: a gateway's status.
+        case .upstreamLogin(.unavailable): 502
+        case .upstreamLogin: 403
         case .payloadTooLarge: 413
         case .methodNotAllowed: 405
         }
@@ -130,6 +133,8 @@ enum V1Errors {
         case .metadataEncryptionFailed: "invalid_configuration_user_metadata_certificate"
         case .clientRegistration(let e): e.rawValue
         case .malformedRequest, .storageFailure, .methodNotAllowed: "internal_error"
+        case .upstreamLogin(.unavailable): "network_connection_failure"
+        case .upstreamLogin: "authentication_denied_by_mvpd"
         // No v1 code says "too large"; this one is Tessera's, and it is not of the retry class.
         case .payloadTooLarge: "payload_too_large"
         case .tooManyRequests: "too_many_requests"
@@ -199,6 +204,8 @@ enum V1Errors {
         case .methodNotAllowed(let allowed): "This resource answers \(allowed.joined(separator: ", ")) only."
         case .tooManyRequests: "Too Many Requests"
         case .storageFailure: "The request could not be stored. Retry later."
+        case .upstreamLogin(.unavailable): "The MVPD did not answer. Retry later."
+        case .upstreamLogin: "The MVPD did not sign the subscriber in."
         case .deniedByDegradation: "The integration has an AuthZNone rule applied for the requested resources"
         case .invalidSingleSignOnToken(let scheme, _):
             scheme == .platform ? "The platform subject token header value is invalid." : "The service token header value is invalid."

@@ -109,6 +109,11 @@ enum V2Errors {
             return (400, "invalid_request", "none", "The request is malformed.")
         case .storageFailure:
             return (500, "internal_server_error", "retry", "The request could not be completed. Retry later.")
+        // A sign-in at an upstream provider happens on the pages; should v2 ever carry it: a gateway's status.
+        case .upstreamLogin(.unavailable):
+            return (502, "network_connection_failure", "retry", "The MVPD did not answer. Retry later.")
+        case .upstreamLogin:
+            return (403, "authentication_denied_by_mvpd", "authentication", "The MVPD did not sign the subscriber in.")
         }
     }
 

@@ -73,7 +73,7 @@ extension RestV2 {
                 attributes["used_assets"] = Attribute(value: .metadata(.list(trial.resources)), state: "plain")
             }
         } else {
-            for (key, attribute) in try services.profileAttributes(session: session, tenant: tenant) {
+            for (key, attribute) in try await services.profileAttributes(session: session, tenant: tenant) {
                 attributes[key] = Attribute(value: .metadata(attribute.value), state: attribute.encrypted ? "enc" : "plain")
             }
         }

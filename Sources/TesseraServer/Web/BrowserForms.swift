@@ -42,6 +42,11 @@ struct BrowserForms: Sendable {
         case confirmation(state: String, providerID: String, userID: String)
         /// `POST /idp/{provider}/logout`.
         case providerLogout(providerID: String)
+        /// Not a form: the OpenID Connect `nonce` and PKCE verifier of the attempt `state` in this
+        /// browser (``token(_:browser:)`` of these, so nothing is stored and only this browser's
+        /// callback can finish the attempt).
+        case upstreamNonce(state: String, providerID: String)
+        case upstreamVerifier(state: String, providerID: String)
 
         var text: String {
             switch self {
@@ -49,6 +54,8 @@ struct BrowserForms: Sendable {
             case .providerLogin(let state): "login\u{0}\(state)"
             case .confirmation(let state, let provider, let user): "confirm\u{0}\(state)\u{0}\(provider)\u{0}\(user)"
             case .providerLogout(let provider): "logout\u{0}\(provider)"
+            case .upstreamNonce(let state, let provider): "oidc-nonce\u{0}\(state)\u{0}\(provider)"
+            case .upstreamVerifier(let state, let provider): "oidc-pkce\u{0}\(state)\u{0}\(provider)"
             }
         }
     }

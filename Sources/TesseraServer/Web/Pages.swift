@@ -43,6 +43,11 @@ struct Pages: Sendable {
         case .loginCode: return message("Unknown code", "This code is not valid. Check the code on your TV.", status: status)
         case .tooManyRequests: return message("Too many attempts", "Too many attempts. Wait a few minutes and try again.", status: status)
         case .storageFailure: return message("Try again", "Something went wrong on our side. Try again in a moment.", status: status)
+        case .upstreamLogin(.refused): return message("Not signed in", "Your provider did not sign you in. Start again from your TV.", status: status)
+        case .upstreamLogin(.unavailable):
+            return message("Provider unavailable", "Your provider did not answer. Try again in a few minutes.", status: status)
+        case .upstreamLogin(.invalidResponse):
+            return message("Not signed in", "Your provider's answer could not be accepted. Start again from your TV.", status: status)
         default: return message("Cannot continue", V1Errors.entry(error).message, status: status)
         }
     }
@@ -54,6 +59,9 @@ struct Pages: Sendable {
         case .storageFailure, .metadataEncryptionFailed: .internalServerError
         case .payloadTooLarge: .contentTooLarge
         case .authorizationDenied, .parentalControl: .forbidden
+        // The provider's failure, not Tessera's: a gateway's status, never a 500.
+        case .upstreamLogin(.unavailable): .badGateway
+        case .upstreamLogin: .forbidden
         default: .badRequest
         }
     }

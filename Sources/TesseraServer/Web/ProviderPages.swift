@@ -62,6 +62,13 @@ struct ProviderPages: Sendable {
                       let provider = services.directory.providers[providerID]
                 else { return pages.message(Self.linkExpired.0, Self.linkExpired.1, status: .badRequest) }
                 let browser = forms.browser(of: request)
+                if let openID = provider as? OpenIDProvider {
+                    // The provider's own pages sign the subscriber in; it sends the browser back to the callback.
+                    let url = try await services.upstreamAuthorizationURL(
+                        provider: openID, state: state, nonce: forms.token(.upstreamNonce(state: state, providerID: providerID), browser: browser.id),
+                        verifier: forms.token(.upstreamVerifier(state: state, providerID: providerID), browser: browser.id))
+                    return Self.redirect(to: url, status: .found, headers: Self.cookies([browser.setCookie]))
+                }
                 if let cookie = BrowserForms.cookie(Self.cookieName, in: request),
                    let session = try await services.providerSession(cookie: cookie),
                    session.subject.providerID == providerID, session.expiresAt > services.clock.now() {
@@ -109,6 +116,40 @@ struct ProviderPages: Sendable {
                                     browser: browser, extraCookie: providerCookie)
             }
         }
+        // An OpenID Connect provider sends the browser back here (authorization code flow): the
+        // code is redeemed, the id_token checked, and the confirmation shown as after a password.
+        router.get("/idp/:provider/callback") { request, context in
+            let providerID = context.parameters.get("provider") ?? ""
+            let query = RequestParameters(query: request.uri.query)
+            let state = query["state"] ?? ""
+            return await page {
+                guard let (attempt, login, tenant) = try await services.loginAttempt(state: state), attempt.providerID == providerID,
+                      let provider = services.directory.providers[providerID] as? OpenIDProvider
+                else { return pages.message(Self.linkExpired.0, Self.linkExpired.1, status: .badRequest) }
+                let client = services.clientAddress(request, context)
+                // Only the browser that was sent to the provider can come back: the nonce and the
+                // verifier are derived from its cookie.
+                guard let browserID = BrowserForms.cookie(BrowserForms.cookieName, in: request) else {
+                    return refused(.missingToken, what: "provider callback", tenant: tenant, client: client)
+                }
+                do {
+                    if let error = query["error"] {
+                        throw TesseraError.upstreamLogin(.refused(String(error.prefix(64).filter { $0.isLetter || $0 == "_" })))
+                    }
+                    let (subject, sealed) = try await services.redeemUpstreamCode(
+                        provider: provider, state: state, code: query["code"] ?? "",
+                        nonce: forms.token(.upstreamNonce(state: state, providerID: providerID), browser: browserID),
+                        verifier: forms.token(.upstreamVerifier(state: state, providerID: providerID), browser: browserID))
+                    return confirmation(provider: provider, tenant: tenant, login: login, state: state, subject: subject,
+                                        browser: BrowserForms.Browser(id: browserID, setCookie: nil), extraCookie: nil, upstream: sealed)
+                } catch let error as TesseraError {
+                    services.metrics.count(.login, dialect: "web", outcome: error == .storageFailure ? "failed" : "refused")
+                    services.logger.notice("an upstream sign-in failed: \(error)", metadata: [
+                        "event": "upstream-login-failed", "tenant": .string(tenant.id), "provider": .string(providerID), "client": .string(client)])
+                    throw error
+                }
+            }
+        }
         // The subscriber pressed a button on the confirmation page: activate the device, or not.
         router.post("/idp/:provider/confirm") { request, context in
             let providerID = context.parameters.get("provider") ?? ""
@@ -128,7 +169,16 @@ struct ProviderPages: Sendable {
                         "event": "confirmation-declined", "tenant": .string(tenant.id), "client": .string(client)])
                     return pages.message("Nothing was activated", "The device was not signed in. You can close this page.", status: .ok)
                 }
-                return try await finish(state: state, subject: Subject(userID: userID, providerID: providerID), returnURL: attempt.returnURL)
+                var upstream: Services.UpstreamGrant?
+                if services.directory.providers[providerID] is OpenIDProvider {
+                    // What the provider's callback gave, sealed for this attempt, for this subscriber.
+                    guard let grant = services.openUpstreamGrant(form["upstream"] ?? "", state: state), grant.claims.userID == userID else {
+                        return pages.message(Self.linkExpired.0, Self.linkExpired.1, status: .badRequest)
+                    }
+                    upstream = grant
+                }
+                return try await finish(state: state, subject: Subject(userID: userID, providerID: providerID), returnURL: attempt.returnURL,
+                                        upstream: upstream)
             }
         }
         // A GET only asks: another site can link to it, but not press the button.
@@ -197,8 +247,8 @@ struct ProviderPages: Sendable {
         return pages.message("Start again", "This page was not opened from this site. Start again from your TV.", status: .forbidden)
     }
 
-    private func finish(state: String, subject: Subject, returnURL: String) async throws -> Response {
-        let completion = try await services.completeLogin(state: state, subject: subject)
+    private func finish(state: String, subject: Subject, returnURL: String, upstream: Services.UpstreamGrant?) async throws -> Response {
+        let completion = try await services.completeLogin(state: state, subject: subject, upstream: upstream)
         if case .completed = completion { services.metrics.count(.login, dialect: "web", outcome: "ok") } else {
             services.metrics.count(.login, dialect: "web", outcome: "refused")
         }
@@ -231,7 +281,7 @@ struct ProviderPages: Sendable {
     /// The page between the provider and the device: which device, made when and from where,
     /// and a button that only this browser's page can press.
     private func confirmation(provider: any IdentityProvider, tenant: Tenant, login: PendingLogin, state: String, subject: Subject,
-                              browser: BrowserForms.Browser, extraCookie: String?) -> Response {
+                              browser: BrowserForms.Browser, extraCookie: String?, upstream: String? = nil) -> Response {
         let now = services.clock.now()
         var values: [String: Any] = [
             "title": "Activate \(tenant.name)?", "tenantName": tenant.name, "providerName": provider.displayName,
@@ -241,6 +291,7 @@ struct ProviderPages: Sendable {
         ]
         if let device = Self.deviceName(login) { values["device"] = device }
         if let network = login.description.clientAddress.flatMap(Self.network) { values["network"] = network }
+        if let upstream { values["upstream"] = upstream }
         return pages.render("confirm", values, headers: Self.cookies([browser.setCookie, extraCookie]))
     }
 

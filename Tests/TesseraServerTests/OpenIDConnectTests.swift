@@ -1,0 +1,227 @@
+import Foundation
+import HTTPTypes
+import Testing
+import TesseraCore
+@testable import TesseraServer
+@testable import TesseraServices
+@testable import TesseraStore
+
+/// Sign-in through an upstream OpenID Connect provider (a fake one on a loopback port that
+/// misbehaves on request): the whole v1 and v2 second screen, decisions from its claims, and
+/// every way its answer can fail, each with the pages' error and nothing stored.
+@Suite(.serialized) struct OpenIDConnectTests {
+    static let providerID = "Corp"
+
+    /// The fixture with an OIDC provider `Corp` offered by REF30: entitlements from the
+    /// `channels` claim and a rule on `groups`, metadata from two claims.
+    static func configuration(issuer: String) throws -> TesseraConfiguration {
+        var configuration = Fixture.configuration
+        let directory = configuration.directory
+        var provider = OpenIDProvider(
+            id: providerID, displayName: "Corp TV", issuer: issuer, clientID: FakeOpenIDProvider.clientID,
+            clientAuthentication: .clientSecretBasic(secret: FakeOpenIDProvider.clientSecret), scopes: ["offline_access"],
+            redirectURI: "http://localhost/idp/\(providerID)/callback",
+            claims: ClaimMapping(metadata: ["zip": "postal_code", "householdID": "household"], entitlementsClaim: "channels",
+                                 rules: [EntitlementRule(claim: "groups", value: "sports", grant: ["ESPN"])]))
+        provider.timeout = 2
+        // A provider nothing listens for (port 9 on loopback: connection refused).
+        var gone = OpenIDProvider(id: "Gone", displayName: "Gone TV", issuer: "http://127.0.0.1:9", clientID: "x",
+                                  clientAuthentication: .privateKeyJWT, redirectURI: "http://localhost/idp/Gone/callback")
+        // async-http-client tries the connection again until the deadline: the timeout bounds it.
+        gone.timeout = 1
+        var tenants = directory.tenantOrder.compactMap { directory.tenant($0) }
+        for index in tenants.indices where tenants[index].id == "REF30" { tenants[index].providerIDs += [providerID, "Gone"] }
+        configuration.directory = try Directory(tenants: tenants, providers: Array(directory.providers.values) + [provider, gone])
+        return configuration
+    }
+
+    /// A fake provider and a Tessera that trusts it.
+    static func running(_ body: @Sendable (Wire, FakeOpenIDProvider) async throws -> Void) async throws {
+        let fake = try FakeOpenIDProvider(clock: ManualClock(Fixture.start))
+        fake.setClaim("channels", "CNN HBO")
+        fake.setClaim("groups", list: ["sports", "news"])
+        fake.setClaim("postal_code", "10001")
+        fake.setClaim("household", "hh-42")
+        try await fake.run { issuer in
+            let harness = try Harness(configuration: try configuration(issuer: issuer))
+            try await harness.run { wire in try await body(wire, fake) }
+        }
+    }
+
+    /// The browser's way: the programmer's authenticate link, Tessera's login path (a redirect to
+    /// the provider), the provider (which signs it in at once), and back to Tessera's callback.
+    /// Returns the callback's answer.
+    static func throughProvider(_ wire: Wire, _ fake: FakeOpenIDProvider, code: String, browser: Browser) async throws -> Reply {
+        let start = try await browser.get(wire.authenticateURI(code: code, provider: providerID))
+        try #require(start.status == .found, "authenticate: \(start.status) \(start.body)")
+        let login = try #require(start.header("Location"))
+        let toProvider = try await browser.get(login)
+        try #require(toProvider.status == .found, "login: \(toProvider.status) \(toProvider.body)")
+        let authorization = try #require(toProvider.header("Location"))
+        let query = try #require(URLComponents(string: authorization)?.queryItems)
+        #expect(query.first { $0.name == "code_challenge_method" }?.value == "S256")
+        #expect(query.first { $0.name == "scope" }?.value == "openid offline_access")
+        #expect(query.first { $0.name == "state" }?.value == URLComponents(string: login)?.queryItems?.first { $0.name == "state" }?.value)
+        let back = try fake.visit(authorization)
+        #expect(back.hasPrefix("http://localhost/idp/\(providerID)/callback?"))
+        return try await browser.get(String(back.dropFirst("http://localhost".count)))
+    }
+
+    @Test func aV1DeviceSignsInThroughTheProviderAndIsDecidedByItsClaims() async throws {
+        try await Self.running { wire, fake in
+            let auth = wire.deviceHeaders(try await wire.bearer())
+            let code = try await wire.registrationCode(auth, deviceID: "oidc-tv-1")
+            let browser = Browser(wire)
+            let confirm = try await Self.throughProvider(wire, fake, code: code, browser: browser)
+            #expect(confirm.status == .ok)
+            #expect(confirm.body.contains("action=\"/idp/\(Self.providerID)/confirm\""))
+            #expect(confirm.body.contains("upstream-user-1"))
+            let done = try await browser.submit(confirm, [("decision", "confirm")])
+            #expect(done.status == .seeOther)
+            #expect(done.header("Location") == "https://www.adobe.com/activated")
+
+            let check = try await wire.send(.get, "/api/v1/checkauthn" + wire.deviceQuery("oidc-tv-1"), headers: auth)
+            #expect(check.status == .ok)
+            // From the `channels` claim, and ESPN from the rule on `groups`.
+            for resource in ["CNN", "HBO", "ESPN"] {
+                let permit = try await wire.send(.get, "/api/v1/authorize" + wire.deviceQuery("oidc-tv-1", extra: [("resource", resource)]), headers: auth)
+                #expect(permit.status == .ok, "\(resource): \(permit.body)")
+            }
+            let deny = try await wire.send(.get, "/api/v1/authorize" + wire.deviceQuery("oidc-tv-1", extra: [("resource", "FOX")]), headers: auth)
+            #expect(deny.status == .forbidden)
+            let metadata = try await wire.send(.get, "/api/v1/tokens/usermetadata" + wire.deviceQuery("oidc-tv-1"), headers: auth)
+            #expect(metadata.status == .ok)
+            // `zip` in clear; `householdID` RSA-encrypted, as REF30 asks of every provider's metadata.
+            #expect(metadata.body.contains("\"zip\":\"10001\"") && metadata.body.contains("\"encrypted\":[\"householdID\"]"), "\(metadata.body)")
+
+            // What the store keeps: the claims, the provider's sid, the tokens sealed (not in clear).
+            let session = try #require(try await wire.store.session(device: DeviceKey(tenantID: "REF30", deviceID: "oidc-tv-1")))
+            #expect(session.subject == Subject(userID: "upstream-user-1", providerID: Self.providerID))
+            let upstream = try #require(try await wire.store.upstreamLogin(sessionID: session.id))
+            #expect(upstream.providerSessionID == "sid-1")
+            #expect(upstream.subjectID == "upstream-user-1")
+            #expect(upstream.claims.entitlements == ["CNN", "HBO", "ESPN"])
+            let sealing = try #require(Fixture.configuration.keySealing)
+            let refresh = try #require(upstream.sealedRefreshToken)
+            let opened = String(decoding: try sealing.open(refresh, for: .upstreamToken(sessionID: session.id, kind: "refresh_token")), as: UTF8.self)
+            #expect(opened.hasPrefix("rt-"))
+            #expect(!String(decoding: refresh, as: UTF8.self).contains("rt-"))
+
+            // Logout ends the session and its upstream row with it.
+            let logout = try await wire.send(.delete, "/api/v1/logout" + wire.deviceQuery("oidc-tv-1"), headers: auth)
+            #expect(logout.status == .noContent)
+            #expect(try await wire.store.upstreamLogin(sessionID: session.id) == nil)
+        }
+    }
+
+    @Test func aV2DeviceSignsInThroughTheProvider() async throws {
+        try await Self.running { wire, fake in
+            let tv = try await wire.v2(answers: V2Answers()).device("oidc-v2-1")
+            let session = try await tv.post("/api/v2/REF30/sessions", form: [
+                ("mvpd", Self.providerID), ("domainName", "adobe.com"), ("redirectUrl", "https://adobe.com/done")])
+            try #require(session.status == .ok, "sessions: \(session.status) \(session.body)")
+            let url = try #require(session.json["url"] as? String)
+            let browser = Browser(wire)
+            let start = try await browser.get(url)
+            try #require(start.status == .found, "authenticate: \(start.status) \(start.body)")
+            let toProvider = try await browser.get(try #require(start.header("Location")))
+            try #require(toProvider.status == .found, "\(toProvider.status) \(toProvider.body)")
+            let back = try fake.visit(try #require(toProvider.header("Location")))
+            let confirm = try await browser.get(String(back.dropFirst("http://localhost".count)))
+            #expect(confirm.status == .ok)
+            let done = try await browser.submit(confirm, [("decision", "confirm")])
+            #expect(done.status == .seeOther)
+            #expect(done.header("Location") == "https://adobe.com/done")
+            let profile = try await tv.get("/api/v2/REF30/profiles/\(Self.providerID)")
+            #expect(profile.status == .ok, "\(profile.body)")
+            #expect(profile.body.contains("\"value\":\"10001\"") && profile.body.contains("\"value\":\"upstream-user-1\""), "\(profile.body)")
+            for (resource, authorized) in [("HBO", true), ("ESPN", true), ("FOX", false)] {
+                let decided = try await tv.post("/api/v2/REF30/decisions/authorize/\(Self.providerID)", json: #"{"resources":["\#(resource)"]}"#)
+                let decisions = try #require(decided.json["decisions"] as? [[String: Any]], "\(decided.body)")
+                #expect(decisions.first?["authorized"] as? Bool == authorized, "\(resource): \(decided.body)")
+            }
+        }
+    }
+
+    /// Each way the provider's answer can fail: the pages' error (403, or 502 when it is down),
+    /// no session, and the code still usable for a second try.
+    @Test(arguments: [
+        (FakeOpenIDProvider.Fault.deny, HTTPResponse.Status.forbidden),
+        (.badSignature, .forbidden), (.wrongAudience, .forbidden), (.wrongNonce, .forbidden), (.expired, .forbidden),
+        (.algorithmNone, .forbidden), (.unpublishedKey, .forbidden), (.serverError, .badGateway), (.slow, .badGateway),
+    ])
+    func aFailedSignInAtTheProviderStoresNothing(fault: FakeOpenIDProvider.Fault, status: HTTPResponse.Status) async throws {
+        try await Self.running { wire, fake in
+            let auth = wire.deviceHeaders(try await wire.bearer())
+            let code = try await wire.registrationCode(auth, deviceID: "oidc-bad-1")
+            fake.set(fault)
+            let answer = try await Self.throughProvider(wire, fake, code: code, browser: Browser(wire))
+            #expect(answer.status == status, "\(fault): \(answer.body)")
+            #expect(answer.body.contains("<h1>") && !answer.body.contains("action=\"/idp/\(Self.providerID)/confirm\""))
+            #expect(try await wire.store.session(device: DeviceKey(tenantID: "REF30", deviceID: "oidc-bad-1")) == nil)
+            let check = try await wire.send(.get, "/api/v1/checkauthn" + wire.deviceQuery("oidc-bad-1"), headers: auth)
+            #expect(check.status == .forbidden)
+            // The same code signs in once the provider behaves.
+            fake.set(.none)
+            let confirm = try await Self.throughProvider(wire, fake, code: code, browser: Browser(wire))
+            #expect(confirm.status == .ok)
+            #expect(try await Browser(wire).submit(confirm, [("decision", "confirm")]).status == .forbidden) // another browser's form
+        }
+    }
+
+    /// A provider that cannot be reached: the login path answers 502 at once, nothing stored.
+    @Test func anUnreachableProviderIsABadGateway() async throws {
+        try await Self.running { wire, _ in
+            let auth = wire.deviceHeaders(try await wire.bearer())
+            let code = try await wire.registrationCode(auth, deviceID: "oidc-gone-1")
+            let browser = Browser(wire)
+            let start = try await browser.get(wire.authenticateURI(code: code, provider: "Gone"))
+            try #require(start.status == .found)
+            let login = try await browser.get(try #require(start.header("Location")))
+            #expect(login.status == .badGateway)
+            #expect(login.body.contains("Provider unavailable"))
+            #expect(try await wire.store.session(device: DeviceKey(tenantID: "REF30", deviceID: "oidc-gone-1")) == nil)
+        }
+    }
+
+    /// A provider that rotated its key: a token under the new kid reads the JWKS again.
+    @Test func aRotatedKeyIsFetchedWhenATokenNamesIt() async throws {
+        try await Self.running { wire, fake in
+            let auth = wire.deviceHeaders(try await wire.bearer())
+            let first = try await wire.registrationCode(auth, deviceID: "oidc-rot-1")
+            let browser = Browser(wire)
+            #expect(try await Self.throughProvider(wire, fake, code: first, browser: browser).status == .ok)
+            try fake.rotate()
+            let second = try await wire.registrationCode(auth, deviceID: "oidc-rot-2")
+            // The kept key set lacks the new kid and was read under 10 s ago: refused…
+            #expect(try await Self.throughProvider(wire, fake, code: second, browser: browser).status == .forbidden)
+            // … and read again once that is past.
+            wire.clock.advance(by: 11)
+            fake.clock.advance(by: 11)
+            let confirm = try await Self.throughProvider(wire, fake, code: second, browser: browser)
+            #expect(confirm.status == .ok, "\(confirm.body)")
+        }
+    }
+
+    /// The callback without the browser that started the attempt, or with another attempt's
+    /// state, gets nowhere.
+    @Test func aCallbackInAnotherBrowserIsRefused() async throws {
+        try await Self.running { wire, fake in
+            let auth = wire.deviceHeaders(try await wire.bearer())
+            let code = try await wire.registrationCode(auth, deviceID: "oidc-steal-1")
+            let victim = Browser(wire)
+            let start = try await victim.get(wire.authenticateURI(code: code, provider: Self.providerID))
+            let toProvider = try await victim.get(try #require(start.header("Location")))
+            let back = try fake.visit(try #require(toProvider.header("Location")))
+            let path = String(back.dropFirst("http://localhost".count))
+            // An attacker's browser with its own cookie: its nonce and verifier are not the attempt's.
+            let attacker = Browser(wire)
+            _ = try await attacker.get("/activate")
+            let stolen = try await attacker.get(path)
+            #expect(stolen.status == .forbidden || stolen.status == .badRequest, "\(stolen.status)")
+            #expect(try await wire.store.session(device: DeviceKey(tenantID: "REF30", deviceID: "oidc-steal-1")) == nil)
+            let noCookie = try await wire.send(.get, path)
+            #expect(noCookie.status == .forbidden)
+        }
+    }
+}
