@@ -20,6 +20,9 @@ public struct Tenant: Sendable, Equatable {
     public var singleSignOn = SingleSignOnPolicy()
     /// Degradation rules the configuration file sets (the admin API adds stored ones).
     public var degradation: [DegradationRule] = []
+    /// Where the programmer's services hear that one of the tenant's sessions ended (an OpenID
+    /// Connect back-channel logout token, signed by Tessera); nil: they are not told.
+    public var backchannelLogoutURI: String?
 
     public init(
         id: String, name: String, domains: [String], providerIDs: [String],

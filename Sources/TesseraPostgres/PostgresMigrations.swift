@@ -183,6 +183,41 @@ enum PostgresMigrations {
             """,
             "CREATE TRIGGER upstream_login_ends AFTER DELETE ON session REFERENCING OLD TABLE AS removed FOR EACH STATEMENT EXECUTE FUNCTION upstream_login_ends()",
         ]),
+        // An outbox the session table's triggers fill, in the transaction that ends sessions: a
+        // refresh token to revoke at an upstream provider (the upstream row's sealed token moves
+        // here), and, for the tenants in `backchannel_tenant`, a logout to tell their services,
+        // except when the purge ends sessions (it sets `tessera.purging` for its own transaction:
+        // expiry is not a logout). New tables; no row to carry over.
+        ("v12: logout deliveries", [
+            """
+            CREATE TABLE logout_delivery (
+                id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, kind TEXT NOT NULL, tenant_id TEXT NOT NULL, provider_id TEXT NOT NULL,
+                session_id UUID NOT NULL, user_id TEXT NOT NULL, token BYTEA, created_at BIGINT NOT NULL,
+                attempts INT NOT NULL DEFAULT 0, next_attempt_at BIGINT NOT NULL DEFAULT 0, claimed_until BIGINT)
+            """,
+            "CREATE INDEX logout_delivery_due ON logout_delivery(next_attempt_at)",
+            "CREATE TABLE backchannel_tenant (tenant_id TEXT PRIMARY KEY)",
+            """
+            CREATE OR REPLACE FUNCTION upstream_login_ends() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+                INSERT INTO logout_delivery (kind, tenant_id, provider_id, session_id, user_id, token, created_at)
+                    SELECT 'revoke', r.tenant_id, u.provider_id, u.session_id, u.subject_id, u.refresh_token,
+                           (extract(epoch FROM clock_timestamp()) * 1000)::bigint
+                    FROM upstream_login u JOIN removed r ON u.session_id = r.id WHERE u.refresh_token IS NOT NULL;
+                DELETE FROM upstream_login u USING removed r WHERE u.session_id = r.id;
+                RETURN NULL;
+            END $$
+            """,
+            """
+            CREATE FUNCTION session_logout_delivery() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+                IF coalesce(current_setting('tessera.purging', true), '') = 'on' THEN RETURN NULL; END IF;
+                INSERT INTO logout_delivery (kind, tenant_id, provider_id, session_id, user_id, created_at)
+                    SELECT 'programmer', r.tenant_id, r.provider_id, r.id, r.user_id, (extract(epoch FROM clock_timestamp()) * 1000)::bigint
+                    FROM removed r JOIN backchannel_tenant b ON b.tenant_id = r.tenant_id;
+                RETURN NULL;
+            END $$
+            """,
+            "CREATE TRIGGER session_logout_delivery AFTER DELETE ON session REFERENCING OLD TABLE AS removed FOR EACH STATEMENT EXECUTE FUNCTION session_logout_delivery()",
+        ]),
     ]
 
 

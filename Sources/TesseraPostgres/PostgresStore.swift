@@ -354,6 +354,78 @@ public final class PostgresStore: Store {
         }
     }
 
+    // MARK: Logout deliveries
+
+    public func setBackchannelTenants(_ tenantIDs: Set<String>) async throws {
+        let ids = tenantIDs.sorted()
+        try await write { db in
+            try await db.query("DELETE FROM backchannel_tenant WHERE NOT (tenant_id = ANY(\(ids)))", logger: logger)
+            try await db.query("INSERT INTO backchannel_tenant (tenant_id) SELECT unnest(\(ids)::text[]) ON CONFLICT DO NOTHING", logger: logger)
+        }
+    }
+
+    public func claimLogoutDeliveries(now: Date, lease: TimeInterval, limit: Int) async throws -> [LogoutDelivery] {
+        let at = now.epochMilliseconds, until = now.addingTimeInterval(lease).epochMilliseconds
+        return try await write { db in
+            // SKIP LOCKED: instances claiming at once take different rows, each row one instance.
+            let rows = try await db.query("""
+                UPDATE logout_delivery SET claimed_until = \(until)
+                WHERE id IN (SELECT id FROM logout_delivery WHERE next_attempt_at <= \(at) AND (claimed_until IS NULL OR claimed_until <= \(at))
+                             ORDER BY next_attempt_at, id LIMIT \(limit) FOR UPDATE SKIP LOCKED)
+                RETURNING id, kind, tenant_id, provider_id, session_id, user_id, token, attempts
+                """, logger: logger)
+            var deliveries: [LogoutDelivery] = []
+            for try await (id, kind, tenant, provider, session, user, token, attempts) in rows.decode((Int64, String, String, String, UUID, String, Data?, Int).self) {
+                guard let kind = LogoutDelivery.Kind(rawValue: kind) else { continue }
+                deliveries.append(LogoutDelivery(id: id, kind: kind, tenantID: tenant, providerID: provider, sessionID: session, userID: user,
+                                                 sealedToken: token, attempts: attempts))
+            }
+            return deliveries.sorted { $0.id < $1.id }
+        }
+    }
+
+    public func finishLogoutDelivery(id: Int64) async throws {
+        try await write { db in try await db.query("DELETE FROM logout_delivery WHERE id = \(id)", logger: logger) }
+    }
+
+    public func retryLogoutDelivery(id: Int64, at: Date) async throws {
+        try await write { db in
+            try await db.query("""
+                UPDATE logout_delivery SET attempts = attempts + 1, next_attempt_at = \(at.epochMilliseconds), claimed_until = NULL WHERE id = \(id)
+                """, logger: logger)
+        }
+    }
+
+    public func pendingLogoutDeliveries() async throws -> Int {
+        try await read { db in
+            var count = 0
+            for try await n in try await db.query("SELECT count(*) FROM logout_delivery", logger: logger).decode(Int.self) { count = n }
+            return count
+        }
+    }
+
+    public func upstreamSessions(providerID: String, providerSessionID: String?, subjectID: String?) async throws -> [(tenantID: String, sessionID: UUID)] {
+        try await read { db in
+            let rows: PostgresRowSequence
+            if let sid = providerSessionID {
+                rows = try await db.query("""
+                    SELECT s.tenant_id, s.id FROM upstream_login u JOIN session s ON s.id = u.session_id
+                    WHERE u.provider_id = \(providerID) AND u.provider_session_id = \(sid)
+                    """, logger: logger)
+            } else if let sub = subjectID {
+                rows = try await db.query("""
+                    SELECT s.tenant_id, s.id FROM upstream_login u JOIN session s ON s.id = u.session_id
+                    WHERE u.provider_id = \(providerID) AND u.subject_id = \(sub)
+                    """, logger: logger)
+            } else {
+                return []
+            }
+            var found: [(tenantID: String, sessionID: UUID)] = []
+            for try await (tenant, id) in rows.decode((String, UUID).self) { found.append((tenant, id)) }
+            return found
+        }
+    }
+
     public func upstreamLogin(sessionID: UUID) async throws -> UpstreamLogin? {
         try await read { db in
             let rows = try await db.query("""
@@ -578,7 +650,7 @@ public final class PostgresStore: Store {
     public func resealKeys(_ reseal: @escaping @Sendable (KeySealing.Owner, Data) throws -> Data) async throws -> Int {
         try await write { db in
             // Keys made meanwhile by other instances wait for this transaction rather than escape it.
-            try await db.query("LOCK TABLE signing_key, application_key, upstream_login IN SHARE ROW EXCLUSIVE MODE", logger: logger)
+            try await db.query("LOCK TABLE signing_key, application_key, upstream_login, logout_delivery IN SHARE ROW EXCLUSIVE MODE", logger: logger)
             var signing: [(String, Data)] = []
             let signingRows = try await db.query("""
                 SELECT kid, algorithm, sealed_private_key FROM signing_key WHERE sealed_private_key IS NOT NULL
@@ -604,6 +676,14 @@ public final class PostgresStore: Store {
                                      try reseal(.upstreamToken(sessionID: sessionID, kind: UpstreamLoginCoding.refreshToken), refreshToken)))
                 }
             }
+            var deliveries: [(Int64, Data)] = []
+            let deliveryRows = try await db.query("SELECT id, session_id, token FROM logout_delivery WHERE token IS NOT NULL", logger: logger)
+            for try await (id, sessionID, token) in deliveryRows.decode((Int64, UUID, Data).self) {
+                deliveries.append((id, try reseal(.upstreamToken(sessionID: sessionID, kind: UpstreamLoginCoding.refreshToken), token)))
+            }
+            for (id, sealed) in deliveries {
+                try await db.query("UPDATE logout_delivery SET token = \(sealed) WHERE id = \(id)", logger: logger)
+            }
             for (sessionID, column, sealed) in upstream {
                 try await db.query("UPDATE upstream_login SET \(unescaped: column) = \(sealed) WHERE session_id = \(sessionID)", logger: logger)
             }
@@ -616,7 +696,7 @@ public final class PostgresStore: Store {
                     WHERE tenant_id = \(tenantID) AND client_id = \(clientID) AND key_id = \(keyID)
                     """, logger: logger)
             }
-            return signing.count + application.count + upstream.count
+            return signing.count + application.count + upstream.count + deliveries.count
         }
     }
 
@@ -834,6 +914,8 @@ public final class PostgresStore: Store {
         let sessionCutoff = now.addingTimeInterval(-grace).epochMilliseconds
         return try await write { db in
             var removed = 0
+            // For the triggers, within this transaction only: an expired session's end is not a logout.
+            try await db.query("SET LOCAL tessera.purging = 'on'", logger: logger)
             for (table, limit) in [("login_attempt", cutoff), ("pending_login", cutoff), ("nonce", cutoff),
                                    ("provider_session", cutoff), ("decision", sessionCutoff), ("session", sessionCutoff)] {
                 removed += try await Self.count(db.query("DELETE FROM \(unescaped: table) WHERE expires_at <= \(limit) RETURNING 1", logger: logger))

@@ -312,6 +312,37 @@ public final class SQLiteStore: Store {
                 END;
                 """)
         }
+        migrator.registerMigration("v15: logout deliveries") { db in
+            // An outbox the session table's triggers fill, in the transaction that ends a session:
+            // a refresh token to revoke at an upstream provider (the upstream row's sealed token
+            // moves here), and, for the tenants listed in `backchannel_tenant`, a logout to tell
+            // their services, except when the purge ends a session (it marks `purge_marker`
+            // within its own write: expiry is not a logout). New tables; no row to carry over.
+            try db.execute(sql: """
+                CREATE TABLE logout_delivery (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, tenant_id TEXT NOT NULL, provider_id TEXT NOT NULL,
+                    session_id TEXT NOT NULL, user_id TEXT NOT NULL, token BLOB, created_at INTEGER NOT NULL,
+                    attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at INTEGER NOT NULL DEFAULT 0, claimed_until INTEGER);
+                CREATE INDEX logout_delivery_due ON logout_delivery(next_attempt_at);
+                CREATE TABLE backchannel_tenant (tenant_id TEXT PRIMARY KEY) WITHOUT ROWID;
+                CREATE TABLE purge_marker (running INTEGER PRIMARY KEY);
+                DROP TRIGGER upstream_login_ends;
+                CREATE TRIGGER upstream_login_ends AFTER DELETE ON session BEGIN
+                    INSERT INTO logout_delivery (kind, tenant_id, provider_id, session_id, user_id, token, created_at)
+                        SELECT 'revoke', OLD.tenant_id, u.provider_id, u.session_id, u.subject_id, u.refresh_token,
+                               CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)
+                        FROM upstream_login u WHERE u.session_id = OLD.id AND u.refresh_token IS NOT NULL;
+                    DELETE FROM upstream_login WHERE session_id = OLD.id;
+                END;
+                CREATE TRIGGER session_logout_delivery AFTER DELETE ON session
+                WHEN EXISTS (SELECT 1 FROM backchannel_tenant WHERE tenant_id = OLD.tenant_id) AND NOT EXISTS (SELECT 1 FROM purge_marker)
+                BEGIN
+                    INSERT INTO logout_delivery (kind, tenant_id, provider_id, session_id, user_id, created_at)
+                    VALUES ('programmer', OLD.tenant_id, OLD.provider_id, OLD.id, OLD.user_id,
+                            CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));
+                END;
+                """)
+        }
         return migrator
     }
 
@@ -547,6 +578,68 @@ public final class SQLiteStore: Store {
                                  providerSessionID: row["provider_session_id"],
                                  claims: try UpstreamLoginCoding.decode(Data((row["claims"] as String).utf8)),
                                  sealedIDToken: row["id_token"], sealedRefreshToken: row["refresh_token"])
+        }
+    }
+
+    // MARK: Logout deliveries
+
+    public func setBackchannelTenants(_ tenantIDs: Set<String>) async throws {
+        try await write { db in
+            try db.run(sql: "DELETE FROM backchannel_tenant")
+            for id in tenantIDs.sorted() { try db.run(sql: "INSERT INTO backchannel_tenant (tenant_id) VALUES (?)", arguments: [id]) }
+        }
+    }
+
+    public func claimLogoutDeliveries(now: Date, lease: TimeInterval, limit: Int) async throws -> [LogoutDelivery] {
+        let at = now.epochMilliseconds, until = now.addingTimeInterval(lease).epochMilliseconds
+        return try await write { db in
+            let rows = try db.rows(sql: """
+                UPDATE logout_delivery SET claimed_until = ?1
+                WHERE id IN (SELECT id FROM logout_delivery WHERE next_attempt_at <= ?2 AND (claimed_until IS NULL OR claimed_until <= ?2)
+                             ORDER BY next_attempt_at, id LIMIT ?3)
+                RETURNING id, kind, tenant_id, provider_id, session_id, user_id, token, attempts
+                """, arguments: [until, at, limit])
+            return try rows.compactMap { row -> LogoutDelivery? in
+                guard let kind = LogoutDelivery.Kind(rawValue: row["kind"]) else { return nil }
+                return LogoutDelivery(id: row["id"], kind: kind, tenantID: row["tenant_id"], providerID: row["provider_id"],
+                                      sessionID: try Self.uuid(row["session_id"]), userID: row["user_id"], sealedToken: row["token"],
+                                      attempts: row["attempts"])
+            }.sorted { $0.id < $1.id }
+        }
+    }
+
+    public func finishLogoutDelivery(id: Int64) async throws {
+        try await write { db in try db.run(sql: "DELETE FROM logout_delivery WHERE id = ?", arguments: [id]) }
+    }
+
+    public func retryLogoutDelivery(id: Int64, at: Date) async throws {
+        try await write { db in
+            try db.run(sql: "UPDATE logout_delivery SET attempts = attempts + 1, next_attempt_at = ?, claimed_until = NULL WHERE id = ?",
+                       arguments: [at.epochMilliseconds, id])
+        }
+    }
+
+    public func pendingLogoutDeliveries() async throws -> Int {
+        try await read { db in try db.int(sql: "SELECT count(*) FROM logout_delivery") ?? 0 }
+    }
+
+    public func upstreamSessions(providerID: String, providerSessionID: String?, subjectID: String?) async throws -> [(tenantID: String, sessionID: UUID)] {
+        try await read { db in
+            let rows: [Row]
+            if let sid = providerSessionID {
+                rows = try db.rows(sql: """
+                    SELECT s.tenant_id, s.id FROM upstream_login u JOIN session s ON s.id = u.session_id
+                    WHERE u.provider_id = ? AND u.provider_session_id = ?
+                    """, arguments: [providerID, sid])
+            } else if let sub = subjectID {
+                rows = try db.rows(sql: """
+                    SELECT s.tenant_id, s.id FROM upstream_login u JOIN session s ON s.id = u.session_id
+                    WHERE u.provider_id = ? AND u.subject_id = ?
+                    """, arguments: [providerID, sub])
+            } else {
+                rows = []
+            }
+            return try rows.map { (tenantID: $0["tenant_id"] as String, sessionID: try Self.uuid($0["id"])) }
         }
     }
 
@@ -803,6 +896,13 @@ public final class SQLiteStore: Store {
                 let resealed = try reseal(.application(tenantID: tenantID, clientID: clientID, keyID: keyID), row["sealed_private_key"])
                 try db.run(sql: "UPDATE application_key SET sealed_private_key = ? WHERE tenant_id = ? AND client_id = ? AND key_id = ?",
                            arguments: [resealed, tenantID, clientID, keyID])
+                count += 1
+            }
+            for row in try db.rows(sql: "SELECT id, session_id, token FROM logout_delivery WHERE token IS NOT NULL") {
+                let id: String = row["session_id"]
+                guard let sessionID = UUID(uuidString: id) else { continue }
+                let resealed = try reseal(.upstreamToken(sessionID: sessionID, kind: UpstreamLoginCoding.refreshToken), row["token"])
+                try db.run(sql: "UPDATE logout_delivery SET token = ? WHERE id = ?", arguments: [resealed, row["id"] as Int64])
                 count += 1
             }
             for row in try db.rows(sql: "SELECT session_id, id_token, refresh_token FROM upstream_login WHERE id_token IS NOT NULL OR refresh_token IS NOT NULL") {
@@ -1089,8 +1189,12 @@ public final class SQLiteStore: Store {
                 guard let last = try db.int(sql: "SELECT max(rowid) FROM (SELECT rowid FROM session WHERE rowid > ? ORDER BY rowid LIMIT ?)",
                                             arguments: [start, rows])
                 else { return (0, nil) }
+                // Marked for the triggers, within this write only: an expired session's end is not a logout.
+                try db.run(sql: "INSERT INTO purge_marker (running) VALUES (1)")
                 try db.run(sql: "DELETE FROM session WHERE rowid > ? AND rowid <= ? AND expires_at <= ?", arguments: [start, last, cutoff])
-                return (db.changesCount, Int64(last))
+                let deleted = db.changesCount
+                try db.run(sql: "DELETE FROM purge_marker")
+                return (deleted, Int64(last))
             }
             removed += deleted
             guard let last else {

@@ -60,6 +60,28 @@ struct SessionCounter: Service {
     }
 }
 
+/// Delivers what ended sessions left in the store's outbox (upstream revocations, programmers'
+/// back-channel logouts) every `interval`, on every instance (each delivery is leased to one),
+/// and counts what waits for the metrics.
+struct LogoutDeliveryService: Service {
+    let services: Services
+    let interval: Duration
+
+    func run() async throws {
+        do { try await services.registerBackchannelTenants() } catch {
+            services.logger.error("cannot register the tenants' back-channel logouts: \(error)")
+        }
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                // A full round: more may be due at once.
+                while await services.deliverLogouts() == Services.deliveriesPerRound, !Task.isCancelled {}
+                await services.countPendingDeliveries()
+                try await Task.sleep(for: interval)
+            }
+        }
+    }
+}
+
 /// Closes the store's connections once the server has stopped taking requests.
 struct StoreCloser: Service {
     let store: any Store

@@ -22,6 +22,8 @@ public struct ServerOptions: Sendable {
     /// How often the `tessera_sessions` gauge is read from the store's kept counts (in the
     /// background; no scan of the session table).
     public var sessionCountInterval: Duration = .seconds(15)
+    /// How often the outbox of logout deliveries is looked at.
+    public var deliveryInterval: Duration = .seconds(1)
     public var logLevel: Logger.Level = .info
     /// Timeouts per request phase and the connection cap.
     public var connectionLimits = ConnectionLimits()
@@ -100,6 +102,7 @@ public enum TesseraServerBuilder {
         let forms = BrowserForms(key: tokens.formKey, publicBaseURL: options.configuration.publicBaseURL)
         ActivationPages(services: services, pages: pages, forms: forms).addRoutes(to: router)
         ProviderPages(services: services, pages: pages, forms: forms).addRoutes(to: router)
+        BackchannelLogout(services: services).addRoutes(to: router)
         AdminAPI(services: services).addRoutes(to: router)
         MeetingUSG(services: services, buckets: TokenBuckets(clock: options.clock)).addRoutes(to: router)
         OneAccessSDK(services: services).addRoutes(to: router)
@@ -115,7 +118,8 @@ public enum TesseraServerBuilder {
             // The service group stops its services last to first: the purge must have stopped
             // before the store closes under it.
             services: [StoreCloser(store: store), purge, SessionUseRecorder(services: services, interval: options.sessionUseInterval),
-                       SessionCounter(services: services, interval: options.sessionCountInterval)],
+                       SessionCounter(services: services, interval: options.sessionCountInterval),
+                       LogoutDeliveryService(services: services, interval: options.deliveryInterval)],
             logger: logger)
         return (application, services, store)
     }

@@ -369,10 +369,11 @@ struct ConfigurationFile: Decodable {
         var userSessions: UserSessionsEntry?
         var singleSignOn: SingleSignOnEntry?
         var degradation: [DegradationEntry]?
+        var backchannelLogoutURI: String?
         enum CodingKeys: String, CodingKey, CaseIterable {
             case requestor, name, domains, providers, softwareStatements = "software_statements", legacyKeys = "legacy_keys", policies
             case userMetadata = "user_metadata", accessTokens = "access_tokens", userSessions = "user_sessions"
-            case singleSignOn = "single_sign_on", degradation
+            case singleSignOn = "single_sign_on", degradation, backchannelLogoutURI = "backchannel_logout_uri"
         }
     }
 
@@ -628,6 +629,15 @@ public struct TesseraConfiguration: Sendable {
             for id in policy.platforms.flatMap(\.providerIDs) + (policy.serviceToken?.providerIDs.sorted() ?? []) where !t.providers.contains(id) {
                 problems.add(ConfigurationError("tenant \(t.requestor): single_sign_on names provider \(id), which the tenant does not integrate",
                                                 path: path + ["single_sign_on"]))
+            }
+        }
+        if let uri = t.backchannelLogoutURI {
+            if let url = URLComponents(string: uri), let host = url.host, !host.isEmpty, url.fragment == nil,
+               url.scheme == "https" || (url.scheme == "http" && ["127.0.0.1", "localhost", "::1", "[::1]"].contains(host)) {
+                tenant.backchannelLogoutURI = uri
+            } else {
+                problems.add(ConfigurationError("tenant \(t.requestor): backchannel_logout_uri must be an https URL (http only on a loopback host), without a fragment",
+                                                path: path + ["backchannel_logout_uri"]))
             }
         }
         tenant.degradation = (t.degradation ?? []).enumerated().compactMap { index, entry in

@@ -175,6 +175,43 @@ package final class OpenIDConnect: Sendable {
         return answer
     }
 
+    /// What a revocation came to.
+    package enum Revocation: Sendable, Equatable {
+        /// The provider took it (or already held the token invalid: RFC 7009 2.2 answers 200; some
+        /// providers answer 400 for a token they no longer know).
+        case done
+        /// The provider has no revocation endpoint: nothing to do.
+        case unsupported
+    }
+
+    /// Revokes `refreshToken` at the provider's revocation endpoint (RFC 7009), authenticated as
+    /// at the token endpoint. Throws ``TesseraError/UpstreamProblem/unavailable`` (or an
+    /// invalid answer: the client was refused) when it should be tried again.
+    package func revoke(refreshToken: String, provider: OpenIDProvider,
+                        assertion: @Sendable (_ audience: String) async throws -> String) async throws(TesseraError) -> Revocation {
+        let discovery = try await discovery(of: provider)
+        guard let endpoint = discovery.revocationEndpoint else { return .unsupported }
+        var form = ["token": refreshToken, "token_type_hint": "refresh_token"]
+        var headers = HTTPHeaders()
+        try await authenticate(provider, audience: discovery.tokenEndpoint, form: &form, headers: &headers, assertion: assertion)
+        let (status, _) = try await post(endpoint, form: form, headers: headers, within: provider.timeout)
+        switch status.code {
+        case 200..<300, 400: return .done
+        case 500...: throw .upstreamLogin(.unavailable)
+        default: throw .upstreamLogin(.invalidResponse("the revocation endpoint answered \(status.code)"))
+        }
+    }
+
+    /// POSTs a logout token to a programmer's back-channel logout URI: whether it took it (2xx).
+    package func deliverLogoutToken(_ token: String, to uri: String) async -> Bool {
+        do {
+            let (status, _) = try await post(uri, form: ["logout_token": token], headers: HTTPHeaders(), within: 10)
+            return (200..<300).contains(status.code)
+        } catch {
+            return false
+        }
+    }
+
     /// Client authentication at the provider's endpoints: HTTP Basic with the form-encoded id
     /// and secret (RFC 6749 2.3.1), or a `private_key_jwt` assertion for `audience`.
     private func authenticate(_ provider: OpenIDProvider, audience: String, form: inout [String: String], headers: inout HTTPHeaders,
@@ -218,19 +255,10 @@ package final class OpenIDConnect: Sendable {
         func refuse(_ why: String) -> TesseraError { .upstreamLogin(.invalidResponse(why)) }
         guard idToken.utf8.count <= 16_384 else { throw refuse("the id_token is too long") }
         let parts = idToken.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 3, let headerData = Data(lenientBase64: parts[0]), let payload = Data(lenientBase64: parts[1]),
-              let header = try? JSONDecoder().decode(Header.self, from: headerData)
-        else { throw refuse("the id_token is not a compact JWS") }
-        guard header.crit == nil else { throw refuse("the id_token names critical header extensions") }
-        guard let alg = header.alg, Self.algorithms.contains(alg) else { throw refuse("the id_token's algorithm is not an asymmetric one") }
-        let discovery = try await discovery(of: provider)
-        let set = try await keySet(of: provider, discovery: discovery, wanting: header.kid)
-        if let kid = header.kid {
-            guard set.kids.contains(kid) else { throw refuse("the id_token's kid names no key of the provider") }
-        } else {
-            // jwt-kit would take its default key: allowed only when there is no other.
-            guard set.kids.count == 1 else { throw refuse("the id_token names no kid and the provider has several keys") }
+        guard parts.count == 3, let headerData = Data(lenientBase64: parts[0]), let payload = Data(lenientBase64: parts[1]) else {
+            throw refuse("the id_token is not a compact JWS")
         }
+        let set = try await checkedKeys(token: idToken, headerData: headerData, provider: provider)
         let claims: IDTokenClaims
         do { claims = try await set.keys.verify(idToken, as: IDTokenClaims.self) } catch { throw refuse("the id_token's signature does not verify") }
         let now = clock.now()
@@ -247,6 +275,89 @@ package final class OpenIDConnect: Sendable {
         guard let subject = claims.sub, !subject.isEmpty, subject.utf8.count <= 255 else { throw refuse("the id_token names no subject") }
         guard let values = try? JSONDecoder().decode([String: ClaimValue].self, from: payload) else { throw refuse("the id_token's claims are not an object") }
         return VerifiedIDToken(subject: subject, sessionID: claims.sid, claims: values)
+    }
+
+    private struct LogoutTokenHeader: Decodable {
+        let typ: String?
+    }
+
+    private struct LogoutTokenClaims: JWTPayload {
+        var iss: String?
+        var aud: AudienceClaim?
+        var iat: IssuedAtClaim?
+        var exp: ExpirationClaim?
+        var jti: String?
+        var sub: String?
+        var sid: String?
+        var nonce: String?
+
+        func verify(using algorithm: some JWTAlgorithm) async throws {}
+    }
+
+    /// What a checked logout token names.
+    package struct VerifiedLogoutToken: Sendable {
+        package let subject: String?
+        package let sessionID: String?
+        package let tokenID: String
+        package let issuedAt: Date
+    }
+
+    /// How old a logout token may be (its `iat`), since some providers send no `exp`.
+    static let logoutTokenAge: TimeInterval = 300
+
+    /// Checks a logout token (OpenID Connect Back-Channel Logout 1.0, 2.6): the JOSE header and
+    /// signature as for an id_token, `typ` `logout+jwt` or `JWT` (some providers, Glewlwyd among
+    /// them, type it so) or none, `iss`, `aud`, `iat` within ``logoutTokenAge`` (and not in the
+    /// future), `exp` when present, the back-channel logout event, no `nonce`, a `jti`, and `sid`
+    /// or `sub`. The caller claims the `jti` once.
+    package func verify(logoutToken: String, provider: OpenIDProvider) async throws(TesseraError) -> VerifiedLogoutToken {
+        func refuse(_ why: String) -> TesseraError { .upstreamLogin(.invalidResponse(why)) }
+        let parts = logoutToken.split(separator: ".", omittingEmptySubsequences: false)
+        guard logoutToken.utf8.count <= 16_384, parts.count == 3, let headerData = Data(lenientBase64: parts[0]),
+              let payload = Data(lenientBase64: parts[1]),
+              let header = try? JSONDecoder().decode(LogoutTokenHeader.self, from: headerData)
+        else { throw refuse("the logout token is not a compact JWS") }
+        if let typ = header.typ?.lowercased(), !["logout+jwt", "application/logout+jwt", "jwt"].contains(typ) {
+            throw refuse("the logout token's typ is \(typ)")
+        }
+        let set = try await checkedKeys(token: logoutToken, headerData: headerData, provider: provider)
+        let claims: LogoutTokenClaims
+        do { claims = try await set.keys.verify(logoutToken, as: LogoutTokenClaims.self) } catch { throw refuse("the logout token's signature does not verify") }
+        let now = clock.now()
+        guard claims.iss == provider.issuer else { throw refuse("the logout token has another issuer") }
+        guard let audiences = claims.aud?.value, audiences.contains(provider.clientID) else { throw refuse("the logout token is for another audience") }
+        guard let iat = claims.iat?.value else { throw refuse("the logout token has no issue time") }
+        guard iat <= now.addingTimeInterval(Self.skew), iat >= now.addingTimeInterval(-Self.logoutTokenAge) else {
+            throw refuse("the logout token's issue time is out of bounds")
+        }
+        if let exp = claims.exp?.value, exp <= now { throw refuse("the logout token has expired") }
+        guard claims.nonce == nil else { throw refuse("the logout token has a nonce") }
+        guard let jti = claims.jti, !jti.isEmpty, jti.utf8.count <= 256 else { throw refuse("the logout token has no jti") }
+        let object = try? JSONSerialization.jsonObject(with: payload) as? [String: Any]
+        guard let events = object?["events"] as? [String: Any], events["http://schemas.openid.net/event/backchannel-logout"] is [String: Any] else {
+            throw refuse("the logout token carries no back-channel logout event")
+        }
+        let sid = claims.sid.flatMap { $0.isEmpty ? nil : $0 }, sub = claims.sub.flatMap { $0.isEmpty ? nil : $0 }
+        guard sid != nil || sub != nil else { throw refuse("the logout token names neither sid nor sub") }
+        return VerifiedLogoutToken(subject: sub, sessionID: sid, tokenID: jti, issuedAt: iat)
+    }
+
+    /// The provider's key set after the JOSE header's checks (an asymmetric algorithm, no
+    /// critical extensions, a `kid` the provider publishes or, without one, a single key).
+    private func checkedKeys(token: String, headerData: Data, provider: OpenIDProvider) async throws(TesseraError) -> KeySet {
+        func refuse(_ why: String) -> TesseraError { .upstreamLogin(.invalidResponse(why)) }
+        guard let header = try? JSONDecoder().decode(Header.self, from: headerData) else { throw refuse("the token's header is not JSON") }
+        guard header.crit == nil else { throw refuse("the token names critical header extensions") }
+        guard let alg = header.alg, Self.algorithms.contains(alg) else { throw refuse("the token's algorithm is not an asymmetric one") }
+        let discovery = try await discovery(of: provider)
+        let set = try await keySet(of: provider, discovery: discovery, wanting: header.kid)
+        if let kid = header.kid {
+            guard set.kids.contains(kid) else { throw refuse("the token's kid names no key of the provider") }
+        } else {
+            // jwt-kit would take its default key: allowed only when there is no other.
+            guard set.kids.count == 1 else { throw refuse("the token names no kid and the provider has several keys") }
+        }
+        return set
     }
 
     static func constantTimeEqual(_ a: String, _ b: String) -> Bool {

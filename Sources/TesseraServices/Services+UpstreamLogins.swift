@@ -126,3 +126,27 @@ extension Services {
         }
     }
 }
+
+/// An upstream provider's back-channel logout (OpenID Connect Back-Channel Logout 1.0).
+extension Services {
+    /// Ends the sessions a provider's logout token names (by `sid`, else by `sub`), in every
+    /// tenant and dialect, and on every instance (``revoke(_:)`` tells the others); each token once.
+    /// Returns how many sessions ended.
+    package func backchannelLogout(providerID: String, logoutToken: String) async throws(TesseraError) -> Int {
+        guard let provider = directory.providers[providerID] as? OpenIDProvider else { throw .unknownIntegration(providerID) }
+        let verified = try await openID.verify(logoutToken: logoutToken, provider: provider)
+        guard try await claimNonce(tenantID: "oidc-backchannel:" + provider.id, nonce: verified.tokenID,
+                                   expiresAt: verified.issuedAt.addingTimeInterval(OpenIDConnect.logoutTokenAge + OpenIDConnect.skew))
+        else { throw .upstreamLogin(.invalidResponse("the logout token was used before")) }
+        let found = try await stored {
+            try await logoutDeliveries.upstreamSessions(providerID: provider.id, providerSessionID: verified.sessionID,
+                                                         subjectID: verified.sessionID == nil ? verified.subject : nil)
+        }
+        var ended = 0
+        for (tenantID, sessionID) in found {
+            ended += try await revoke(SessionSelector(tenantID: tenantID, .id(sessionID))).endedSessions.count
+        }
+        logger.notice("back-channel logout from \(provider.id) ended \(ended) session(s)", metadata: ["event": "backchannel-logout", "provider": .string(provider.id)])
+        return ended
+    }
+}

@@ -21,6 +21,7 @@ public final class Services: Sendable {
     let trials: any TemporaryAccessStore
     let metadataVersions: any MetadataVersionStore
     let degradations: any DegradationStore
+    let logoutDeliveries: any LogoutDeliveryStore
     /// The stored degradation rules as last read.
     let degradation = DegradationRules()
     /// Verifies platform and service tokens (REST v2 SSO).
@@ -64,6 +65,7 @@ public final class Services: Sendable {
         trials = store
         metadataVersions = store
         degradations = store
+        logoutDeliveries = store
         coherence = store
         self.configuration = configuration
         self.clock = clock

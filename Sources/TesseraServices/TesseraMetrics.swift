@@ -35,6 +35,8 @@ public final class TesseraMetrics: Sendable {
     private let eventCounters = MetricTable<EventKey, CoreMetrics.Counter>()
     private let throttledCounters = MetricTable<String, CoreMetrics.Counter>()
     private let sessionGauges: [SessionKind: CoreMetrics.Gauge]
+    private let deliveryCounters = MetricTable<String, CoreMetrics.Counter>()
+    private let pendingDeliveries: CoreMetrics.Gauge
     /// Per cache, the lookups already added to its counters (they count up from the cache's own totals).
     private let exportedLookups = Mutex<[String: (hits: Int, misses: Int)]>([:])
 
@@ -48,6 +50,7 @@ public final class TesseraMetrics: Sendable {
         ]
         factory.valueHistogramBuckets["tessera_store_batch_size"] = [1, 2, 4, 8, 16, 32, 64, 128, 256]
         self.factory = factory
+        pendingDeliveries = CoreMetrics.Gauge(label: "tessera_logout_deliveries_pending", factory: factory)
         sessionGauges = Dictionary(uniqueKeysWithValues: SessionKind.allCases.map { kind in
             (kind, CoreMetrics.Gauge(label: "tessera_sessions", dimensions: [("kind", kind.rawValue)], factory: factory))
         })
@@ -85,6 +88,17 @@ public final class TesseraMetrics: Sendable {
     package func setSessionCounts(_ counts: [SessionKind: Int]) {
         for (kind, gauge) in sessionGauges { gauge.record(counts[kind] ?? 0) }
     }
+
+    /// A logout delivery (`revoke`, `programmer`) that was `delivered`, `failed` (to be tried
+    /// again) or `dropped` (nothing to deliver to, or given up).
+    package func countDelivery(kind: String, outcome: String) {
+        deliveryCounters.metric(kind + "\u{0}" + outcome) {
+            CoreMetrics.Counter(label: "tessera_logout_deliveries_total", dimensions: [("kind", kind), ("outcome", outcome)], factory: factory)
+        }.increment()
+    }
+
+    /// How many logout deliveries wait in the store.
+    package func setPendingDeliveries(_ count: Int) { pendingDeliveries.record(count) }
 
     /// Brings the cache counters up to `lookups` (the cache's totals since the start).
     package func cacheLookups(_ cache: String, _ lookups: (hits: Int, misses: Int)) {

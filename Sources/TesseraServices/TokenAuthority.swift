@@ -180,6 +180,40 @@ public struct TokenAuthority: Sendable {
             jti: IDClaim(value: Secret.generate()), iat: IssuedAtClaim(value: now), exp: ExpirationClaim(value: now.addingTimeInterval(60))))
     }
 
+    /// Claims of a logout token (OpenID Connect Back-Channel Logout 1.0, 2.4) Tessera sends a
+    /// tenant's services when one of its sessions ends.
+    package struct LogoutTokenClaims: JWTPayload {
+        package var iss: IssuerClaim
+        package var aud: AudienceClaim
+        package var iat: IssuedAtClaim
+        package var exp: ExpirationClaim
+        package var jti: IDClaim
+        package var sub: SubjectClaim
+        /// Tessera's session id: the session that ended.
+        package var sid: String
+        package var events: [String: [String: String]]
+        /// The provider the session was at (Adobe: the MVPD).
+        package var mvpd: String
+
+        package static let event = "http://schemas.openid.net/event/backchannel-logout"
+
+        package func verify(using algorithm: some JWTAlgorithm) async throws {}
+    }
+
+    /// A logout token for the end of `sessionID` (of `userID` at `providerID`) in `tenantID`,
+    /// signed with the RS256 key the JWKS publishes, typed `logout+jwt`.
+    package func logoutToken(issuer: String, tenantID: String, sessionID: UUID, userID: String, providerID: String,
+                             now exact: Date) async throws -> String {
+        let now = exact.wholeSeconds
+        var header = JWTHeader()
+        header.typ = "logout+jwt"
+        return try await keys.sign(LogoutTokenClaims(
+            iss: IssuerClaim(value: issuer), aud: AudienceClaim(value: [tenantID]), iat: IssuedAtClaim(value: now),
+            exp: ExpirationClaim(value: now.addingTimeInterval(120)), jti: IDClaim(value: Secret.generate()),
+            sub: SubjectClaim(value: userID), sid: sessionID.uuidString.lowercased(), events: [LogoutTokenClaims.event: [:]],
+            mvpd: providerID), kid: JWKIdentifier(string: signingKID), header: header)
+    }
+
     /// A software statement for `grant` of `tenant`, as the TVE Dashboard would hand it out.
     public func softwareStatement(for grant: SoftwareStatementGrant, tenant: Tenant, now exact: Date) async throws -> String {
         let now = exact.wholeSeconds

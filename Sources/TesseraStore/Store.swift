@@ -236,8 +236,27 @@ public protocol MemoryCoherence: Sendable {
 
 /// Everything Tessera keeps. Each backend implements all of it; one conformance suite tests
 /// every backend.
+/// What sessions ending leave to deliver (``LogoutDelivery``), and where they came from upstream.
+public protocol LogoutDeliveryStore: Sendable {
+    /// The tenants whose sessions, when they end, are told to their services (the
+    /// configuration's `backchannel_logout_uri`): the triggers read this set.
+    func setBackchannelTenants(_ tenantIDs: Set<String>) async throws
+    /// Up to `limit` deliveries due at `now`, each leased to the caller until `now + lease` (no
+    /// other instance takes it meanwhile).
+    func claimLogoutDeliveries(now: Date, lease: TimeInterval, limit: Int) async throws -> [LogoutDelivery]
+    /// Delivered (or given up): gone.
+    func finishLogoutDelivery(id: Int64) async throws
+    /// Failed: tried again at `at`, one more attempt counted, the lease released.
+    func retryLogoutDelivery(id: Int64, at: Date) async throws
+    /// How many deliveries wait.
+    func pendingLogoutDeliveries() async throws -> Int
+    /// The live sessions an upstream provider's session (`sid`) or subject (`sub`) started: their
+    /// tenants and ids, for its back-channel logout.
+    func upstreamSessions(providerID: String, providerSessionID: String?, subjectID: String?) async throws -> [(tenantID: String, sessionID: UUID)]
+}
+
 public protocol Store: ClientStore, PendingLoginStore, LoginAttemptStore, SessionStore, DecisionStore,
-    NonceStore, SigningKeyStore, SealedKeyStore, ApplicationKeyStore, PasswordChangeStore, ProviderSessionStore, TemporaryAccessStore, MetadataVersionStore, DegradationStore, MemoryCoherence
+    NonceStore, SigningKeyStore, SealedKeyStore, ApplicationKeyStore, PasswordChangeStore, ProviderSessionStore, TemporaryAccessStore, MetadataVersionStore, DegradationStore, LogoutDeliveryStore, MemoryCoherence
 {
     /// Deletes codes, attempts, nonces and browser sessions past their expiry, sessions and
     /// decisions more than `grace` past theirs (so that "expired" can still be told from "never"),

@@ -51,6 +51,11 @@ final class FakeOpenIDProvider: Sendable {
         var claims: [String: String] = [:]
         var listClaims: [String: [String]] = [:]
         var revoked: [String] = []
+        var revocationCalls = 0
+        var revocationDown = false
+        /// Logout tokens a programmer's back-channel endpoint (`/programmer/logout`) took.
+        var received: [String] = []
+        var receiverDown = false
         var tokenCalls = 0
         var sessionID = "sid-1"
     }
@@ -73,6 +78,10 @@ final class FakeOpenIDProvider: Sendable {
     func setClaim(_ name: String, _ value: String) { state.withLock { $0.claims[name] = value } }
     func setClaim(_ name: String, list: [String]) { state.withLock { $0.listClaims[name] = list } }
     var revoked: [String] { state.withLock { $0.revoked } }
+    var revocationCalls: Int { state.withLock { $0.revocationCalls } }
+    var received: [String] { state.withLock { $0.received } }
+    func setRevocationDown(_ down: Bool) { state.withLock { $0.revocationDown = down } }
+    func setReceiverDown(_ down: Bool) { state.withLock { $0.receiverDown = down } }
     var tokenCalls: Int { state.withLock { $0.tokenCalls } }
 
     /// Publishes the upcoming key and signs with it from now on (the old one stays published).
@@ -122,7 +131,20 @@ final class FakeOpenIDProvider: Sendable {
         }
         router.post("/revoke") { [self] request, _ in
             let form = try await Self.form(request)
-            if let token = form["token"] { state.withLock { $0.revoked.append(token) } }
+            let basic = "Basic " + Data("\(Self.clientID):\(Self.clientSecret)".utf8).base64EncodedString()
+            guard request.headers[.authorization] == basic else { return Self.json(["error": "invalid_client"], status: .unauthorized) }
+            let down = state.withLock { $0.revocationCalls += 1; return $0.revocationDown }
+            if down { return Response(status: .serviceUnavailable) }
+            guard form["token_type_hint"] == "refresh_token", let token = form["token"] else { return Response(status: .badRequest) }
+            state.withLock { $0.revoked.append(token) }
+            return Response(status: .ok)
+        }
+        // A programmer's service that hears of ended sessions.
+        router.post("/programmer/logout") { [self] request, _ in
+            let form = try await Self.form(request)
+            guard !state.withLock({ $0.receiverDown }) else { return Response(status: .badGateway) }
+            guard let token = form["logout_token"] else { return Response(status: .badRequest) }
+            state.withLock { $0.received.append(token) }
             return Response(status: .ok)
         }
         let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
@@ -176,6 +198,23 @@ final class FakeOpenIDProvider: Sendable {
         let signed = fault == .badSignature ? input + "x" : input
         let signature = try key.key.signature(for: Data(signed.utf8), padding: .insecurePKCS1v1_5)
         return input + "." + signature.rawRepresentation.base64URLEncoded()
+    }
+
+    /// A back-channel logout token as the provider signs it; `change` spoils it.
+    func logoutToken(sid: String? = "sid-1", sub: String? = nil, typ: String = "JWT",
+                     change: (inout [String: Any]) -> Void = { _ in }) throws -> String {
+        let signing = state.withLock { $0.keys[0] }
+        var claims: [String: Any] = [
+            "iss": issuer, "aud": Self.clientID, "iat": Int(clock.now().timeIntervalSince1970), "jti": UUID().uuidString,
+            "events": ["http://schemas.openid.net/event/backchannel-logout": [String: String]()],
+        ]
+        if let sid { claims["sid"] = sid }
+        if let sub { claims["sub"] = sub }
+        change(&claims)
+        let payload = try JSONSerialization.data(withJSONObject: claims).base64URLEncoded()
+        let header = Data(#"{"alg":"RS256","typ":"\#(typ)","kid":"\#(signing.kid)"}"#.utf8).base64URLEncoded()
+        let input = header + "." + payload
+        return input + "." + (try signing.key.signature(for: Data(input.utf8), padding: .insecurePKCS1v1_5)).rawRepresentation.base64URLEncoded()
     }
 
     static func jwk(kid: String, key: _RSA.Signing.PublicKey) -> [String: String] {

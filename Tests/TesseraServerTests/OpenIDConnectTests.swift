@@ -1,5 +1,6 @@
 import Foundation
 import HTTPTypes
+import JWTKit
 import Testing
 import TesseraCore
 @testable import TesseraServer
@@ -30,7 +31,11 @@ import TesseraCore
         // async-http-client tries the connection again until the deadline: the timeout bounds it.
         gone.timeout = 1
         var tenants = directory.tenantOrder.compactMap { directory.tenant($0) }
-        for index in tenants.indices where tenants[index].id == "REF30" { tenants[index].providerIDs += [providerID, "Gone"] }
+        for index in tenants.indices where tenants[index].id == "REF30" {
+            tenants[index].providerIDs += [providerID, "Gone"]
+            // The programmer's services hear of every ended session (the fake serves that endpoint too).
+            tenants[index].backchannelLogoutURI = issuer + "/programmer/logout"
+        }
         configuration.directory = try Directory(tenants: tenants, providers: Array(directory.providers.values) + [provider, gone])
         return configuration
     }
@@ -222,6 +227,156 @@ import TesseraCore
             #expect(try await wire.store.session(device: DeviceKey(tenantID: "REF30", deviceID: "oidc-steal-1")) == nil)
             let noCookie = try await wire.send(.get, path)
             #expect(noCookie.status == .forbidden)
+        }
+    }
+
+    // MARK: Logout that reaches the provider and the programmer
+
+    /// Polls `condition` until it holds, for at most `seconds`.
+    static func eventually(_ seconds: Double = 10, _ condition: () async throws -> Bool) async throws -> Bool {
+        let end = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+        while ContinuousClock.now < end {
+            if try await condition() { return true }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        return try await condition()
+    }
+
+    /// A v1 device signed in through the provider; its device headers.
+    static func signedIn(_ wire: Wire, _ fake: FakeOpenIDProvider, deviceID: String) async throws -> HTTPFields {
+        let auth = wire.deviceHeaders(try await wire.bearer())
+        let code = try await wire.registrationCode(auth, deviceID: deviceID)
+        let browser = Browser(wire)
+        let confirm = try await throughProvider(wire, fake, code: code, browser: browser)
+        try #require(confirm.status == .ok, "\(confirm.body)")
+        try #require(try await browser.submit(confirm, [("decision", "confirm")]).status == .seeOther)
+        return auth
+    }
+
+    /// A logout token Tessera sent a programmer, verified with Tessera's published JWKS.
+    static func verifiedProgrammerToken(_ token: String, wire: Wire) async throws -> TokenAuthority.LogoutTokenClaims {
+        let header = try #require(Data(lenientBase64: token.split(separator: ".")[0]))
+        #expect(String(decoding: header, as: UTF8.self).contains("\"typ\":\"logout+jwt\""))
+        let keys = JWTKeyCollection()
+        try await keys.add(jwks: wire.services.tokens.jwks)
+        let claims = try await keys.verify(token, as: TokenAuthority.LogoutTokenClaims.self)
+        #expect(claims.aud.value == ["REF30"])
+        #expect(claims.iss.value == TokenAuthority.issuer)
+        #expect(claims.events.keys.sorted() == [TokenAuthority.LogoutTokenClaims.event])
+        return claims
+    }
+
+    /// A logout ends the session at once; the refresh token Tessera held is revoked at the
+    /// provider, and the programmer's services get a signed logout token naming the session.
+    @Test func aLogoutRevokesTheRefreshTokenAndTellsTheProgrammer() async throws {
+        try await Self.running { wire, fake in
+            let auth = try await Self.signedIn(wire, fake, deviceID: "oidc-out-1")
+            let session = try #require(try await wire.store.session(device: DeviceKey(tenantID: "REF30", deviceID: "oidc-out-1")))
+            let upstream = try #require(try await wire.store.upstreamLogin(sessionID: session.id))
+            let sealing = try #require(Fixture.configuration.keySealing)
+            let refresh = String(decoding: try sealing.open(try #require(upstream.sealedRefreshToken),
+                                                           for: .upstreamToken(sessionID: session.id, kind: "refresh_token")), as: UTF8.self)
+            #expect(try await wire.send(.delete, "/api/v1/logout" + wire.deviceQuery("oidc-out-1"), headers: auth).status == .noContent)
+            #expect(try await Self.eventually { fake.revoked == [refresh] })
+            #expect(try await Self.eventually { fake.received.count == 1 })
+            let claims = try await Self.verifiedProgrammerToken(try #require(fake.received.first), wire: wire)
+            #expect(claims.sid == session.id.uuidString.lowercased())
+            #expect(claims.sub.value == "upstream-user-1")
+            #expect(claims.mvpd == Self.providerID)
+            #expect(try await Self.eventually { try await wire.store.pendingLogoutDeliveries() == 0 })
+        }
+    }
+
+    /// The provider's revocation endpoint down: the revocation waits in the store and is tried
+    /// again with backoff until it goes through.
+    @Test func aRevocationIsTriedAgainUntilTheProviderTakesIt() async throws {
+        try await Self.running { wire, fake in
+            let auth = try await Self.signedIn(wire, fake, deviceID: "oidc-retry-1")
+            fake.setRevocationDown(true)
+            #expect(try await wire.send(.delete, "/api/v1/logout" + wire.deviceQuery("oidc-retry-1"), headers: auth).status == .noContent)
+            #expect(try await Self.eventually { fake.revocationCalls >= 1 })
+            #expect(try await wire.store.pendingLogoutDeliveries() >= 1)
+            fake.setRevocationDown(false)
+            // Not before its backoff (1 s of Tessera's clock) has passed…
+            try await Task.sleep(for: .milliseconds(1500))
+            #expect(fake.revoked.isEmpty)
+            wire.clock.advance(by: 2)
+            #expect(try await Self.eventually { fake.revoked.count == 1 })
+        }
+    }
+
+    /// The provider's back-channel logout ends the Tessera sessions of its `sid` (once: a replay is
+    /// refused) and tells the programmer; a token that does not hold is a 400 and ends nothing.
+    @Test func aBackChannelLogoutFromTheProviderEndsItsSessions() async throws {
+        try await Self.running { wire, fake in
+            let auth = try await Self.signedIn(wire, fake, deviceID: "oidc-bcl-1")
+            let path = "/idp/\(Self.providerID)/backchannel-logout"
+            func post(_ token: String) async throws -> Reply { try await wire.form(.post, path, [("logout_token", token)]) }
+            let spoiled: [(String, String)] = [
+                ("another audience", try fake.logoutToken { $0["aud"] = "someone-else" }),
+                ("another issuer", try fake.logoutToken { $0["iss"] = "https://evil.example" }),
+                ("a nonce", try fake.logoutToken { $0["nonce"] = "n" }),
+                ("no event", try fake.logoutToken { $0["events"] = ["other": [String: String]()] }),
+                ("an old iat", try fake.logoutToken { $0["iat"] = Int(fake.clock.now().timeIntervalSince1970) - 600 }),
+                ("an expired token", try fake.logoutToken { $0["exp"] = Int(fake.clock.now().timeIntervalSince1970) - 1 }),
+                ("no jti", try fake.logoutToken { $0["jti"] = nil }),
+                ("neither sid nor sub", try fake.logoutToken(sid: nil)),
+                ("another typ", try fake.logoutToken(typ: "at+jwt")),
+                ("a bad signature", String(try fake.logoutToken().dropLast(4)) + "AAAA"),
+                ("not a JWT", "not-a-token"),
+            ]
+            for (what, token) in spoiled {
+                let refused = try await post(token)
+                #expect(refused.status == .badRequest, "\(what): \(refused.status) \(refused.body)")
+                #expect(refused.json["error"] as? String == "invalid_request", "\(what)")
+            }
+            #expect(try await wire.form(.post, path, []).status == .badRequest)
+            #expect(try await wire.send(.get, "/api/v1/checkauthn" + wire.deviceQuery("oidc-bcl-1"), headers: auth).status == .ok)
+
+            let token = try fake.logoutToken(sid: "sid-1")
+            let accepted = try await post(token)
+            #expect(accepted.status == .ok, "\(accepted.body)")
+            #expect(try await wire.send(.get, "/api/v1/checkauthn" + wire.deviceQuery("oidc-bcl-1"), headers: auth).status == .forbidden)
+            #expect(try await post(token).status == .badRequest) // the same jti again
+            #expect(try await Self.eventually { fake.received.count == 1 })
+            // By `sub` alone, with nothing left to end: still 200.
+            #expect(try await post(try fake.logoutToken(sid: nil, sub: "upstream-user-1")).status == .ok)
+        }
+    }
+
+    /// Each way a session of a tenant with a back-channel URI ends (v1 logout, REST v2 logout, an
+    /// administrator's revoke, the provider's back-channel) tells the programmer once; a session
+    /// that expires and is purged does not.
+    @Test func everyLogoutKindTellsTheProgrammerButExpiryDoesNot() async throws {
+        try await Self.running { wire, fake in
+            // v1, at a directory provider: the programmer hears of sessions of every provider.
+            let v1 = try await wire.signedIn(deviceID: "bc-v1")
+            #expect(try await wire.send(.delete, "/api/v1/logout" + wire.deviceQuery("bc-v1"), headers: v1).status == .noContent)
+            #expect(try await Self.eventually { fake.received.count == 1 })
+            // REST v2 logout of a profile.
+            let tv = try await wire.v2(answers: V2Answers()).device("bc-v2")
+            try await tv.signIn("Cablevision", username: "cv-full")
+            #expect(try await tv.get("/api/v2/REF30/logout?redirectUrl=https%3A%2F%2Fadobe.com%2Fbye").status == .ok)
+            #expect(try await Self.eventually { fake.received.count == 2 })
+            // An administrator's revoke (sign out everywhere).
+            _ = try await wire.signedIn(deviceID: "bc-admin")
+            _ = try await wire.services.revoke(SessionSelector(tenantID: "REF30", .device("bc-admin")))
+            #expect(try await Self.eventually { fake.received.count == 3 })
+            // The provider's back-channel.
+            _ = try await Self.signedIn(wire, fake, deviceID: "bc-oidc")
+            #expect(try await wire.form(.post, "/idp/\(Self.providerID)/backchannel-logout", [("logout_token", try fake.logoutToken())]).status == .ok)
+            #expect(try await Self.eventually { fake.received.count == 4 })
+            var subjects: [String] = []
+            for token in fake.received { subjects.append(try await Self.verifiedProgrammerToken(token, wire: wire).sub.value) }
+            #expect(subjects == ["cv-user-full", "cv-user-full", "cv-user-full", "upstream-user-1"])
+
+            // Expiry: the purge removes the session, and nobody is told.
+            _ = try await wire.signedIn(deviceID: "bc-expired")
+            wire.clock.advance(by: 8 * 24 * 3600 + 24 * 3600 + 60)
+            _ = try await wire.store.purgeExpired(now: wire.clock.now(), grace: 24 * 3600)
+            #expect(try await wire.store.session(device: DeviceKey(tenantID: "REF30", deviceID: "bc-expired")) == nil)
+            try await Task.sleep(for: .seconds(2))
+            #expect(fake.received.count == 4)
         }
     }
 }

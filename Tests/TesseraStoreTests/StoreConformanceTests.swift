@@ -129,6 +129,63 @@ import TesseraCore
         }
     }
 
+    /// The outbox: ending a session of a registered tenant (not by the purge) leaves a delivery
+    /// for its services, and an upstream session's end its refresh token to revoke; a claim
+    /// leases what is due, a retry counts and waits, a finish removes; deliveries survive a restart.
+    @Test(arguments: Backend.available) func endedSessionsLeaveDeliveriesInTheOutbox(backend: Backend) async throws {
+        try await backend.withStore { (store, reopen) async throws in
+            try await store.setBackchannelTenants(["REF30"])
+            let login = pending()
+            _ = try await store.insert(login)
+            try await store.insert(attempt(for: login))
+            let first = session(UUID.timeOrdered(at: now))
+            let upstream = UpstreamLogin(sessionID: first.id, providerID: "Dish", subjectID: "sub-1", providerSessionID: "sid-9",
+                                         claims: UpstreamClaims(userID: "u1", entitlements: [], metadata: [:]),
+                                         sealedIDToken: Data("id-box".utf8), sealedRefreshToken: Data("rt-box".utf8))
+            _ = try await store.completeLogin(attemptDigest: SecretDigest(of: "state-1"), session: first, alsoStarting: [], upstream: upstream, now: now)
+            let found = try await store.upstreamSessions(providerID: "Dish", providerSessionID: "sid-9", subjectID: nil)
+            #expect(found.map(\.sessionID) == [first.id] && found.map(\.tenantID) == ["REF30"])
+            #expect(try await store.upstreamSessions(providerID: "Dish", providerSessionID: nil, subjectID: "sub-1").map(\.sessionID) == [first.id])
+            #expect(try await store.upstreamSessions(providerID: "Other", providerSessionID: "sid-9", subjectID: nil).isEmpty)
+            #expect(try await store.pendingLogoutDeliveries() == 0)
+
+            try await store.revokeSessions(SessionSelector(tenantID: "REF30", .id(first.id)))
+            // Another tenant's session and an expired one the purge removes leave nothing for services.
+            _ = try await store.startSession(Session(id: UUID.timeOrdered(at: now), device: DeviceKey(tenantID: "OTHER40", deviceID: "d"),
+                                                     subject: Subject(userID: "u9", providerID: "Dish"), deviceUser: nil,
+                                                     createdAt: now, expiresAt: now.addingTimeInterval(60)))
+            try await store.revokeSessions(SessionSelector(tenantID: "OTHER40", .device("d")))
+            _ = try await deviceLogin("old", expiresIn: 60, in: store)
+            _ = try await store.purgeExpired(now: now.addingTimeInterval(3 * 86_400), grace: 86_400)
+            #expect(try await store.session(device: DeviceKey(tenantID: "REF30", deviceID: "old")) == nil)
+
+            try await reopen { store in
+                #expect(try await store.pendingLogoutDeliveries() == 2)
+                // The refresh token waiting to be revoked is resealed with the keys (`rotate-kek`).
+                let resealed = try await store.resealKeys { owner, box in
+                    guard owner == .upstreamToken(sessionID: first.id, kind: "refresh_token") else { throw StoreError("another box: \(owner)") }
+                    return box
+                }
+                #expect(resealed == 1)
+                // In either order: the triggers that make them run in no order the stores promise.
+                let claimed = try await store.claimLogoutDeliveries(now: now, lease: 60, limit: 10).sorted { $0.kind == .revocation && $1.kind != .revocation }
+                #expect(claimed.map(\.kind) == [.revocation, .programmer])
+                #expect(claimed.allSatisfy { $0.sessionID == first.id && $0.tenantID == "REF30" && $0.attempts == 0 })
+                #expect(claimed[0].sealedToken == Data("rt-box".utf8) && claimed[0].userID == "sub-1")
+                #expect(claimed[1].sealedToken == nil && claimed[1].userID == "u1" && claimed[1].providerID == "Dish")
+                // Leased: not claimed again until the lease ends.
+                #expect(try await store.claimLogoutDeliveries(now: now.addingTimeInterval(59), lease: 60, limit: 10).isEmpty)
+                try await store.retryLogoutDelivery(id: claimed[1].id, at: now.addingTimeInterval(120))
+                try await store.finishLogoutDelivery(id: claimed[0].id)
+                #expect(try await store.claimLogoutDeliveries(now: now.addingTimeInterval(119), lease: 60, limit: 10).isEmpty)
+                let again = try await store.claimLogoutDeliveries(now: now.addingTimeInterval(120), lease: 60, limit: 10)
+                #expect(again.map(\.id) == [claimed[1].id] && again.first?.attempts == 1)
+                try await store.finishLogoutDelivery(id: claimed[1].id)
+                #expect(try await store.pendingLogoutDeliveries() == 0)
+            }
+        }
+    }
+
     @Test(arguments: Backend.available) func expiredCodesAndAttemptsDoNotComplete(backend: Backend) async throws {
         try await backend.withStore { (store, _) async throws in
             let login = pending(expiresIn: 60)
