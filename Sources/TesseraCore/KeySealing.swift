@@ -29,6 +29,10 @@ public struct KeySealing: Sendable {
         /// What a provider's callback gave a browser's login attempt, carried by its confirmation
         /// form until the subscriber confirms (the attempt's state digest, hex).
         case upstreamAttempt(stateDigest: String)
+        /// What a logout URL carries to Tessera's page of an OpenID Connect provider: the ended
+        /// session's id_token (`id_token_hint`), or where the browser goes back afterwards.
+        case logoutHint(providerID: String)
+        case logoutReturn(providerID: String)
 
         var additionalData: Data {
             switch self {
@@ -40,6 +44,10 @@ public struct KeySealing: Sendable {
                 Data("tessera upstream token\u{0}\(sessionID.uuidString)\u{0}\(kind)".utf8)
             case .upstreamAttempt(let stateDigest):
                 Data("tessera upstream attempt\u{0}\(stateDigest)".utf8)
+            case .logoutHint(let providerID):
+                Data("tessera logout hint\u{0}\(providerID)".utf8)
+            case .logoutReturn(let providerID):
+                Data("tessera logout return\u{0}\(providerID)".utf8)
             }
         }
     }
@@ -80,6 +88,8 @@ extension KeySealing.Owner: CustomStringConvertible {
         case .signingKey(let kid, let algorithm): "\(algorithm) signing key \(kid)"
         case .upstreamToken(let sessionID, let kind): "upstream \(kind) of session \(sessionID)"
         case .upstreamAttempt: "an upstream login attempt's tokens"
+        case .logoutHint(let providerID): "a logout hint for \(providerID)"
+        case .logoutReturn(let providerID): "a logout return for \(providerID)"
         }
     }
 }

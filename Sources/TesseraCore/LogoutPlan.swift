@@ -31,6 +31,10 @@ public struct LogoutPlan: Sendable, Equatable {
     }
 
     public var steps: [Step]
+    /// The id_token of each ended session that came from an OpenID Connect provider, when the
+    /// caller asked for them (a browser will be sent through the provider's `end_session_endpoint`
+    /// with it as `id_token_hint`).
+    public var idTokens: [UUID: String] = [:]
 
     public init(steps: [Step]) { self.steps = steps }
 

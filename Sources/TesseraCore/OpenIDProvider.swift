@@ -16,6 +16,9 @@ public struct OpenIDProvider: IdentityProvider, Equatable {
     public var scopes: [String]
     /// Tessera's callback as registered at the provider; nil: `{public_base_url}/idp/{id}/callback`.
     public var redirectURI: String?
+    /// Tessera's page the provider's logout returns to, as registered there; nil:
+    /// `{public_base_url}/idp/{id}/logged-out`.
+    public var postLogoutRedirectURI: String?
     /// How long one call to the provider may take, connection included, in seconds.
     public var timeout: TimeInterval = 10
     public var claims: ClaimMapping

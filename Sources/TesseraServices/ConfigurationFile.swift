@@ -88,6 +88,7 @@ struct ConfigurationFile: Decodable {
         var clientAuthentication: String?
         var scopes: [String]?
         var redirectURI: String?
+        var postLogoutRedirectURI: String?
         var timeout: Double?
         var claims: ClaimsEntry?
         /// The subscribers' hashes, made for every provider at once before the providers are
@@ -99,7 +100,7 @@ struct ConfigurationFile: Decodable {
             case platformMappingID = "platform_mapping_id"
             case appleSSO = "apple_sso"
             case issuer, clientID = "client_id", clientSecret = "client_secret", clientAuthentication = "token_endpoint_auth_method"
-            case scopes, redirectURI = "redirect_uri", timeout, claims
+            case scopes, redirectURI = "redirect_uri", postLogoutRedirectURI = "post_logout_redirect_uri", timeout, claims
         }
     }
 
@@ -179,6 +180,12 @@ struct ConfigurationFile: Decodable {
                                           redirectURI: entry.redirectURI, claims: mapping, denyMessage: entry.denyMessage, proxyProviderID: entry.proxy,
                                           platformMappingID: entry.platformMappingID)
             if let timeout = entry.timeout { provider.timeout = timeout }
+            if let uri = entry.postLogoutRedirectURI {
+                guard URLComponents(string: uri)?.host != nil else {
+                    throw ConfigurationError("OIDC provider \(entry.id): post_logout_redirect_uri must be an absolute URL")
+                }
+                provider.postLogoutRedirectURI = uri
+            }
             return (provider, [:])
         }
 

@@ -169,20 +169,30 @@ extension Services {
     package func logoutProfiles(tenant: Tenant, device: DeviceKey, applicationID: String, providerID: String?,
                                 identities: [SingleSignOnIdentity]) async throws(TesseraError) -> LogoutPlan {
         var steps: [LogoutPlan.Step] = []
+        var idTokens: [UUID: String] = [:]
         for identity in identities where providerID.map(identity.providerIDs.contains) ?? true {
-            let shared = try await revoke(SessionSelector(tenantID: tenant.id, .ssoKey(identity.key, providerID: providerID), kinds: [.ssoProfile])).steps
+            let sharedPlan = try await revoke(SessionSelector(tenantID: tenant.id, .ssoKey(identity.key, providerID: providerID), kinds: [.ssoProfile]),
+                                              withIDTokens: true)
+            idTokens.merge(sharedPlan.idTokens) { first, _ in first }
+            let shared = sharedPlan.steps
             steps += shared
             // Each SSO profile's twin: the regular profile the same login made for the
             // application and device it happened on, so the single logout ends that app too.
             for step in shared {
                 guard let origin = step.session.deviceID, let application = step.session.applicationID else { continue }
-                steps += try await revoke(SessionSelector(tenantID: tenant.id, .deviceAndProvider(origin, step.session.subject.providerID),
-                                                          kinds: [.providerProfile], applicationID: application)).steps
+                let twin = try await revoke(SessionSelector(tenantID: tenant.id, .deviceAndProvider(origin, step.session.subject.providerID),
+                                                            kinds: [.providerProfile], applicationID: application), withIDTokens: true)
+                idTokens.merge(twin.idTokens) { first, _ in first }
+                steps += twin.steps
             }
         }
         let key: SessionSelector.Key = providerID.map { .deviceAndProvider(device.deviceID, $0) } ?? .device(device.deviceID)
-        steps += try await revoke(SessionSelector(tenantID: tenant.id, key, kinds: [.providerProfile], applicationID: applicationID)).steps
-        return LogoutPlan(steps: steps)
+        let own = try await revoke(SessionSelector(tenantID: tenant.id, key, kinds: [.providerProfile], applicationID: applicationID), withIDTokens: true)
+        idTokens.merge(own.idTokens) { first, _ in first }
+        steps += own.steps
+        var plan = LogoutPlan(steps: steps)
+        plan.idTokens = idTokens
+        return plan
     }
 
     // MARK: Degradation

@@ -130,6 +130,23 @@ extension Services {
 
     /// Ends every session `selector` picks and everything under it, durably; memory forgets them
     /// here and on every instance before this returns. The plan says what must follow.
+    /// `withIDTokens`: the plan also holds the upstream id_token of each session it ends that came
+    /// from an OpenID Connect provider (read before the revoke: the rows go with the sessions).
+    func revoke(_ selector: SessionSelector, withIDTokens: Bool = false) async throws(TesseraError) -> LogoutPlan {
+        var idTokens: [UUID: String] = [:]
+        if withIDTokens, directory.providers.values.contains(where: { $0 is OpenIDProvider }) {
+            for session in try await stored({ try await sessions.sessions(selector) }) where directory.providers[session.subject.providerID] is OpenIDProvider {
+                guard let sealed = try await stored({ try await sessions.upstreamLogin(sessionID: session.id) })?.sealedIDToken,
+                      let opened = try? sealing.open(sealed, for: .upstreamToken(sessionID: session.id, kind: UpstreamLoginCoding.idToken))
+                else { continue }
+                idTokens[session.id] = String(decoding: opened, as: UTF8.self)
+            }
+        }
+        var plan = try await revoke(selector)
+        plan.idTokens = idTokens.filter { id, _ in plan.endedSessions.contains { $0.id == id } }
+        return plan
+    }
+
     func revoke(_ selector: SessionSelector) async throws(TesseraError) -> LogoutPlan {
         // The device's login is forgotten even when the store reports nothing ended: a commit
         // that failed to answer may still have happened (as in ``changingSessions(of:_:)``).

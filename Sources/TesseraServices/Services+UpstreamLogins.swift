@@ -150,3 +150,44 @@ extension Services {
         return ended
     }
 }
+
+/// A browser sent through an OpenID Connect provider's `end_session_endpoint` (RP-Initiated
+/// Logout 1.0) and back to the programmer's checked redirect URL.
+extension Services {
+    /// Tessera's page the provider sends the browser back to after its logout, as registered there.
+    package func postLogoutRedirectURI(of provider: OpenIDProvider) -> String {
+        if let configured = provider.postLogoutRedirectURI { return configured }
+        let base = configuration.publicBaseURL ?? ""
+        return (base.hasSuffix("/") ? String(base.dropLast()) : base) + "/idp/\(provider.id)/logged-out"
+    }
+
+    /// `value` sealed for a URL of `owner`'s (base64url), nil when it cannot be.
+    package func sealedForURL(_ value: String, _ owner: KeySealing.Owner) -> String? {
+        (try? sealing.seal(Data(value.utf8), for: owner))?.base64URLEncoded()
+    }
+
+    /// What ``sealedForURL(_:_:)`` sealed for `owner`; nil for anything else.
+    package func openedFromURL(_ sealed: String, _ owner: KeySealing.Owner) -> String? {
+        guard sealed.utf8.count <= 16_384, let box = Data(lenientBase64: sealed), let opened = try? sealing.open(box, for: owner) else { return nil }
+        return String(decoding: opened, as: UTF8.self)
+    }
+
+    /// The provider's end-session URL for this browser: `id_token_hint` when the ended session's
+    /// id_token is known, `client_id`, and, with `returnState`, Tessera's return page and the state
+    /// that names where to go from there. Nil when the provider has no `end_session_endpoint`.
+    package func upstreamEndSessionURL(provider: OpenIDProvider, idTokenHint: String?, returnState: String?) async throws(TesseraError) -> String? {
+        guard let endpoint = try await openID.discovery(of: provider).endSessionEndpoint, var components = URLComponents(string: endpoint) else {
+            return nil
+        }
+        var items = components.queryItems ?? []
+        if let idTokenHint { items.append(URLQueryItem(name: "id_token_hint", value: idTokenHint)) }
+        items.append(URLQueryItem(name: "client_id", value: provider.clientID))
+        if let returnState {
+            items.append(URLQueryItem(name: "post_logout_redirect_uri", value: postLogoutRedirectURI(of: provider)))
+            items.append(URLQueryItem(name: "state", value: returnState))
+        }
+        components.queryItems = items
+        components.percentEncodedQuery = components.percentEncodedQuery?.replacingOccurrences(of: "+", with: "%2B")
+        return components.string
+    }
+}

@@ -169,6 +169,16 @@ final class FakeOpenIDProvider: Sendable {
         return redirect + "?code=" + code + "&state=" + encodedState
     }
 
+    /// The browser at the end-session endpoint (RP-Initiated Logout): the hint and client it was
+    /// given, and where it is sent back (`post_logout_redirect_uri` with `state`), if anywhere.
+    func endSession(_ url: String) throws -> (hint: String?, clientID: String?, back: String?) {
+        #expect(url.hasPrefix(issuer + "/logout?"))
+        let items = try #require(URLComponents(string: url)?.queryItems)
+        func value(_ name: String) -> String? { items.first { $0.name == name }?.value }
+        let back = value("post_logout_redirect_uri").map { $0 + "?state=" + Self.encoded(value("state") ?? "") }
+        return (value("id_token_hint"), value("client_id"), back)
+    }
+
     /// The browser following `url` (the authorization request Tessera sent it to): where it lands next.
     func visit(_ url: String) throws -> String {
         let components = try #require(URLComponents(string: url))

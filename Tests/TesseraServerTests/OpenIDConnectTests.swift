@@ -25,6 +25,7 @@ import TesseraCore
             claims: ClaimMapping(metadata: ["zip": "postal_code", "householdID": "household"], entitlementsClaim: "channels",
                                  rules: [EntitlementRule(claim: "groups", value: "sports", grant: ["ESPN"])]))
         provider.timeout = 2
+        provider.postLogoutRedirectURI = "http://localhost/idp/\(providerID)/logged-out"
         // A provider nothing listens for (port 9 on loopback: connection refused).
         var gone = OpenIDProvider(id: "Gone", displayName: "Gone TV", issuer: "http://127.0.0.1:9", clientID: "x",
                                   clientAuthentication: .privateKeyJWT, redirectURI: "http://localhost/idp/Gone/callback")
@@ -377,6 +378,52 @@ import TesseraCore
             #expect(try await wire.store.session(device: DeviceKey(tenantID: "REF30", deviceID: "bc-expired")) == nil)
             try await Task.sleep(for: .seconds(2))
             #expect(fake.received.count == 4)
+        }
+    }
+
+    /// REST v2 logout's url goes through the provider's end_session_endpoint with the session's
+    /// id_token as the hint, and comes back to the checked redirectUrl through Tessera's return page.
+    @Test func aV2LogoutSendsTheBrowserThroughTheProvidersEndSession() async throws {
+        try await Self.running { wire, fake in
+            let tv = try await wire.v2(answers: V2Answers()).device("oidc-v2-out")
+            let session = try await tv.post("/api/v2/REF30/sessions", form: [
+                ("mvpd", Self.providerID), ("domainName", "adobe.com"), ("redirectUrl", "https://adobe.com/done")])
+            let browser = Browser(wire)
+            let start = try await browser.get(try #require(session.json["url"] as? String))
+            let toProvider = try await browser.get(try #require(start.header("Location")))
+            let confirm = try await browser.get(String(try fake.visit(try #require(toProvider.header("Location"))).dropFirst("http://localhost".count)))
+            try #require(try await browser.submit(confirm, [("decision", "confirm")]).status == .seeOther)
+
+            let logout = try await tv.get("/api/v2/REF30/logout/\(Self.providerID)?redirectUrl=https%3A%2F%2Fadobe.com%2Fbye")
+            #expect(logout.status == .ok, "\(logout.body)")
+            let entry = try #require((logout.json["logouts"] as? [String: [String: Any]])?[Self.providerID])
+            #expect(entry["actionName"] as? String == "logout")
+            let url = try #require(entry["url"] as? String)
+            #expect(url.hasPrefix("/idp/\(Self.providerID)/logout?requestor_id=REF30&redirect_url=https%3A%2F%2Fadobe.com%2Fbye&hint="))
+            #expect(try await wire.liveSessions([.providerProfile]) == 0)
+
+            let toEndSession = try await browser.get(url)
+            #expect(toEndSession.status == .found)
+            let (hint, clientID, back) = try fake.endSession(try #require(toEndSession.header("Location")))
+            #expect(clientID == FakeOpenIDProvider.clientID)
+            // The hint is the id_token the provider issued for this login (its sid).
+            let payload = try #require(hint.flatMap { Data(lenientBase64: $0.split(separator: ".")[1]) })
+            #expect((try JSONSerialization.jsonObject(with: payload) as? [String: Any])?["sid"] as? String == "sid-1")
+            let returned = try #require(back)
+            #expect(returned.hasPrefix("http://localhost/idp/\(Self.providerID)/logged-out?state="))
+            let landed = try await browser.get(String(returned.dropFirst("http://localhost".count)))
+            #expect(landed.status == .seeOther)
+            #expect(landed.header("Location") == "https://adobe.com/bye")
+
+            // A return state Tessera did not seal sends nobody anywhere.
+            let forged = try await browser.get("/idp/\(Self.providerID)/logged-out?state=AAAA")
+            #expect(forged.status == .ok && forged.header("Location") == nil)
+            // Without a hint (another browser, a link): the provider is asked without one.
+            let bare = try await browser.get("/idp/\(Self.providerID)/logout?requestor_id=REF30&redirect_url=https%3A%2F%2Fadobe.com%2Fbye")
+            #expect(try fake.endSession(try #require(bare.header("Location"))).hint == nil)
+            // A redirect outside the tenant's domains is refused before the provider is involved.
+            let foreign = try await browser.get("/idp/\(Self.providerID)/logout?requestor_id=REF30&redirect_url=https%3A%2F%2Fevil.example%2F")
+            #expect(foreign.status == .badRequest && foreign.header("Location") == nil)
         }
     }
 }

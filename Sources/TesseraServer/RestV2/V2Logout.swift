@@ -56,9 +56,14 @@ extension RestV2 {
         var logouts: [String: LogoutBody] = [:]
         for step in plan.steps {
             let provider = step.session.subject.providerID
-            let body = logoutBody(step.followUp, providerID: provider, tenant: call.tenant, device: device, redirect: redirect)
-            // One entry per provider: an SSO profile's partner logout or provider page outranks "complete".
-            if let held = logouts[provider], Self.rank(held) >= Self.rank(body) { continue }
+            var hint: String?
+            if case .providerLogoutPage(let id) = step.followUp, let idToken = plan.idTokens[step.session.id] {
+                hint = services.sealedForURL(idToken, .logoutHint(providerID: id))
+            }
+            let body = logoutBody(step.followUp, providerID: provider, tenant: call.tenant, device: device, redirect: redirect, hint: hint)
+            // One entry per provider: an SSO profile's partner logout or provider page outranks
+            // "complete"; of two provider pages, the one that carries the id_token hint.
+            if let held = logouts[provider], Self.rank(held) > Self.rank(body) || (Self.rank(held) == Self.rank(body) && hint == nil) { continue }
             logouts[provider] = body
         }
         if let providerID, logouts.isEmpty {
@@ -76,11 +81,13 @@ extension RestV2 {
         }
     }
 
-    private func logoutBody(_ followUp: LogoutPlan.FollowUp, providerID: String, tenant: Tenant, device: DeviceKey, redirect: String?) -> LogoutBody {
+    private func logoutBody(_ followUp: LogoutPlan.FollowUp, providerID: String, tenant: Tenant, device: DeviceKey, redirect: String?,
+                            hint: String?) -> LogoutBody {
         switch followUp {
         case .providerLogoutPage(let provider):
             var body = LogoutBody(actionName: "logout", actionType: "interactive", mvpd: provider)
-            body.url = ProviderPages.logoutURL(base: services.configuration.publicBaseURL, provider: provider, tenantID: tenant.id, redirect: redirect)
+            body.url = ProviderPages.logoutURL(base: services.configuration.publicBaseURL, provider: provider, tenantID: tenant.id,
+                                               redirect: redirect, hint: hint)
             return body
         case .partnerLogout(let provider):
             return LogoutBody(actionName: "partner_logout", actionType: "partner_interactive", mvpd: provider)

@@ -22,12 +22,15 @@ struct ProviderPages: Sendable {
 
     /// The provider's logout page, which ends its browser session and then (REST v2 logout)
     /// sends the browser to `redirect`; absolute when the public base URL is configured.
-    static func logoutURL(base: String?, provider: String, tenantID: String, redirect: String?) -> String {
+    /// `hint`: the ended session's id_token sealed for the provider's page (an OpenID Connect
+    /// provider's `id_token_hint`).
+    static func logoutURL(base: String?, provider: String, tenantID: String, redirect: String?, hint: String? = nil) -> String {
         // Each value encoded whole (RFC 3986 unreserved characters only): a redirect URL's own query must survive.
         let unreserved = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
         func encoded(_ value: String) -> String { value.addingPercentEncoding(withAllowedCharacters: unreserved) ?? "" }
         var path = "/idp/\(encoded(provider))/logout?requestor_id=\(encoded(tenantID))"
         if let redirect { path += "&redirect_url=" + encoded(redirect) }
+        if let hint { path += "&hint=" + encoded(hint) }
         guard let base, !base.isEmpty else { return path }
         return (base.hasSuffix("/") ? String(base.dropLast()) : base) + path
     }
@@ -188,6 +191,9 @@ struct ProviderPages: Sendable {
                 guard let provider = services.directory.providers[providerID], provider.hasLogoutEndpoint else {
                     return pages.message("Not found", "This provider has no logout page.", status: .notFound)
                 }
+                if let openID = provider as? OpenIDProvider {
+                    return try await upstreamLogout(openID, query: RequestParameters(query: request.uri.query))
+                }
                 let browser = forms.browser(of: request)
                 var values: [String: Any] = [
                     "title": "Sign out of \(provider.displayName)", "providerName": provider.displayName, "providerID": provider.id,
@@ -198,6 +204,21 @@ struct ProviderPages: Sendable {
                     values["redirectURL"] = back.url
                 }
                 return pages.render("logout", values, headers: Self.cookies([browser.setCookie]))
+            }
+        }
+        // Where an OpenID Connect provider's logout sends the browser back: on to the redirect URL
+        // the logout URL named, checked again against the tenant's domains.
+        router.get("/idp/:provider/logged-out") { request, context in
+            let providerID = context.parameters.get("provider") ?? ""
+            return await page {
+                let state = RequestParameters(query: request.uri.query)["state"] ?? ""
+                guard services.directory.providers[providerID] is OpenIDProvider,
+                      let opened = services.openedFromURL(state, .logoutReturn(providerID: providerID)),
+                      let split = opened.firstIndex(of: "\n"),
+                      let tenant = services.directory.tenant(String(opened[..<split])),
+                      case let url = String(opened[opened.index(after: split)...]), tenant.redirectPolicy.allows(url: url)
+                else { return pages.message("Signed out", "You are signed out. You can close this page.", status: .ok) }
+                return Self.redirect(to: url, status: .seeOther)
             }
         }
         router.post("/idp/:provider/logout") { request, context in
@@ -225,6 +246,21 @@ struct ProviderPages: Sendable {
                                     headers: Self.cookies([clear]))
             }
         }
+    }
+
+    /// An OpenID Connect provider's logout: the browser goes through the provider's
+    /// `end_session_endpoint` (with the ended session's id_token when the logout URL carries it,
+    /// sealed) and comes back to `/idp/{provider}/logged-out`, which sends it on to the checked
+    /// redirect URL. Without an end-session endpoint, straight to the redirect URL.
+    private func upstreamLogout(_ provider: OpenIDProvider, query: RequestParameters) async throws -> Response {
+        let back = try logoutReturn(query)
+        let hint = query["hint"].flatMap { services.openedFromURL($0, .logoutHint(providerID: provider.id)) }
+        let state = back.flatMap { services.sealedForURL($0.tenantID + "\n" + $0.url, .logoutReturn(providerID: provider.id)) }
+        if let url = try await services.upstreamEndSessionURL(provider: provider, idTokenHint: hint, returnState: state) {
+            return Self.redirect(to: url, status: .found)
+        }
+        if let back { return Self.redirect(to: back.url, status: .seeOther) }
+        return pages.message("Signed out", "You are signed out. You can close this page.", status: .ok)
     }
 
     /// `Set-Cookie` fields, one per cookie.
