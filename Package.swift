@@ -153,6 +153,8 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "JWTKit", package: "jwt-kit"),
+                // A browser at Glewlwyd (the real OpenID Connect provider of the end-to-end test).
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]
         ),
     ],

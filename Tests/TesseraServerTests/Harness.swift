@@ -81,11 +81,13 @@ enum TestStore {
 /// A Tessera on a loopback port over a fresh data folder (or PostgreSQL schema), with a clock the test moves.
 struct Harness {
     let dataDirectory: String
-    let clock = ManualClock(Fixture.start)
+    let clock: ManualClock
     let configuration: TesseraConfiguration
     let purgeInterval: Duration
 
-    init(configuration: TesseraConfiguration = Fixture.configuration, purgeInterval: Duration = .seconds(60)) throws {
+    /// `start`: the server's clock at first (a real provider's tokens need the real time).
+    init(configuration: TesseraConfiguration = Fixture.configuration, purgeInterval: Duration = .seconds(60), start: Date = Fixture.start) throws {
+        clock = ManualClock(start)
         dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-test-\(UUID())").path
         var configuration = configuration
         configuration.databaseURL = TestStore.freshPostgresURL()
@@ -94,7 +96,8 @@ struct Harness {
     }
 
     /// A harness on `other`'s data folder and database (a restart), with `configuration`.
-    init(reopening other: Harness, configuration: TesseraConfiguration) {
+    init(reopening other: Harness, configuration: TesseraConfiguration, start: Date = Fixture.start) {
+        clock = ManualClock(start)
         dataDirectory = other.dataDirectory
         var configuration = configuration
         configuration.databaseURL = other.configuration.databaseURL

@@ -318,7 +318,7 @@ import TesseraCore
                 case .signingKey(let kid, let algorithm): Data("\(kid)/\(algorithm)/".utf8) + box
                 case .application(let tenantID, let clientID, let keyID): Data("\(tenantID)/\(clientID)/\(keyID)/".utf8) + box
                 case .upstreamToken(let sessionID, let kind): Data("\(sessionID)/\(kind)/".utf8) + box
-                case .upstreamAttempt: box
+                case .upstreamAttempt, .logoutHint, .logoutReturn: box
                 }
             }
             #expect(count == 2)
