@@ -366,6 +366,16 @@ public final class PostgresStore: Store {
 
     public func claimLogoutDeliveries(now: Date, lease: TimeInterval, limit: Int) async throws -> [LogoutDelivery] {
         let at = now.epochMilliseconds, until = now.addingTimeInterval(lease).epochMilliseconds
+        // A read first: the loop asks every second on every instance, and most of the time nothing is due.
+        let due = try await read { db in
+            var found = false
+            let rows = try await db.query("""
+                SELECT 1 FROM logout_delivery WHERE next_attempt_at <= \(at) AND (claimed_until IS NULL OR claimed_until <= \(at)) LIMIT 1
+                """, logger: logger)
+            for try await _ in rows { found = true }
+            return found
+        }
+        guard due else { return [] }
         return try await write { db in
             // SKIP LOCKED: instances claiming at once take different rows, each row one instance.
             let rows = try await db.query("""

@@ -592,6 +592,12 @@ public final class SQLiteStore: Store {
 
     public func claimLogoutDeliveries(now: Date, lease: TimeInterval, limit: Int) async throws -> [LogoutDelivery] {
         let at = now.epochMilliseconds, until = now.addingTimeInterval(lease).epochMilliseconds
+        // A read first: the loop asks every second, and most of the time nothing is due (no write then).
+        let due = try await read { db in
+            try db.int(sql: "SELECT 1 FROM logout_delivery WHERE next_attempt_at <= ?1 AND (claimed_until IS NULL OR claimed_until <= ?1) LIMIT 1",
+                       arguments: [at]) != nil
+        }
+        guard due else { return [] }
         return try await write { db in
             let rows = try db.rows(sql: """
                 UPDATE logout_delivery SET claimed_until = ?1
@@ -875,7 +881,11 @@ public final class SQLiteStore: Store {
                                arguments: [sealed, kid])
                     return .commit
                 }
-                try db.checkpoint(.truncate)
+                // A truncating checkpoint waits for every reader of the WAL; under load that can
+                // outlast the busy timeout once: try again a few times before failing the start.
+                for attempt in 1... {
+                    do { try db.checkpoint(.truncate); break } catch where attempt < 5 { usleep(200_000) }
+                }
             }
         } catch {
             throw StoreError("SQLite write failed: \(error)")

@@ -30,15 +30,16 @@ final class TesseraProcess: Sendable {
     /// Starts the program and waits (without holding a thread) for the port it bound.
     /// `database`: a PostgreSQL URL to share; nil for the SQLite file in `dataDirectory`.
     /// `arguments` go after the usual ones; `descriptorLimit` lowers the program's `ulimit -n`.
+    /// `config`: a YAML file to serve instead of the demo (with the shared key-encryption key).
     static func launch(dataDirectory: String, database: String? = nil, arguments: [String] = [],
-                       descriptorLimit: Int? = nil, environment: [String: String] = [:]) async throws -> TesseraProcess {
+                       descriptorLimit: Int? = nil, environment: [String: String] = [:], config: String? = nil) async throws -> TesseraProcess {
         try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
         let logPath = dataDirectory + "/tessera-\(UUID().uuidString.prefix(8)).log"
         guard FileManager.default.createFile(atPath: logPath, contents: nil), let log = FileHandle(forWritingAtPath: logPath) else {
             throw TesseraProcessError(output: "cannot write \(logPath)")
         }
         let process = Process()
-        let tesseraArguments = ["serve", "--demo", "--port", "0", "--data-dir", dataDirectory, "--log-level", "info", "--disable-throttling"]
+        let tesseraArguments = ["serve"] + (config.map { ["--config", $0] } ?? ["--demo"]) + ["--port", "0", "--data-dir", dataDirectory, "--log-level", "info", "--disable-throttling"]
             + (database.map { ["--database", $0] } ?? []) + arguments
         if let descriptorLimit {
             process.executableURL = URL(fileURLWithPath: "/bin/sh")
@@ -51,7 +52,7 @@ final class TesseraProcess: Sendable {
         process.standardError = log
         // Instances sharing a PostgreSQL database share its key-encryption key; `--demo` would make
         // one per data folder.
-        let shared = database == nil ? [:] : ["TESSERA_KEY_ENCRYPTION_KEY": Self.sharedKeyEncryptionKey]
+        let shared = database == nil && config == nil ? [:] : ["TESSERA_KEY_ENCRYPTION_KEY": Self.sharedKeyEncryptionKey]
         process.environment = ProcessInfo.processInfo.environment.merging(shared.merging(environment) { $1 }) { $1 }
         try process.run()
         try? log.close()

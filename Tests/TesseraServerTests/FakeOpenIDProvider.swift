@@ -29,6 +29,8 @@ final class FakeOpenIDProvider: Sendable {
         case wrongNonce
         case expired
         case algorithmNone
+        /// HS256 keyed with the provider's public key (PEM): the key-confusion attack.
+        case hmacWithPublicKey
         /// Signed with a key not yet in the JWKS (published after the next `rotate()`).
         case unpublishedKey
         /// The token endpoint answers 500.
@@ -56,6 +58,7 @@ final class FakeOpenIDProvider: Sendable {
         /// Logout tokens a programmer's back-channel endpoint (`/programmer/logout`) took.
         var received: [String] = []
         var receiverDown = false
+        var receiverCalls = 0
         var tokenCalls = 0
         var sessionID = "sid-1"
     }
@@ -80,6 +83,7 @@ final class FakeOpenIDProvider: Sendable {
     var revoked: [String] { state.withLock { $0.revoked } }
     var revocationCalls: Int { state.withLock { $0.revocationCalls } }
     var received: [String] { state.withLock { $0.received } }
+    var receiverCalls: Int { state.withLock { $0.receiverCalls } }
     func setRevocationDown(_ down: Bool) { state.withLock { $0.revocationDown = down } }
     func setReceiverDown(_ down: Bool) { state.withLock { $0.receiverDown = down } }
     var tokenCalls: Int { state.withLock { $0.tokenCalls } }
@@ -142,7 +146,7 @@ final class FakeOpenIDProvider: Sendable {
         // A programmer's service that hears of ended sessions.
         router.post("/programmer/logout") { [self] request, _ in
             let form = try await Self.form(request)
-            guard !state.withLock({ $0.receiverDown }) else { return Response(status: .badGateway) }
+            guard !state.withLock({ $0.receiverCalls += 1; return $0.receiverDown }) else { return Response(status: .badGateway) }
             guard let token = form["logout_token"] else { return Response(status: .badRequest) }
             state.withLock { $0.received.append(token) }
             return Response(status: .ok)
@@ -201,6 +205,12 @@ final class FakeOpenIDProvider: Sendable {
         let payload = try JSONSerialization.data(withJSONObject: claims).base64URLEncoded()
         if fault == .algorithmNone {
             return Data(#"{"alg":"none","typ":"JWT"}"#.utf8).base64URLEncoded() + "." + payload + "."
+        }
+        if fault == .hmacWithPublicKey {
+            let header = Data(#"{"alg":"HS256","typ":"JWT","kid":"\#(signing.kid)"}"#.utf8).base64URLEncoded()
+            let input = header + "." + payload
+            let secret = SymmetricKey(data: Data(signing.key.publicKey.pemRepresentation.utf8))
+            return input + "." + Data(HMAC<SHA256>.authenticationCode(for: Data(input.utf8), using: secret)).base64URLEncoded()
         }
         let key = fault == .unpublishedKey ? unpublished : signing
         let header = Data(#"{"alg":"RS256","typ":"JWT","kid":"\#(key.kid)"}"#.utf8).base64URLEncoded()

@@ -14,8 +14,6 @@ import TesseraCore
     static let providerID = "Glew"
 
     static func configuration(issuer: String) throws -> TesseraConfiguration {
-        var configuration = Fixture.configuration
-        let directory = configuration.directory
         var provider = OpenIDProvider(
             id: providerID, displayName: "Glewlwyd TV", issuer: issuer, clientID: Glewlwyd.clientID,
             clientAuthentication: .clientSecretBasic(secret: Glewlwyd.clientSecret),
@@ -23,10 +21,7 @@ import TesseraCore
             // Every household of this client may watch REF30 (Glewlwyd's id_token has no claim of its own for it).
             claims: ClaimMapping(metadata: ["name": "name"], rules: [EntitlementRule(claim: "aud", value: Glewlwyd.clientID, grant: ["REF30"])]))
         provider.postLogoutRedirectURI = "http://localhost/idp/\(providerID)/logged-out"
-        var tenants = directory.tenantOrder.compactMap { directory.tenant($0) }
-        for index in tenants.indices where tenants[index].id == "REF30" { tenants[index].providerIDs.append(providerID) }
-        configuration.directory = try Directory(tenants: tenants, providers: Array(directory.providers.values) + [provider])
-        return configuration
+        return try Fixture.configuration(adding: [provider])
     }
 
     /// Tessera's browser from its login path to Glewlwyd and back to the confirmation, confirmed.

@@ -57,6 +57,19 @@ enum Fixture {
         return configuration
     }
 
+    /// The fixture with `providers` added, REF30 offering them, and each tenant changed by `change`.
+    static func configuration(adding providers: [any IdentityProvider], change: (inout Tenant) -> Void = { _ in }) throws -> TesseraConfiguration {
+        var configuration = Self.configuration
+        let directory = configuration.directory
+        var tenants = directory.tenantOrder.compactMap { directory.tenant($0) }
+        for index in tenants.indices {
+            if tenants[index].id == "REF30" { tenants[index].providerIDs += providers.map(\.id) }
+            change(&tenants[index])
+        }
+        configuration.directory = try Directory(tenants: tenants, providers: Array(directory.providers.values) + providers)
+        return configuration
+    }
+
     static let start = Date(epochMilliseconds: 1_795_000_000_000)
     static let deviceInfo = Data(#"{"model":"Roku Ultra","osName":"Roku OS","primaryHardwareType":"SetTopBox"}"#.utf8).base64EncodedString()
 }

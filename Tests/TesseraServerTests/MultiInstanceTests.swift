@@ -19,8 +19,8 @@ struct Instances {
     }
 
     /// Registers through DCR with the software statement the program wrote; returns JSON headers with the bearer.
-    static func bearer(_ client: TestClient, dataDirectory: String) async throws -> HTTPFields {
-        let credentials = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dataDirectory + "/demo-credentials.json"))) as? [String: Any]
+    static func bearer(_ client: TestClient, dataDirectory: String, credentials file: String = "demo-credentials.json") async throws -> HTTPFields {
+        let credentials = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dataDirectory + "/" + file))) as? [String: Any]
         let statement = try #require(((credentials?["tenants"] as? [[String: Any]])?.first?["software_statements"] as? [[String: Any]])?.first?["software_statement"] as? String)
         let registered = json(try await call(client, .post, "/o/client/register", headers: [.contentType: "application/json"], body: #"{"software_statement":"\#(statement)"}"#))
         let token = try await call(client, .post, "/o/client/token", headers: [.contentType: "application/x-www-form-urlencoded"],

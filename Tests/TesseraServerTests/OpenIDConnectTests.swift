@@ -16,8 +16,6 @@ import TesseraCore
     /// The fixture with an OIDC provider `Corp` offered by REF30: entitlements from the
     /// `channels` claim and a rule on `groups`, metadata from two claims.
     static func configuration(issuer: String) throws -> TesseraConfiguration {
-        var configuration = Fixture.configuration
-        let directory = configuration.directory
         var provider = OpenIDProvider(
             id: providerID, displayName: "Corp TV", issuer: issuer, clientID: FakeOpenIDProvider.clientID,
             clientAuthentication: .clientSecretBasic(secret: FakeOpenIDProvider.clientSecret), scopes: ["offline_access"],
@@ -31,14 +29,8 @@ import TesseraCore
                                   clientAuthentication: .privateKeyJWT, redirectURI: "http://localhost/idp/Gone/callback")
         // async-http-client tries the connection again until the deadline: the timeout bounds it.
         gone.timeout = 1
-        var tenants = directory.tenantOrder.compactMap { directory.tenant($0) }
-        for index in tenants.indices where tenants[index].id == "REF30" {
-            tenants[index].providerIDs += [providerID, "Gone"]
-            // The programmer's services hear of every ended session (the fake serves that endpoint too).
-            tenants[index].backchannelLogoutURI = issuer + "/programmer/logout"
-        }
-        configuration.directory = try Directory(tenants: tenants, providers: Array(directory.providers.values) + [provider, gone])
-        return configuration
+        // The programmer's services hear of every ended session (the fake serves that endpoint too).
+        return try Fixture.configuration(adding: [provider, gone]) { $0.backchannelLogoutURI = issuer + "/programmer/logout" }
     }
 
     /// A fake provider and a Tessera that trusts it.
@@ -154,7 +146,7 @@ import TesseraCore
     @Test(arguments: [
         (FakeOpenIDProvider.Fault.deny, HTTPResponse.Status.forbidden),
         (.badSignature, .forbidden), (.wrongAudience, .forbidden), (.wrongNonce, .forbidden), (.expired, .forbidden),
-        (.algorithmNone, .forbidden), (.unpublishedKey, .forbidden), (.serverError, .badGateway), (.slow, .badGateway),
+        (.algorithmNone, .forbidden), (.hmacWithPublicKey, .forbidden), (.unpublishedKey, .forbidden), (.serverError, .badGateway), (.slow, .badGateway),
     ])
     func aFailedSignInAtTheProviderStoresNothing(fault: FakeOpenIDProvider.Fault, status: HTTPResponse.Status) async throws {
         try await Self.running { wire, fake in
@@ -255,13 +247,13 @@ import TesseraCore
     }
 
     /// A logout token Tessera sent a programmer, verified with Tessera's published JWKS.
-    static func verifiedProgrammerToken(_ token: String, wire: Wire) async throws -> TokenAuthority.LogoutTokenClaims {
+    static func verifiedProgrammerToken(_ token: String, wire: Wire, tenant: String = "REF30") async throws -> TokenAuthority.LogoutTokenClaims {
         let header = try #require(Data(lenientBase64: token.split(separator: ".")[0]))
         #expect(String(decoding: header, as: UTF8.self).contains("\"typ\":\"logout+jwt\""))
         let keys = JWTKeyCollection()
         try await keys.add(jwks: wire.services.tokens.jwks)
         let claims = try await keys.verify(token, as: TokenAuthority.LogoutTokenClaims.self)
-        #expect(claims.aud.value == ["REF30"])
+        #expect(claims.aud.value == [tenant])
         #expect(claims.iss.value == TokenAuthority.issuer)
         #expect(claims.events.keys.sorted() == [TokenAuthority.LogoutTokenClaims.event])
         return claims
@@ -370,6 +362,16 @@ import TesseraCore
             var subjects: [String] = []
             for token in fake.received { subjects.append(try await Self.verifiedProgrammerToken(token, wire: wire).sub.value) }
             #expect(subjects == ["cv-user-full", "cv-user-full", "cv-user-full", "upstream-user-1"])
+            // Meeting USG: a token deleted; OneAccess: a session logged out. Each to its own tenant.
+            let usg = try await MeetingUSGTests.signIn(wire)
+            #expect(try await MeetingUSGTests.delete(wire, token: try #require(usg["accessToken"] as? String)).status == .ok)
+            #expect(try await Self.eventually { fake.received.count == 5 })
+            _ = try await Self.verifiedProgrammerToken(fake.received[4], wire: wire, tenant: "meeting-demo")
+            let sessionToken = try await OneAccessSDKTests.sessionToken(wire)
+            let signedOut = try await OneAccessSDKTests.logout(wire, headers: try await OneAccessSDKTests.signed(wire, token: sessionToken))
+            #expect(signedOut.status == .ok)
+            #expect(try await Self.eventually { fake.received.count == 6 })
+            _ = try await Self.verifiedProgrammerToken(fake.received[5], wire: wire, tenant: "sdk-demo")
 
             // Expiry: the purge removes the session, and nobody is told.
             _ = try await wire.signedIn(deviceID: "bc-expired")
@@ -377,7 +379,7 @@ import TesseraCore
             _ = try await wire.store.purgeExpired(now: wire.clock.now(), grace: 24 * 3600)
             #expect(try await wire.store.session(device: DeviceKey(tenantID: "REF30", deviceID: "bc-expired")) == nil)
             try await Task.sleep(for: .seconds(2))
-            #expect(fake.received.count == 4)
+            #expect(fake.received.count == 6)
         }
     }
 
