@@ -72,10 +72,15 @@ struct LogoutDeliveryService: Service {
             services.logger.error("cannot register the tenants' back-channel logouts: \(error)")
         }
         try? await cancelWhenGracefulShutdown {
+            var lastCount = ContinuousClock.now - .seconds(3600)
             while !Task.isCancelled {
                 // A full round: more may be due at once.
                 while await services.deliverLogouts() == Services.deliveriesPerRound, !Task.isCancelled {}
-                await services.countPendingDeliveries()
+                // The gauge at most every 15 s: a count is a read the loop does not otherwise need.
+                if ContinuousClock.now - lastCount >= .seconds(15) {
+                    await services.countPendingDeliveries()
+                    lastCount = .now
+                }
                 try await Task.sleep(for: interval)
             }
         }

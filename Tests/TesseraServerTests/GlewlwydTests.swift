@@ -51,7 +51,7 @@ import TesseraCore
         let glewlwyd = try await Glewlwyd.start()
         defer { glewlwyd.stop() }
         let configuration = try Self.configuration(issuer: glewlwyd.issuer)
-        let harness = try Harness(configuration: configuration, start: Date())
+        let harness = try Harness(configuration: configuration, start: Date(), deliveryInterval: .milliseconds(100))
         try await harness.run { wire in
             // On PostgreSQL, a second instance on the same database: the back-channel logout that
             // reaches the first must end the sessions on both.

@@ -97,10 +97,16 @@ struct Harness {
     let clock: ManualClock
     let configuration: TesseraConfiguration
     let purgeInterval: Duration
+    /// How often the logout deliveries are looked at: once at the start and then hourly unless a
+    /// test delivers (each look is a read; hundreds of servers in one run share the database's
+    /// connections).
+    let deliveryInterval: Duration
 
     /// `start`: the server's clock at first (a real provider's tokens need the real time).
-    init(configuration: TesseraConfiguration = Fixture.configuration, purgeInterval: Duration = .seconds(60), start: Date = Fixture.start) throws {
+    init(configuration: TesseraConfiguration = Fixture.configuration, purgeInterval: Duration = .seconds(60), start: Date = Fixture.start,
+         deliveryInterval: Duration = .seconds(3600)) throws {
         clock = ManualClock(start)
+        self.deliveryInterval = deliveryInterval
         dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-test-\(UUID())").path
         var configuration = configuration
         configuration.databaseURL = TestStore.freshPostgresURL()
@@ -111,6 +117,7 @@ struct Harness {
     /// A harness on `other`'s data folder and database (a restart), with `configuration`.
     init(reopening other: Harness, configuration: TesseraConfiguration, start: Date = Fixture.start) {
         clock = ManualClock(start)
+        deliveryInterval = other.deliveryInterval
         dataDirectory = other.dataDirectory
         var configuration = configuration
         configuration.databaseURL = other.configuration.databaseURL
@@ -159,6 +166,7 @@ struct Harness {
         // Tests count the sessions when they mean to (`Services.countSessions`); a background
         // count in the middle of a test (every 15 s by default) would move the gauge under it.
         options.sessionCountInterval = .seconds(3600)
+        options.deliveryInterval = deliveryInterval
         options.clock = clock
         options.logLevel = .critical
         let (application, services, store) = try await TesseraServerBuilder.build(options)

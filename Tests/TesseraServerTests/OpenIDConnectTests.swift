@@ -41,7 +41,7 @@ import TesseraCore
         fake.setClaim("postal_code", "10001")
         fake.setClaim("household", "hh-42")
         try await fake.run { issuer in
-            let harness = try Harness(configuration: try configuration(issuer: issuer))
+            let harness = try Harness(configuration: try configuration(issuer: issuer), deliveryInterval: .milliseconds(100))
             try await harness.run { wire in try await body(wire, fake) }
         }
     }
