@@ -180,23 +180,24 @@ final class Glewlwyd: Sendable {
         return (try String(contentsOfFile: directory + "/key.pem", encoding: .utf8), try String(contentsOfFile: directory + "/cert.pem", encoding: .utf8))
     }
 
+    /// Runs a program with `input` on its standard input and returns its standard output. Both go
+    /// through files, not pipes: Foundation's FileHandle traps (`try!`) when a pipe's read or write
+    /// is interrupted by a signal, and the suite's other tests kill processes all the time.
     @discardableResult
     static func run(_ arguments: [String], input: String?) throws -> String {
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("glewlwyd-run-\(UUID())").path
+        defer { for suffix in [".in", ".out"] { try? FileManager.default.removeItem(atPath: base + suffix) } }
+        try (input ?? "").write(toFile: base + ".in", atomically: false, encoding: .utf8)
+        _ = FileManager.default.createFile(atPath: base + ".out", contents: nil)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = arguments
-        let out = Pipe(), inPipe = Pipe()
-        process.standardOutput = out
+        process.standardInput = FileHandle(forReadingAtPath: base + ".in")
+        process.standardOutput = FileHandle(forWritingAtPath: base + ".out")
         process.standardError = FileHandle(forWritingAtPath: "/dev/null")
-        if input != nil { process.standardInput = inPipe }
         try process.run()
-        if let input {
-            inPipe.fileHandleForWriting.write(Data(input.utf8))
-            try inPipe.fileHandleForWriting.close()
-        }
-        let data = out.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         try #require(process.terminationStatus == 0, "\(arguments.joined(separator: " ")) failed")
-        return String(decoding: data, as: UTF8.self)
+        return try String(contentsOfFile: base + ".out", encoding: .utf8)
     }
 }
