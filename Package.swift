@@ -28,6 +28,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", exact: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", exact: "2.4.1"),
         .package(url: "https://github.com/swift-server/async-http-client.git", exact: "1.37.0"),
+        .package(url: "https://github.com/adam-fowler/compress-nio.git", exact: "1.5.0"),
     ],
     targets: [
         .target(
@@ -69,9 +70,9 @@ let package = Package(
         // OpenSSL's libcrypto, for RSA-OAEP with SHA-256 and MGF1-SHA-1 only (swift-crypto offers
         // MGF1 with the OAEP hash alone); .ci/run installs libssl-dev.
         .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
-        // Apple partner SSO's SAML assertion check over libxmlsec1 (OpenSSL engine) and libxml2:
-        // which element must be signed, and its fields; no canonicalisation or cryptography of its
-        // own. .ci/run installs libxmlsec1-dev. The defines are `pkg-config --cflags
+        // SAML over libxmlsec1 (OpenSSL engine), libxml2 and OpenSSL's libcrypto: Apple partner
+        // SSO's assertion check and the SAML service provider's messages (saml_messages.h): which
+        // element must be signed, and its fields; no canonicalisation or cryptography of its own. .ci/run installs libxmlsec1-dev. The defines are `pkg-config --cflags
         // xmlsec1-openssl`'s (they fix xmlsec's ABI), which SwiftPM does not take from pkg-config.
         .target(
             name: "SAMLAssertion",
@@ -81,7 +82,7 @@ let package = Package(
                 .define("XMLSEC_NO_GOST2012", to: "1"), .define("__XMLSEC_FUNCTION__", to: "__func__"),
                 .unsafeFlags(["-I/usr/include/xmlsec1", "-I/usr/include/libxml2"]),
             ],
-            linkerSettings: [.linkedLibrary("xmlsec1-openssl"), .linkedLibrary("xmlsec1"), .linkedLibrary("xml2")]
+            linkerSettings: [.linkedLibrary("xmlsec1-openssl"), .linkedLibrary("xmlsec1"), .linkedLibrary("xml2"), .linkedLibrary("crypto")]
         ),
         .target(
             name: "TesseraServices",
@@ -96,6 +97,8 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 // Tessera as an OpenID Connect relying party: discovery, keys, the token endpoint.
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                // The SAML HTTP-Redirect binding's raw deflate.
+                .product(name: "CompressNIO", package: "compress-nio"),
             ]
         ),
         .target(

@@ -4,7 +4,7 @@ import Foundation
 /// in at the provider's own pages, and Tessera learns who it is from the provider's id_token.
 /// What the subscriber may watch and its metadata come from that token's claims, as the YAML maps
 /// them (``ClaimMapping``); Tessera keeps them with each session (``UpstreamLogin``).
-public struct OpenIDProvider: IdentityProvider, Equatable {
+public struct OpenIDProvider: UpstreamProvider, Equatable {
     public var id: String
     public var displayName: String
     public var logoURL: String?
@@ -65,12 +65,6 @@ public struct OpenIDProvider: IdentityProvider, Equatable {
 
     /// The scope parameter of an authorization request.
     public var scope: String { (["openid"] + scopes.filter { $0 != "openid" }).joined(separator: " ") }
-
-    /// The decision for `resource` from the claims the session was started with: as a directory
-    /// subscriber's, entitlements and then the parental ceiling of `maxRating`.
-    public func entitlement(for claims: UpstreamClaims, resource: ResourceRequest) -> Entitlement {
-        .of(entitlements: claims.entitlements, metadata: claims.metadata, resource: resource, denyMessage: denyMessage)
-    }
 }
 
 /// How an id_token's claims become a subscriber: its user id, its metadata and its entitlements.
@@ -196,43 +190,5 @@ public struct UpstreamLogin: Sendable, Equatable {
         self.claims = claims
         self.sealedIDToken = sealedIDToken
         self.sealedRefreshToken = sealedRefreshToken
-    }
-}
-
-/// A message Tessera owes someone because a session ended, kept in the store until it is
-/// delivered (an outbox): retried with backoff, kept across restarts, taken by one instance of a
-/// group at a time. Rows are made by triggers on the session table, in the transaction that
-/// ends the session, whatever ends it.
-public struct LogoutDelivery: Sendable, Equatable {
-    public enum Kind: String, Sendable {
-        /// Revoke the upstream refresh token of a session that came from an OpenID Connect
-        /// provider (RFC 7009), at the provider's revocation endpoint.
-        case revocation = "revoke"
-        /// Tell the tenant's services that the session ended: a signed OpenID Connect
-        /// back-channel logout token POSTed to its `backchannel_logout_uri`. Not for a session
-        /// that merely expired (the purge).
-        case programmer
-    }
-
-    public var id: Int64
-    public var kind: Kind
-    public var tenantID: String
-    public var providerID: String
-    public var sessionID: UUID
-    public var userID: String
-    /// The refresh token to revoke, sealed for the session (``KeySealing/Owner/upstreamToken(sessionID:kind:)``).
-    public var sealedToken: Data?
-    /// Delivery attempts that failed so far.
-    public var attempts: Int
-
-    public init(id: Int64, kind: Kind, tenantID: String, providerID: String, sessionID: UUID, userID: String, sealedToken: Data?, attempts: Int) {
-        self.id = id
-        self.kind = kind
-        self.tenantID = tenantID
-        self.providerID = providerID
-        self.sessionID = sessionID
-        self.userID = userID
-        self.sealedToken = sealedToken
-        self.attempts = attempts
     }
 }

@@ -91,6 +91,13 @@ struct ConfigurationFile: Decodable {
         var postLogoutRedirectURI: String?
         var timeout: Double?
         var claims: ClaimsEntry?
+        // kind: saml
+        var metadata: String?
+        var entityID: String?
+        var serviceProviderEntityID: String?
+        var certificates: [String]?
+        var metadataRefresh: Double?
+        var nameIDFormat: String?
         /// The subscribers' hashes, made for every provider at once before the providers are
         /// (``ConfigurationFile/hashes(of:)``); not in the YAML.
         var hashes: [PasswordHash]?
@@ -101,6 +108,8 @@ struct ConfigurationFile: Decodable {
             case appleSSO = "apple_sso"
             case issuer, clientID = "client_id", clientSecret = "client_secret", clientAuthentication = "token_endpoint_auth_method"
             case scopes, redirectURI = "redirect_uri", postLogoutRedirectURI = "post_logout_redirect_uri", timeout, claims
+            case metadata, entityID = "entity_id", serviceProviderEntityID = "sp_entity_id", certificates
+            case metadataRefresh = "metadata_refresh", nameIDFormat = "name_id_format"
         }
     }
 
@@ -143,7 +152,48 @@ struct ConfigurationFile: Decodable {
             "directory": directory,
             "temppass": tempPass,
             "oidc": openID,
+            "saml": saml,
         ]
+
+        /// The claim mapping of an upstream provider's `claims:`, the user id from `userID` unless named.
+        static func claimMapping(_ claims: ClaimsEntry?, userID: String) -> ClaimMapping {
+            ClaimMapping(userID: claims?.userID ?? userID, metadata: claims?.metadata ?? [:], entitlementsClaim: claims?.entitlements,
+                         rules: (claims?.entitlementRules ?? []).map { EntitlementRule(claim: $0.claim, value: $0.value, grant: $0.grant) })
+        }
+
+        /// A SAML identity provider: its metadata (a file, or an https URL; http only on a
+        /// loopback host), which of its entities, and the attribute mapping.
+        static func saml(_ entry: Provider) throws -> MadeProvider {
+            guard let location = entry.metadata, !location.isEmpty else {
+                throw ConfigurationError("SAML provider \(entry.id) needs metadata: a file or an https URL")
+            }
+            let source: SAMLProvider.MetadataSource
+            if location.contains("://") {
+                guard let url = URLComponents(string: location), let host = url.host, !host.isEmpty,
+                      url.scheme == "https" || (url.scheme == "http" && ["127.0.0.1", "localhost", "::1", "[::1]"].contains(host))
+                else { throw ConfigurationError("SAML provider \(entry.id): metadata is a file or an https URL (http only on a loopback host)") }
+                source = .url(location)
+            } else {
+                source = .file(location)
+            }
+            for certificate in entry.certificates ?? [] where !certificate.contains("-----BEGIN CERTIFICATE-----") {
+                throw ConfigurationError("SAML provider \(entry.id): each of certificates must be a PEM X.509 certificate")
+            }
+            if let refresh = entry.metadataRefresh, !(refresh >= 60) {
+                throw ConfigurationError("SAML provider \(entry.id): metadata_refresh is in seconds, at least 60")
+            }
+            if let timeout = entry.timeout, !(timeout > 0 && timeout <= 60) {
+                throw ConfigurationError("SAML provider \(entry.id): timeout is in seconds, more than 0 and at most 60")
+            }
+            var provider = SAMLProvider(id: entry.id, displayName: entry.displayName ?? entry.id, logoURL: entry.logoURL, metadata: source,
+                                        entityID: entry.entityID, serviceProviderEntityID: entry.serviceProviderEntityID,
+                                        certificates: entry.certificates ?? [], nameIDFormat: entry.nameIDFormat,
+                                        claims: claimMapping(entry.claims, userID: SAMLProvider.nameIDClaim), denyMessage: entry.denyMessage,
+                                        proxyProviderID: entry.proxy, platformMappingID: entry.platformMappingID)
+            if let refresh = entry.metadataRefresh { provider.metadataRefresh = refresh }
+            if let timeout = entry.timeout { provider.timeout = timeout }
+            return (provider, [:])
+        }
 
         /// An OpenID Connect provider: its issuer (https, or http on a loopback host for tests),
         /// the client Tessera is registered as, and the claim mapping.
@@ -171,10 +221,7 @@ struct ConfigurationFile: Decodable {
             if let timeout = entry.timeout, !(timeout > 0 && timeout <= 60) {
                 throw ConfigurationError("OIDC provider \(entry.id): timeout is in seconds, more than 0 and at most 60")
             }
-            let claims = entry.claims
-            let mapping = ClaimMapping(
-                userID: claims?.userID ?? "sub", metadata: claims?.metadata ?? [:], entitlementsClaim: claims?.entitlements,
-                rules: (claims?.entitlementRules ?? []).map { EntitlementRule(claim: $0.claim, value: $0.value, grant: $0.grant) })
+            let mapping = claimMapping(entry.claims, userID: "sub")
             var provider = OpenIDProvider(id: entry.id, displayName: entry.displayName ?? entry.id, logoURL: entry.logoURL, issuer: issuer,
                                           clientID: clientID, clientAuthentication: authentication, scopes: entry.scopes ?? [],
                                           redirectURI: entry.redirectURI, claims: mapping, denyMessage: entry.denyMessage, proxyProviderID: entry.proxy,
@@ -554,6 +601,10 @@ public struct TesseraConfiguration: Sendable {
             if let openID = made.provider as? OpenIDProvider, openID.redirectURI == nil,
                URLComponents(string: file.server?.publicBaseURL ?? "")?.host == nil {
                 problems.add(ConfigurationError("OIDC provider \(entry.id) needs a redirect_uri, or server.public_base_url to make it from",
+                                                path: ["providers", "\(index)"]))
+            }
+            if made.provider is SAMLProvider, URLComponents(string: file.server?.publicBaseURL ?? "")?.host == nil {
+                problems.add(ConfigurationError("SAML provider \(entry.id) needs server.public_base_url (its endpoints and entityID are made from it)",
                                                 path: ["providers", "\(index)"]))
             }
             providers.append(made.provider)

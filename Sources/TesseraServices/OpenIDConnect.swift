@@ -370,9 +370,9 @@ package final class OpenIDConnect: Sendable {
 
     // MARK: HTTP
 
-    private func get(_ url: String, within timeout: TimeInterval) async throws(TesseraError) -> Data {
+    func get(_ url: String, within timeout: TimeInterval, accept: String = "application/json") async throws(TesseraError) -> Data {
         var request = HTTPClientRequest(url: url)
-        request.headers.add(name: "Accept", value: "application/json")
+        request.headers.add(name: "Accept", value: accept)
         let (status, data) = try await send(request, within: timeout)
         guard status == .ok else {
             throw status.code >= 500 ? .upstreamLogin(.unavailable) : .upstreamLogin(.invalidResponse("\(url) answered \(status.code)"))

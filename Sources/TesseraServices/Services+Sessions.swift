@@ -130,12 +130,13 @@ extension Services {
 
     /// Ends every session `selector` picks and everything under it, durably; memory forgets them
     /// here and on every instance before this returns. The plan says what must follow.
-    /// `withIDTokens`: the plan also holds the upstream id_token of each session it ends that came
-    /// from an OpenID Connect provider (read before the revoke: the rows go with the sessions).
+    /// `withIDTokens`: the plan also holds what a logout hands back to the upstream provider of
+    /// each session it ends that came from one (an OpenID Connect id_token, a SAML subject), read
+    /// before the revoke: the rows go with the sessions.
     func revoke(_ selector: SessionSelector, withIDTokens: Bool = false) async throws(TesseraError) -> LogoutPlan {
         var idTokens: [UUID: String] = [:]
-        if withIDTokens, directory.providers.values.contains(where: { $0 is OpenIDProvider }) {
-            for session in try await stored({ try await sessions.sessions(selector) }) where directory.providers[session.subject.providerID] is OpenIDProvider {
+        if withIDTokens, hasUpstreamProviders {
+            for session in try await stored({ try await sessions.sessions(selector) }) where directory.providers[session.subject.providerID] is any UpstreamProvider {
                 guard let sealed = try await stored({ try await sessions.upstreamLogin(sessionID: session.id) })?.sealedIDToken,
                       let opened = try? sealing.open(sealed, for: .upstreamToken(sessionID: session.id, kind: UpstreamLoginCoding.idToken))
                 else { continue }

@@ -3,7 +3,8 @@ import Foundation
 import TesseraCore
 import TesseraStore
 
-/// Sign-in through an upstream OpenID Connect provider, and decisions from what it said.
+/// Sign-in through an upstream OpenID Connect provider, and decisions from what an upstream
+/// provider (OpenID Connect or SAML) said.
 ///
 /// The browser's attempt (its `state`) is the OAuth `state`; the `nonce` and the PKCE verifier
 /// are derived from it and the browser's cookie by the front door (an HMAC under the forms'
@@ -12,7 +13,9 @@ import TesseraStore
 /// (``KeySealing/Owner/upstreamAttempt(stateDigest:)``) until the subscriber confirms; then it is
 /// stored beside the sessions the login starts (``UpstreamLogin``).
 extension Services {
-    /// What a provider's callback gave, carried sealed until the subscriber confirms.
+    /// What a provider's callback gave, carried sealed until the subscriber confirms. `idToken`
+    /// is what a logout hands back to the provider: an OpenID Connect id_token, or a SAML
+    /// provider's ``SAMLSubject`` as JSON.
     package struct UpstreamGrant: Codable, Sendable {
         package var subjectID: String
         package var providerSessionID: String?
@@ -49,9 +52,13 @@ extension Services {
         }
         let grant = UpstreamGrant(subjectID: verified.subject, providerSessionID: verified.sessionID, claims: claims, idToken: idToken,
                                   refreshToken: answer.refreshToken)
+        return (Subject(userID: claims.userID, providerID: provider.id), try sealed(grant, state: state))
+    }
+
+    /// `grant` sealed for the confirmation form of attempt `state`.
+    func sealed(_ grant: UpstreamGrant, state: String) throws(TesseraError) -> String {
         do {
-            let sealed = try sealing.seal(try JSONEncoder().encode(grant), for: .upstreamAttempt(stateDigest: SecretDigest(of: state).hex))
-            return (Subject(userID: claims.userID, providerID: provider.id), sealed.base64URLEncoded())
+            return try sealing.seal(try JSONEncoder().encode(grant), for: .upstreamAttempt(stateDigest: SecretDigest(of: state).hex)).base64URLEncoded()
         } catch {
             logger.error("cannot seal an upstream grant: \(error)")
             throw .storageFailure
@@ -97,7 +104,7 @@ extension Services {
         switch directory.providers[session.subject.providerID] {
         case let provider as any EntitlementDeciding:
             return provider.entitlement(for: session.subject, resource: resource)
-        case let provider as OpenIDProvider:
+        case let provider as any UpstreamProvider:
             guard let claims = try await upstreamClaims(of: session) else { return .deny(details: nil) }
             return provider.entitlement(for: claims, resource: resource)
         default:
@@ -110,7 +117,7 @@ extension Services {
         switch directory.providers[session.subject.providerID] {
         case let provider as any EntitlementDeciding:
             return provider.metadata(for: session.subject)
-        case is OpenIDProvider:
+        case is any UpstreamProvider:
             return try await upstreamClaims(of: session)?.metadata
         default:
             return nil
@@ -121,7 +128,7 @@ extension Services {
     func proxyProviderID(of session: Session) -> String? {
         switch directory.providers[session.subject.providerID] {
         case let provider as any EntitlementDeciding: provider.proxyProviderID
-        case let provider as OpenIDProvider: provider.proxyProviderID
+        case let provider as any UpstreamProvider: provider.proxyProviderID
         default: nil
         }
     }

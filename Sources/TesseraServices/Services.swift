@@ -42,6 +42,10 @@ public final class Services: Sendable {
     let sealing: KeySealing
     /// Tessera as a relying party of the configured OpenID Connect providers.
     let openID: OpenIDConnect
+    /// Tessera as the service provider of the configured SAML providers.
+    let saml: SAMLServiceProvider
+    /// Whether any provider signs subscribers in upstream (a logout then reads what to hand back).
+    let hasUpstreamProviders: Bool
     package let logger: Logger
     public let metrics: TesseraMetrics
 
@@ -76,6 +80,8 @@ public final class Services: Sendable {
         applicationKeys = ApplicationKeys(store: store, sealing: sealing, clock: clock)
         self.sealing = sealing
         openID = OpenIDConnect(clock: clock)
+        saml = SAMLServiceProvider(clock: clock, openID: openID, privateKeyPEM: tokens.signingKeyPEM)
+        hasUpstreamProviders = configuration.directory.providers.values.contains { $0 is any UpstreamProvider }
         let hot = HotReads(capacity: configuration.cacheCapacity)
         self.hot = hot
         // Another instance ended what we may hold under these keys (or we may have missed some): forget it.

@@ -71,6 +71,8 @@ public struct TokenAuthority: Sendable {
     /// The HMAC key of the tokens Tessera's own forms carry (``BrowserForms``), shared by every
     /// instance through the store, so that a form served by one is accepted by another.
     package let formKey: SymmetricKey
+    /// The current RS256 private key (PEM): Tessera's signing key as a SAML service provider too.
+    let signingKeyPEM: String?
     static let formKeyAlgorithm = "HS256-forms"
 
     /// Loads the signing keys from the store, creating the first RS256 (access tokens, software
@@ -141,7 +143,8 @@ public struct TokenAuthority: Sendable {
             throw StoreError("the store holds no usable signing keys")
         }
         return TokenAuthority(keys: collection, accessTokenKIDs: accessTokenKIDs, signingKID: rsa.kid, jwks: JWKS(keys: published),
-                              mediaTokens: try await MediaTokenSigner(key: mediaTokenKey, kid: ec.kid), formKey: SymmetricKey(data: formKey))
+                              mediaTokens: try await MediaTokenSigner(key: mediaTokenKey, kid: ec.kid), formKey: SymmetricKey(data: formKey),
+                              signingKeyPEM: privateKeys[rsa.kid])
     }
 
     /// A media token for `claims`, as `serializedToken` carries it: base64 of the compact JWS.

@@ -63,7 +63,7 @@ import TesseraCore
         ("server:\n  trusted_proxies: [not-an-address]\nproviders: []\ntenants: []\n",
          "F:2: server.trusted_proxies: trusted proxy not-an-address is not an IP address or CIDR block"),
         ("providers:\n  - id: P\n    kind: ldap\ntenants: []\n",
-         "F:3: providers.0.kind: provider P: unknown kind ldap (known: directory, oidc, temppass)"),
+         "F:3: providers.0.kind: provider P: unknown kind ldap (known: directory, oidc, saml, temppass)"),
         // OpenID Connect providers: an issuer that is not https (http only on loopback), no
         // client id, a secret method without a secret, no callback address to give the provider.
         ("providers:\n  - id: O\n    kind: oidc\n    issuer: http://login.example\n    client_id: c\n    redirect_uri: https://a.test/cb\ntenants: []\n",
@@ -76,6 +76,16 @@ import TesseraCore
          "F:2: providers.0: OIDC provider O needs a redirect_uri, or server.public_base_url to make it from"),
         ("providers:\n  - id: O\n    kind: oidc\n    issuer: https://login.example\n    client_id: c\n    redirect_uri: https://a.test/cb\n    claims: {user_id: sub, entitlement_rule: []}\ntenants: []\n",
          "F:7: unknown key entitlement_rule in providers.0.claims (did you mean entitlement_rules?)"),
+        // SAML providers: metadata over plain http off loopback, none at all, a certificate that
+        // is not PEM, no public base URL to make the service provider's endpoints from.
+        ("server:\n  public_base_url: https://tv.test\nproviders:\n  - id: S\n    kind: saml\n    metadata: http://idp.example/md\ntenants: []\n",
+         "F:4: providers.0: SAML provider S: metadata is a file or an https URL (http only on a loopback host)"),
+        ("server:\n  public_base_url: https://tv.test\nproviders:\n  - id: S\n    kind: saml\ntenants: []\n",
+         "F:4: providers.0: SAML provider S needs metadata: a file or an https URL"),
+        ("server:\n  public_base_url: https://tv.test\nproviders:\n  - id: S\n    kind: saml\n    metadata: /etc/idp.xml\n    certificates: [abc]\ntenants: []\n",
+         "F:4: providers.0: SAML provider S: each of certificates must be a PEM X.509 certificate"),
+        ("providers:\n  - id: S\n    kind: saml\n    metadata: https://idp.example/md\ntenants: []\n",
+         "F:2: providers.0: SAML provider S needs server.public_base_url (its endpoints and entityID are made from it)"),
         // YAML that does not parse.
         ("providers: [\n  - id: x\n", "F:2: not valid YAML"),
     ])
@@ -122,7 +132,7 @@ import TesseraCore
             "F:3: server.registrations_per_address: server.registrations_per_address must be at least 1",
             "F:1: server: server.tls_cert and server.tls_key go together",
             "F:6: providers.0: TempPass TP needs a positive duration",
-            "F:9: providers.1.kind: provider P: unknown kind ldap (known: directory, oidc, temppass)",
+            "F:9: providers.1.kind: provider P: unknown kind ldap (known: directory, oidc, saml, temppass)",
             "F:10: providers.2: provider D, subscriber u: needs password or password_hash",
             "F:18: tenants.0.policies.authorize_limit: tenant T: authorize_limit must be at least 1",
             "F:20: tenants.0.degradation.0.rule: tenant T: degradation rule must be AuthNAll, AuthZAll or AuthZNone, not AuthXAll",

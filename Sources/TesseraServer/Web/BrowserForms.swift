@@ -46,6 +46,8 @@ struct BrowserForms: Sendable {
         /// browser (``token(_:browser:)`` of these, so nothing is stored and only this browser's
         /// callback can finish the attempt).
         case upstreamNonce(state: String, providerID: String)
+        /// A SAML AuthnRequest's ID (the Response's InResponseTo).
+        case samlRequest(state: String, providerID: String)
         case upstreamVerifier(state: String, providerID: String)
 
         var text: String {
@@ -55,6 +57,7 @@ struct BrowserForms: Sendable {
             case .confirmation(let state, let provider, let user): "confirm\u{0}\(state)\u{0}\(provider)\u{0}\(user)"
             case .providerLogout(let provider): "logout\u{0}\(provider)"
             case .upstreamNonce(let state, let provider): "oidc-nonce\u{0}\(state)\u{0}\(provider)"
+            case .samlRequest(let state, let provider): "saml-request\u{0}\(state)\u{0}\(provider)"
             case .upstreamVerifier(let state, let provider): "oidc-pkce\u{0}\(state)\u{0}\(provider)"
             }
         }

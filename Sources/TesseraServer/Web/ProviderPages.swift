@@ -72,6 +72,12 @@ struct ProviderPages: Sendable {
                         verifier: forms.token(.upstreamVerifier(state: state, providerID: providerID), browser: browser.id))
                     return Self.redirect(to: url, status: .found, headers: Self.cookies([browser.setCookie]))
                 }
+                if let saml = provider as? SAMLProvider {
+                    // An AuthnRequest whose ID only this browser's Response can answer.
+                    let url = try await services.samlSignOnURL(provider: saml, state: state,
+                                                               requestID: SAMLPages.requestID(forms: forms, state: state, providerID: providerID, browser: browser.id))
+                    return Self.redirect(to: url, status: .found, headers: Self.cookies([browser.setCookie]))
+                }
                 if let cookie = BrowserForms.cookie(Self.cookieName, in: request),
                    let session = try await services.providerSession(cookie: cookie),
                    session.subject.providerID == providerID, session.expiresAt > services.clock.now() {
@@ -173,7 +179,7 @@ struct ProviderPages: Sendable {
                     return pages.message("Nothing was activated", "The device was not signed in. You can close this page.", status: .ok)
                 }
                 var upstream: Services.UpstreamGrant?
-                if services.directory.providers[providerID] is OpenIDProvider {
+                if services.directory.providers[providerID] is any UpstreamProvider {
                     // What the provider's callback gave, sealed for this attempt, for this subscriber.
                     guard let grant = services.openUpstreamGrant(form["upstream"] ?? "", state: state), grant.claims.userID == userID else {
                         return pages.message(Self.linkExpired.0, Self.linkExpired.1, status: .badRequest)
@@ -193,6 +199,9 @@ struct ProviderPages: Sendable {
                 }
                 if let openID = provider as? OpenIDProvider {
                     return try await upstreamLogout(openID, query: RequestParameters(query: request.uri.query))
+                }
+                if let saml = provider as? SAMLProvider {
+                    return try await samlLogout(saml, query: RequestParameters(query: request.uri.query))
                 }
                 let browser = forms.browser(of: request)
                 var values: [String: Any] = [
@@ -263,6 +272,20 @@ struct ProviderPages: Sendable {
         return pages.message("Signed out", "You are signed out. You can close this page.", status: .ok)
     }
 
+    /// A SAML provider's logout: the browser goes through the provider's Single Logout service
+    /// with a signed LogoutRequest for the ended session's subject (the logout URL carries it,
+    /// sealed), and comes back to `/idp/{provider}/saml/slo`, which sends it on to the checked
+    /// redirect URL. Without a subject or a Single Logout service, straight to the redirect URL.
+    private func samlLogout(_ provider: SAMLProvider, query: RequestParameters) async throws -> Response {
+        let back = try logoutReturn(query)
+        let hint = query["hint"].flatMap { services.openedFromURL($0, .logoutHint(providerID: provider.id)) }
+        if let url = try await services.samlLogoutURL(provider: provider, subject: hint, back: back) {
+            return Self.redirect(to: url, status: .found)
+        }
+        if let back { return Self.redirect(to: back.url, status: .seeOther) }
+        return pages.message("Signed out", "You are signed out. You can close this page.", status: .ok)
+    }
+
     /// `Set-Cookie` fields, one per cookie.
     static func cookies(_ values: [String?]) -> HTTPFields {
         var headers = HTTPFields()
@@ -277,7 +300,7 @@ struct ProviderPages: Sendable {
     }
 
     /// A form that was not sent from this browser's own page: 403, nothing done, and a notice.
-    private func refused(_ refusal: BrowserForms.Refusal, what: String, tenant: Tenant?, client: String) -> Response {
+    func refused(_ refusal: BrowserForms.Refusal, what: String, tenant: Tenant?, client: String) -> Response {
         services.logger.notice("security: \(what) refused: \(refusal.rawValue)", metadata: [
             "event": "form-refused", "tenant": .string(tenant?.id ?? "-"), "client": .string(client)])
         return pages.message("Start again", "This page was not opened from this site. Start again from your TV.", status: .forbidden)
@@ -316,7 +339,7 @@ struct ProviderPages: Sendable {
 
     /// The page between the provider and the device: which device, made when and from where,
     /// and a button that only this browser's page can press.
-    private func confirmation(provider: any IdentityProvider, tenant: Tenant, login: PendingLogin, state: String, subject: Subject,
+    func confirmation(provider: any IdentityProvider, tenant: Tenant, login: PendingLogin, state: String, subject: Subject,
                               browser: BrowserForms.Browser, extraCookie: String?, upstream: String? = nil) -> Response {
         let now = services.clock.now()
         var values: [String: Any] = [
@@ -358,7 +381,7 @@ struct ProviderPages: Sendable {
         return octets.count == 4 ? octets.prefix(3).joined(separator: ".") + ".0/24" : nil
     }
 
-    private func page(_ body: () async throws -> Response) async -> Response {
+    func page(_ body: () async throws -> Response) async -> Response {
         do { return try await body() } catch let error as TesseraError {
             return pages.message(for: error)
         } catch {
