@@ -212,4 +212,48 @@ import TesseraCore
             #expect(why.contains(reason), "\(mode): \(why)")
         }
     }
+
+    /// A key rollover: the IdP publishes its new certificate beside the old one, Tessera takes it
+    /// at the next refresh of the metadata, and keeps what it had while the metadata cannot be read.
+    @Test func theMetadataIsReadAgainAndEveryCertificateItListsIsTrusted() async throws {
+        guard Self.available else { return }
+        let idp = try IdentityProvider()
+        defer { idp.remove() }
+        let signing = try String(contentsOfFile: idp.metadata, encoding: .utf8)
+        let newBody = try String(contentsOfFile: idp.certificate, encoding: .utf8).split(separator: "\n").filter { !$0.hasPrefix("-----") }.joined()
+        // Before the rollover the metadata lists only an older key's certificate.
+        let older = idp.directory + "/older"
+        try FileManager.default.createDirectory(atPath: older, withIntermediateDirectories: true)
+        _ = try Glewlwyd.keyPair(in: older)
+        let oldBody = try String(contentsOfFile: older + "/cert.pem", encoding: .utf8).split(separator: "\n").filter { !$0.hasPrefix("-----") }.joined()
+        try signing.replacingOccurrences(of: newBody, with: oldBody).write(toFile: idp.metadata, atomically: true, encoding: .utf8)
+
+        let clock = ManualClock(Date())
+        let saml = SAMLServiceProvider(clock: clock, openID: OpenIDConnect(clock: clock), privateKeyPEM: try String(contentsOfFile: idp.key, encoding: .utf8))
+        var provider = SAMLProvider(id: "Cable", displayName: "Cable", metadata: .file(idp.metadata))
+        provider.metadataRefresh = 60
+        let acs = "http://localhost/idp/Cable/saml/acs", audience = "http://localhost/idp/Cable/saml/metadata"
+        func verify() async throws -> Bool {
+            let metadata = try await saml.metadata(of: provider)
+            let url = try saml.signOnURL(metadata: metadata, requestID: "_r", issuer: audience, assertionConsumerURL: acs, nameIDFormat: nil, relayState: "s")
+            let request = try #require(URLComponents(string: url)?.queryItems?.first { $0.name == "SAMLRequest" }?.value)
+            do {
+                _ = try saml.verify(response: try idp.response("good", to: request), metadata: metadata, audience: audience, assertionConsumerURL: acs, requestID: "_r")
+                return true
+            } catch { return false }
+        }
+        #expect(try await verify() == false)
+        // Both certificates published; read again only when the refresh is due.
+        let both = signing.replacingOccurrences(of: "<md:KeyDescriptor use=\"signing\">", with:
+            "<md:KeyDescriptor use=\"signing\"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>\(oldBody)</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor><md:KeyDescriptor>")
+        try both.write(toFile: idp.metadata, atomically: true, encoding: .utf8)
+        #expect(try await verify() == false)
+        clock.advance(by: 61)
+        #expect(try await saml.metadata(of: provider).certificates.count == 2)
+        #expect(try await verify())
+        // The metadata gone: what was read stays.
+        try FileManager.default.removeItem(atPath: idp.metadata)
+        clock.advance(by: 61)
+        #expect(try await verify())
+    }
 }
