@@ -175,28 +175,21 @@ package final class OpenIDConnect: Sendable {
         return answer
     }
 
-    /// What a revocation came to.
-    package enum Revocation: Sendable, Equatable {
-        /// The provider took it (or already held the token invalid: RFC 7009 2.2 answers 200; some
-        /// providers answer 400 for a token they no longer know).
-        case done
-        /// The provider has no revocation endpoint: nothing to do.
-        case unsupported
-    }
-
     /// Revokes `refreshToken` at the provider's revocation endpoint (RFC 7009), authenticated as
-    /// at the token endpoint. Throws ``TesseraError/UpstreamProblem/unavailable`` (or an
-    /// invalid answer: the client was refused) when it should be tried again.
+    /// at the token endpoint; nothing to do when the provider has no such endpoint. A 2xx, or a
+    /// 400 (some providers answer it for a token they no longer know), is done. Throws
+    /// ``TesseraError/UpstreamProblem/unavailable`` (or an invalid answer: the client was refused)
+    /// when it should be tried again.
     package func revoke(refreshToken: String, provider: OpenIDProvider,
-                        assertion: @Sendable (_ audience: String) async throws -> String) async throws(TesseraError) -> Revocation {
+                        assertion: @Sendable (_ audience: String) async throws -> String) async throws(TesseraError) {
         let discovery = try await discovery(of: provider)
-        guard let endpoint = discovery.revocationEndpoint else { return .unsupported }
+        guard let endpoint = discovery.revocationEndpoint else { return }
         var form = ["token": refreshToken, "token_type_hint": "refresh_token"]
         var headers = HTTPHeaders()
         try await authenticate(provider, audience: discovery.tokenEndpoint, form: &form, headers: &headers, assertion: assertion)
         let (status, _) = try await post(endpoint, form: form, headers: headers, within: provider.timeout)
         switch status.code {
-        case 200..<300, 400: return .done
+        case 200..<300, 400: return
         case 500...: throw .upstreamLogin(.unavailable)
         default: throw .upstreamLogin(.invalidResponse("the revocation endpoint answered \(status.code)"))
         }

@@ -82,7 +82,7 @@ extension Services {
         }
         let tokens = self.tokens
         do {
-            _ = try await openID.revoke(refreshToken: String(decoding: opened, as: UTF8.self), provider: provider) { audience in
+            try await openID.revoke(refreshToken: String(decoding: opened, as: UTF8.self), provider: provider) { audience in
                 try await tokens.clientAssertion(clientID: provider.clientID, audience: audience)
             }
             return .delivered
