@@ -14,6 +14,7 @@
 #include <xmlsec/xmlsec.h>
 #include <xmlsec/xmltree.h>
 #include <xmlsec/xmldsig.h>
+#include <xmlsec/errors.h>
 #include <xmlsec/crypto.h>
 #include <xmlsec/openssl/app.h>
 
@@ -23,6 +24,8 @@ static int initialisation_failed = 0;
 static void initialise(void) {
     xmlInitParser();
     if (xmlSecInit() < 0 || xmlSecCryptoAppInit(NULL) < 0 || xmlSecCryptoInit() < 0) initialisation_failed = 1;
+    // A refused signature is an answer to the caller, not a line on the server's stderr.
+    xmlSecErrorsDefaultCallbackEnableOutput(0);
 }
 
 int tessera_saml_initialise(void) {

@@ -180,6 +180,14 @@ final class Glewlwyd: Sendable {
         return (try String(contentsOfFile: directory + "/key.pem", encoding: .utf8), try String(contentsOfFile: directory + "/cert.pem", encoding: .utf8))
     }
 
+    /// ``run(_:input:)`` on a thread of its own: a test that waits for a program does not hold
+    /// one of the few threads every test's tasks share (as many as the machine has cores).
+    static func runOffPool(_ arguments: [String], input: String? = nil) async throws -> String {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread.detachNewThread { continuation.resume(with: Result { try run(arguments, input: input) }) }
+        }
+    }
+
     /// Runs a program with `input` on its standard input and returns its standard output. Both go
     /// through files, not pipes: Foundation's FileHandle traps (`try!`) when a pipe's read or write
     /// is interrupted by a signal, and the suite's other tests kill processes all the time.
