@@ -237,10 +237,8 @@ package final class SAMLServiceProvider: Sendable {
         return endpoint + (endpoint.contains("?") ? "&" : "?") + query
     }
 
-    static func encoded(_ value: String) -> String {
-        let unreserved = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
-        return value.addingPercentEncoding(withAllowedCharacters: unreserved) ?? ""
-    }
+    /// A query value, unreserved characters kept (as a form value: ``OpenIDConnect/formEncoded(_:)``).
+    static func encoded(_ value: String) -> String { OpenIDConnect.formEncoded(value) }
 
     private func element(_ name: String, _ attributes: [String: String]) -> XMLElement {
         let element = XMLElement(name: name)

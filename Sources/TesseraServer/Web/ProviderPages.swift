@@ -152,10 +152,7 @@ struct ProviderPages: Sendable {
                     return confirmation(provider: provider, tenant: tenant, login: login, state: state, subject: subject,
                                         browser: BrowserForms.Browser(id: browserID, setCookie: nil), extraCookie: nil, upstream: sealed)
                 } catch let error as TesseraError {
-                    services.metrics.count(.login, dialect: "web", outcome: error == .storageFailure ? "failed" : "refused")
-                    services.logger.notice("an upstream sign-in failed: \(error)", metadata: [
-                        "event": "upstream-login-failed", "tenant": .string(tenant.id), "provider": .string(providerID), "client": .string(client)])
-                    throw error
+                    throw upstreamFailure(error, what: "an upstream sign-in", tenant: tenant, providerID: providerID, client: client)
                 }
             }
         }
@@ -284,6 +281,15 @@ struct ProviderPages: Sendable {
         }
         if let back { return Self.redirect(to: back.url, status: .seeOther) }
         return pages.message("Signed out", "You are signed out. You can close this page.", status: .ok)
+    }
+
+    /// A failed sign-in at an upstream provider (OpenID Connect, SAML): counted, logged, and
+    /// given back to be the page's error.
+    func upstreamFailure(_ error: TesseraError, what: String, tenant: Tenant, providerID: String, client: String) -> TesseraError {
+        services.metrics.count(.login, dialect: "web", outcome: error == .storageFailure ? "failed" : "refused")
+        services.logger.notice("\(what) failed: \(error)", metadata: [
+            "event": "upstream-login-failed", "tenant": .string(tenant.id), "provider": .string(providerID), "client": .string(client)])
+        return error
     }
 
     /// `Set-Cookie` fields, one per cookie.

@@ -56,10 +56,7 @@ struct SAMLPages: Sendable {
                     return providerPages.confirmation(provider: provider, tenant: tenant, login: login, state: state, subject: subject,
                                                       browser: BrowserForms.Browser(id: browserID, setCookie: nil), extraCookie: nil, upstream: sealed)
                 } catch let error as TesseraError {
-                    services.metrics.count(.login, dialect: "web", outcome: error == .storageFailure ? "failed" : "refused")
-                    services.logger.notice("a SAML sign-in failed: \(error)", metadata: [
-                        "event": "upstream-login-failed", "tenant": .string(tenant.id), "provider": .string(providerID), "client": .string(client)])
-                    throw error
+                    throw providerPages.upstreamFailure(error, what: "a SAML sign-in", tenant: tenant, providerID: providerID, client: client)
                 }
             }
         }
