@@ -106,6 +106,10 @@ import TesseraCore
     @Test func readinessFollowsTheStore() async throws {
         let harness = try Harness()
         try await harness.run { wire in
+            // On PostgreSQL an instance is ready once it hears the others (its LISTEN took effect
+            // and its lease is renewed): on two busy cores that can take seconds after the start,
+            // and a load balancer polls for it, as this does.
+            #expect(try await OpenIDConnectTests.eventually(30) { try await wire.send(.get, "/readyz").status == .ok })
             let ready = try await wire.send(.get, "/readyz")
             #expect(ready.status == .ok && ready.body == "ready")
             #expect(ready.header("Cache-Control") == "no-store")

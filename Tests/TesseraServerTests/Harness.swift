@@ -91,6 +91,35 @@ enum TestStore {
     }
 }
 
+/// Names on stderr the step a harness has been in for over 150 s: a test that hangs then says
+/// where (CI's hang report lists the tests; this says what each was waiting for).
+final class StepWatch: Sendable {
+    private let current = Mutex<(step: String, since: ContinuousClock.Instant)?>(nil)
+    private let name = Test.current.map { "\($0.id)" } ?? "a test"
+    private let watcher = Mutex<Task<Void, Never>?>(nil)
+
+    init() {
+        // Holds the watch until finish() cancels it.
+        let task = Task { [self] in
+            var reported: ContinuousClock.Instant?
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(15))
+                guard let (step, since) = current.withLock({ $0 }), since != reported, ContinuousClock.now - since > .seconds(150) else { continue }
+                reported = since
+                FileHandle.standardError.write(Data("harness: \(name) has been \(step) for over 150 s\n".utf8))
+            }
+        }
+        watcher.withLock { $0 = task }
+    }
+
+    func step(_ step: String) { current.withLock { $0 = (step, .now) } }
+
+    func finish() {
+        current.withLock { $0 = nil }
+        watcher.withLock { $0?.cancel() }
+    }
+}
+
 /// A Tessera on a loopback port over a fresh data folder (or PostgreSQL schema), with a clock the test moves.
 struct Harness {
     let dataDirectory: String
@@ -169,9 +198,20 @@ struct Harness {
         options.deliveryInterval = deliveryInterval
         options.clock = clock
         options.logLevel = .critical
+        // The test's client keeps one keep-alive connection for the whole test, which may idle
+        // for over the default 30 s while a real identity provider or a Python client works on
+        // two busy cores; the server then closed it and the next request failed with "I/O on
+        // closed channel". Idle bounds are tested on the binary (ConnectionLimitTests).
+        options.connectionLimits.idleTimeout = .seconds(900)
+        let watch = StepWatch()
+        defer { watch.finish() }
+        watch.step("building the server (store, keys, pages)")
         let (application, services, store) = try await TesseraServerBuilder.build(options)
+        watch.step("starting the server")
         try await application.test(.live) { client in
+            watch.step("the test's requests")
             try await body(Wire(client: client, services: services, store: store, clock: clock))
+            watch.step("stopping the server")
         }
     }
 

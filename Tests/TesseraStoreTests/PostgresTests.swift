@@ -35,6 +35,24 @@ import TesseraCore
 }
 
 /// What only the shared store does: schema versions, and instances that keep each other current.
+/// Closing a store waits for its pool's run() a bounded time (PostgresNIO's can fail to return).
+@Suite struct BoundedCloseTests {
+    @Test func aTaskThatEndsIsSeenToEndAndOneThatNeverDoesIsLeftAfterTheLimit() async throws {
+        let quick = Task<Void, Never> {}
+        #expect(await PostgresStore.awaitEnd(of: quick, within: .seconds(10)))
+
+        let gate = Mutex<CheckedContinuation<Void, Never>?>(nil)
+        let stuck = Task<Void, Never> { await withCheckedContinuation { continuation in gate.withLock { $0 = continuation } } }
+        let started = ContinuousClock.now
+        #expect(await !PostgresStore.awaitEnd(of: stuck, within: .milliseconds(300)))
+        #expect(ContinuousClock.now - started < .seconds(5))
+        // Let it go, so nothing is left waiting once the test ends.
+        while gate.withLock({ $0 == nil }) { try await Task.sleep(for: .milliseconds(10)) }
+        gate.withLock { $0.take() }?.resume()
+        await stuck.value
+    }
+}
+
 @Suite(.enabled(if: Backend.postgresURL != nil, "needs TESSERA_TEST_DATABASE_URL"))
 struct PostgresTests {
     let device = DeviceKey(tenantID: "REF30", deviceID: "dev-1")
