@@ -14,13 +14,18 @@ import TesseraStore
 /// (``DeviceLock``): its next statement's snapshot then holds every session committed for the
 /// device, and no other writer can insert one before it commits.
 /// The two-key form keeps these locks apart from the migrations' one-key lock; two devices
-/// whose names hash alike only wait for each other.
+/// whose names hash alike only wait for each other. Advisory locks are per database, not per
+/// schema, so the key includes the schema: Tesseras in other schemas of the same database (the
+/// tests' hundred servers; two deployments sharing a database) do not wait on each other's
+/// devices. (Before 2026-12-03 it did not: during a rolling upgrade across that change, an old and
+/// a new instance may log one device in at once; the second then meets the unique index and is
+/// retried, as between instances without the lock.)
 enum DeviceLocks {
     static let lockClass = 0x7E55
 
-    /// SQL that locks the device `tenant`, `device` (two SQL expressions).
+    /// SQL that locks the device `tenant`, `device` (two SQL expressions) in the current schema.
     static func lock(tenant: String, device: String) -> String {
-        "pg_advisory_xact_lock(\(lockClass), hashtext(\(tenant) || E'\\n' || \(device)))"
+        "pg_advisory_xact_lock(\(lockClass), hashtext(current_schema() || E'\\n' || \(tenant) || E'\\n' || \(device)))"
     }
 }
 

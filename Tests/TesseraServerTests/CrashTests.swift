@@ -54,7 +54,7 @@ final class TesseraProcess: Sendable {
         // one per data folder.
         let shared = database == nil && config == nil ? [:] : ["TESSERA_KEY_ENCRYPTION_KEY": Self.sharedKeyEncryptionKey]
         process.environment = ProcessInfo.processInfo.environment.merging(shared.merging(environment) { $1 }) { $1 }
-        try process.run()
+        try process.spawn()
         try? log.close()
         // Hummingbird logs the port it bound.
         let deadline = ContinuousClock.now + .seconds(60)

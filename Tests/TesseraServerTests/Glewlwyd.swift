@@ -70,7 +70,7 @@ final class Glewlwyd: Sendable {
         process.arguments = ["--config-file=\(directory)/glewlwyd.conf"]
         process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
         process.standardError = FileHandle(forWritingAtPath: "/dev/null")
-        try process.run()
+        try process.spawn()
         let glewlwyd = Glewlwyd(directory: directory, port: port, process: process)
         let admin = Browser(glewlwyd)
         defer { admin.close() }
@@ -203,7 +203,7 @@ final class Glewlwyd: Sendable {
         process.standardInput = FileHandle(forReadingAtPath: base + ".in")
         process.standardOutput = FileHandle(forWritingAtPath: base + ".out")
         process.standardError = FileHandle(forWritingAtPath: "/dev/null")
-        try process.run()
+        try process.spawn()
         process.waitUntilExit()
         try #require(process.terminationStatus == 0, "\(arguments.joined(separator: " ")) failed")
         return try String(contentsOfFile: base + ".out", encoding: .utf8)

@@ -180,7 +180,7 @@ struct Harness {
         process.arguments = ["pg_dump", "--schema=\(schema)", try #require(components.string)]
         let out = Pipe()
         process.standardOutput = out
-        try process.run()
+        try process.spawn()
         let data = out.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         try #require(process.terminationStatus == 0, "pg_dump failed")
@@ -431,4 +431,15 @@ final class Browser: Sendable {
     }
 
     static func hidden(_ name: String, in html: String) -> String? { hiddenFields(in: html).first { $0.0 == name }?.1 }
+}
+
+extension Process {
+    /// One process started at a time in the test process. Foundation's `Process.run()` crashed
+    /// (SIGSEGV in a memcpy of `/proc/self/fd` entries, CI on 2026-12-03) while ten others ran at
+    /// once on their own threads (probably racing their new pipes in the descriptor table it copied).
+    private static let starting = Mutex(())
+
+    func spawn() throws {
+        try Self.starting.withLock { _ in try run() }
+    }
 }

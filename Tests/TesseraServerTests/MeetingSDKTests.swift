@@ -21,7 +21,7 @@ import Testing
         process.standardError = pipe
         let stdin = Pipe()
         process.standardInput = stdin
-        try process.run()
+        try process.spawn()
         if let input { stdin.fileHandleForWriting.write(Data(input.utf8)) }
         try? stdin.fileHandleForWriting.close()
         let data = pipe.fileHandleForReading.readDataToEndOfFile()

@@ -120,7 +120,7 @@ final class SimpleSAMLphp: Sendable {
         _ = FileManager.default.createFile(atPath: directory + "/php.log", contents: nil)
         process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
         process.standardError = FileHandle(forWritingAtPath: directory + "/php.log")
-        try process.run()
+        try process.spawn()
         let idp = SimpleSAMLphp(directory: directory, port: port, process: process)
         let agent = UserAgent()
         defer { agent.close() }
