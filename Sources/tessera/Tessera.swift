@@ -106,6 +106,9 @@ struct Serve: AsyncParsableCommand {
                                    metadataPrivateKey: demo ? Credentials.demoMetadataPrivateKey() : nil, demo: demo, adminToken: demoAdminToken).write(to: path)
         print("Tessera listens on \(baseURL); credentials written to \(path)")
         if let demoKeyPath { print("The private keys in the database are sealed under the key-encryption key in \(demoKeyPath)") }
+        // Standard output into a pipe or file (systemd, a log file) is block-buffered: without this
+        // the credentials' path appeared only when the server stopped.
+        fflush(nil)
         try await application.runService()
         reloader?.cancel()
     }

@@ -96,6 +96,9 @@ struct TesseraProcessError: Error { let output: String }
     @Test(.timeLimit(.minutes(10))) func aLogoutThatAnswered204SurvivesKill9() async throws {
         let dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-crash-\(UUID())").path
         var server = try await TesseraProcess.launch(dataDirectory: dataDirectory)
+        // Its standard output goes to a file, as under systemd: the credentials' path is there
+        // while it runs, not only once it stops.
+        #expect(try await OpenIDConnectTests.eventually(10) { server.output.contains("credentials written to \(dataDirectory)/demo-credentials.json") })
         var client = TestClient(host: "127.0.0.1", port: server.port)
         client.connect()
         // Register through DCR with the software statement the program wrote.
