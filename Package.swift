@@ -29,6 +29,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", exact: "2.4.1"),
         .package(url: "https://github.com/swift-server/async-http-client.git", exact: "1.37.0"),
         .package(url: "https://github.com/adam-fowler/compress-nio.git", exact: "1.5.0"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess.git", exact: "1.0.2"),
     ],
     targets: [
         .target(
@@ -158,6 +159,10 @@ let package = Package(
                 .product(name: "JWTKit", package: "jwt-kit"),
                 // A browser at Glewlwyd (the real OpenID Connect provider of the end-to-end test).
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                // The programs the tests start (tessera serve, Glewlwyd, PHP, Python clients, pg_dump):
+                // Foundation's Process.run() of Swift 6.3.1 over-reads /proc/self/fd entries and
+                // crashed the suite now and then (swift-corelibs-foundation #5472).
+                .product(name: "Subprocess", package: "swift-subprocess"),
             ]
         ),
     ],

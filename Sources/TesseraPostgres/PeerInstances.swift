@@ -57,6 +57,8 @@ final class PeerInstances: Sendable {
         var waits: [Int64: AckWait] = [:]
         var handler: (@Sendable ([MemoryKey]?) -> Void)?
         var leaving = false
+        /// The task renewing the lease on the current listening connection.
+        var renewals: Task<Void, Never>?
         /// When the current LISTEN took effect; nil while not listening.
         var listeningSince: ContinuousClock.Instant?
         /// The other instances heard renewing, and until when each may trust its memory at most.
@@ -122,8 +124,18 @@ final class PeerInstances: Sendable {
     /// Stops answering from memory, then removes the lease and says so, so that nobody waits for
     /// this instance.
     func leave() async {
-        state.withLock { $0.leaving = true }
+        let renewals = state.withLock { state in
+            state.leaving = true
+            return state.renewals
+        }
         distrust()
+        // A renewal in flight would put the lease row back after the DELETE below, and the other
+        // instances would wait for this one until that lease ran out: let it end first. (Renewals
+        // started from now on see `leaving` and do nothing.)
+        if let renewals {
+            renewals.cancel()
+            _ = await PostgresStore.awaitEnd(of: renewals, within: .seconds(5))
+        }
         let payload = String(decoding: (try? JSONEncoder().encode(Message(k: "l", from: id, n: 0))) ?? Data(), as: UTF8.self)
         _ = try? await client.query("""
             WITH gone AS (DELETE FROM tessera_instance WHERE id = \(id)) SELECT pg_notify(\(channel), \(payload))
@@ -262,6 +274,7 @@ final class PeerInstances: Sendable {
                         let since = ContinuousClock.now
                         state.withLock { $0.listeningSince = since }
                         let renewals = Task { await self.renewLeases(on: connection) }
+                        state.withLock { $0.renewals = renewals }
                         defer { renewals.cancel() }
                         for try await notification in notifications {
                             try await handle(notification.payload, on: connection)
@@ -284,11 +297,13 @@ final class PeerInstances: Sendable {
     private func renewLeases(on connection: PostgresConnection) async {
         while !Task.isCancelled {
             let sent = elapsed
-            let number = state.withLock { state in
+            let number: Int64? = state.withLock { state in
+                guard !state.leaving else { return nil }
                 state.nextBeat += 1
                 state.beatsSent[state.nextBeat] = sent
                 return state.nextBeat
             }
+            guard let number else { return }
             let payload = String(decoding: (try? JSONEncoder().encode(Message(k: "b", from: id, n: number, l: Self.lease))) ?? Data(), as: UTF8.self)
             do {
                 try await connection.query("""

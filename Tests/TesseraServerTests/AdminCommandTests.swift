@@ -7,18 +7,9 @@ import Testing
 /// credentials file it wrote.
 @Suite(.serialized) struct AdminCommandTests {
     /// Runs the program with `arguments`; returns its exit status and standard output.
-    static func tessera(_ arguments: [String], environment: [String: String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = TesseraProcess.executable
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = FileHandle.nullDevice
-        try process.spawn()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    static func tessera(_ arguments: [String], environment: [String: String]) async throws -> (status: Int32, output: String) {
+        let (status, output) = try await ChildProcess.run([TesseraProcess.executable.path] + arguments, environment: environment)
+        return (status, String(decoding: output, as: UTF8.self))
     }
 
     /// A `tessera serve --demo`, a client connected to it, and the admin token it wrote.
@@ -48,17 +39,17 @@ import Testing
         let subject = try #require(Instances.json(try await Instances.call(client, .get, "/api/v1/tokens/authn?requestor=REF30&deviceId=cli-tv", headers: auth))["userId"] as? String)
         let target = ["--url", "http://127.0.0.1:\(server.port)", "--tenant", "REF30", "--subject", subject]
 
-        let listed = try Self.tessera(["admin", "sessions", "list"] + target, environment: ["TESSERA_ADMIN_TOKEN": token])
+        let listed = try await Self.tessera(["admin", "sessions", "list"] + target, environment: ["TESSERA_ADMIN_TOKEN": token])
         #expect(listed.status == 0)
         let sessions = (try JSONSerialization.jsonObject(with: Data(listed.output.utf8)) as? [String: Any])?["sessions"] as? [[String: Any]]
         #expect(sessions?.map { $0["device"] as? String } == ["cli-tv"])
         #expect(sessions?.first?["provider"] as? String == "TempPass_5mins")
 
-        let refused = try Self.tessera(["admin", "sessions", "revoke"] + target, environment: ["TESSERA_ADMIN_TOKEN": "not-the-admin-token-at-all"])
+        let refused = try await Self.tessera(["admin", "sessions", "revoke"] + target, environment: ["TESSERA_ADMIN_TOKEN": "not-the-admin-token-at-all"])
         #expect(refused.status != 0)
         #expect(try await Instances.call(client, .get, "/api/v1/checkauthn?requestor=REF30&deviceId=cli-tv", headers: auth).status == .ok)
 
-        let revoked = try Self.tessera(["admin", "sessions", "revoke"] + target, environment: ["TESSERA_ADMIN_TOKEN": token])
+        let revoked = try await Self.tessera(["admin", "sessions", "revoke"] + target, environment: ["TESSERA_ADMIN_TOKEN": token])
         #expect(revoked.status == 0)
         #expect((try JSONSerialization.jsonObject(with: Data(revoked.output.utf8)) as? [String: Any])?["revoked"] as? Int == 1)
         #expect(try await Instances.call(client, .get, "/api/v1/checkauthn?requestor=REF30&deviceId=cli-tv", headers: auth).status == .forbidden)
@@ -75,11 +66,11 @@ import Testing
         }
         let before = try #require(try await publicKey())
         let url = ["--url", "http://127.0.0.1:\(server.port)", "--tenant", "sdk-demo"]
-        #expect(try Self.tessera(["admin", "keys", "rotate", "--client", "no-such-app"] + url, environment: ["TESSERA_ADMIN_TOKEN": token]).status != 0)
-        #expect(try Self.tessera(["admin", "keys", "rotate", "--client", OneAccessSDKTests.clientID] + url,
+        #expect(try await Self.tessera(["admin", "keys", "rotate", "--client", "no-such-app"] + url, environment: ["TESSERA_ADMIN_TOKEN": token]).status != 0)
+        #expect(try await Self.tessera(["admin", "keys", "rotate", "--client", OneAccessSDKTests.clientID] + url,
                                  environment: ["TESSERA_ADMIN_TOKEN": "not-the-admin-token-at-all"]).status != 0)
         #expect(try await publicKey() == before)
-        let rotated = try Self.tessera(["admin", "keys", "rotate", "--client", OneAccessSDKTests.clientID] + url, environment: ["TESSERA_ADMIN_TOKEN": token])
+        let rotated = try await Self.tessera(["admin", "keys", "rotate", "--client", OneAccessSDKTests.clientID] + url, environment: ["TESSERA_ADMIN_TOKEN": token])
         #expect(rotated.status == 0)
         let answer = try JSONSerialization.jsonObject(with: Data(rotated.output.utf8)) as? [String: Any]
         let after = try #require(answer?["public_key"] as? String)

@@ -43,7 +43,7 @@ import TesseraCore
                 #expect(try await OpenIDConnectTests.eventually(30) { fake.receiverCalls >= devices })
                 try? await client.shutdown()
             }
-            first.kill9()
+            await first.killed()
             #expect(fake.received.isEmpty)
 
             fake.setReceiverDown(false)

@@ -11,11 +11,13 @@ import Testing
 ///
 /// On CI (TESSERA_REQUIRE_REAL_CLIENTS) a missing browser fails this suite instead of skipping it.
 @Suite struct BrowserPagesTests {
-    static let available = MeetingSDKTests.required
-        || ((try? MeetingSDKTests.run(["python3", "-c", "import selenium"]).status) == 0
-            && FileManager.default.isExecutableFile(atPath: "/usr/bin/chromedriver"))
+    static func available() async -> Bool {
+        if MeetingSDKTests.required { return true }
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/chromedriver") else { return false }
+        return await MeetingSDKTests.python(imports: "selenium")
+    }
 
-    @Test(.enabled(if: available, "needs chromium, chromium-driver and selenium (.ci/run installs them)"), .timeLimit(.minutes(5)))
+    @Test(.enabled("needs chromium, chromium-driver and selenium (.ci/run installs them)") { await available() }, .timeLimit(.minutes(5)))
     func aPersonActivatesATVInChromiumWithMouseOrKeyboardOnDesktopAndPhone() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-browser-\(UUID())").path
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -26,7 +28,7 @@ import Testing
         defer { server.kill9() }
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("clients/pages_browser.py").path
-        let run = try MeetingSDKTests.run(["python3", script, "http://127.0.0.1:\(server.port)", directory + "/demo-credentials.json", shots])
+        let run = try await MeetingSDKTests.run(["python3", script, "http://127.0.0.1:\(server.port)", directory + "/demo-credentials.json", shots])
         #expect(run.status == 0, "\(run.output)")
         #expect(run.output.contains("all steps held"), "\(run.output)")
         let taken = (try? FileManager.default.contentsOfDirectory(atPath: shots)) ?? []

@@ -7,24 +7,24 @@ import TesseraCore
 /// `tessera config check FILE`: each problem with its line and reason, unknown keys included;
 /// exit 0 only for a configuration that would start.
 @Suite struct ConfigCheckTests {
-    static func check(_ yaml: String) throws -> (status: Int32, output: String) {
+    static func check(_ yaml: String) async throws -> (status: Int32, output: String) {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-config-\(UUID()).yaml")
         try Data(yaml.utf8).write(to: file)
         defer { try? FileManager.default.removeItem(at: file) }
-        let (status, output) = try AdminCommandTests.tessera(["config", "check", file.path], environment: [:])
+        let (status, output) = try await AdminCommandTests.tessera(["config", "check", file.path], environment: [:])
         return (status, output.replacingOccurrences(of: file.path, with: "F"))
     }
 
-    @Test func theDemoConfigurationIsValid() throws {
-        let (status, output) = try Self.check(try TesseraConfiguration.demoYAML())
+    @Test func theDemoConfigurationIsValid() async throws {
+        let (status, output) = try await Self.check(try TesseraConfiguration.demoYAML())
         #expect(status == 0)
         #expect(output.hasPrefix("F: valid\n"))
         // The demo gives no key-encryption key (`--demo` makes one): the check says where one goes.
         #expect(output.contains("TESSERA_KEY_ENCRYPTION_KEY"))
     }
 
-    @Test func unknownKeysAreErrorsWithTheirLines() throws {
-        let (status, output) = try Self.check("""
+    @Test func unknownKeysAreErrorsWithTheirLines() async throws {
+        let (status, output) = try await Self.check("""
             server:
               key_encyption_key: abc
             providers:
@@ -89,16 +89,16 @@ import TesseraCore
         // YAML that does not parse.
         ("providers: [\n  - id: x\n", "F:2: not valid YAML"),
     ])
-    func eachProblemHasItsLineAndReason(yaml: String, expected: String) throws {
-        let (status, output) = try Self.check(yaml)
+    func eachProblemHasItsLineAndReason(yaml: String, expected: String) async throws {
+        let (status, output) = try await Self.check(yaml)
         #expect(status == 1)
         #expect(output.hasPrefix(expected), "\(output)")
     }
 
     /// Every rule broken in one file is reported at once, each at its line, not only the first;
     /// a mistake is not repeated by what depends on it (the directory is not checked then).
-    @Test func everyBrokenRuleIsReportedAtOnce() throws {
-        let (status, output) = try Self.check("""
+    @Test func everyBrokenRuleIsReportedAtOnce() async throws {
+        let (status, output) = try await Self.check("""
             server:
               trusted_proxies: [not-an-address]
               registrations_per_address: 0
@@ -146,8 +146,8 @@ import TesseraCore
         #expect(throws: ConfigurationError.self) { try TesseraConfiguration.load(yaml: "providers:\n  - id: TP\n    kind: temppass\ntenants: []\n") }
     }
 
-    @Test func anUnreadableFileIsAnError() throws {
-        let (status, output) = try AdminCommandTests.tessera(["config", "check", "/nonexistent/tessera.yaml"], environment: [:])
+    @Test func anUnreadableFileIsAnError() async throws {
+        let (status, output) = try await AdminCommandTests.tessera(["config", "check", "/nonexistent/tessera.yaml"], environment: [:])
         #expect(status == 1)
         #expect(output.contains("cannot read it"))
     }

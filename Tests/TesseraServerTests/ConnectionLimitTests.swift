@@ -140,7 +140,7 @@ final class RawConnection: Sendable {
         connection.send("GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
         try await Task.sleep(for: .milliseconds(300))
         let signalled = ContinuousClock.now
-        kill(server.process.processIdentifier, SIGTERM)
+        server.process.send(SIGTERM)
         let closed = try #require(await connection.waitForClose(within: .seconds(5)), "the idle connection stayed open after SIGTERM")
         #expect(closed.received.hasPrefix("HTTP/1.1 200"))
         // The server has ended its side; a request sent now, as a client that had not yet seen

@@ -8,7 +8,7 @@ import TesseraCore
 /// Runs the real `tessera` program as a child process, so it can be killed with SIGKILL.
 /// Its output goes to a file beside its data (a pipe nobody drains would stall it once full).
 final class TesseraProcess: Sendable {
-    let process: Process
+    let process: ChildProcess
     let port: Int
     let logPath: String
 
@@ -21,7 +21,7 @@ final class TesseraProcess: Sendable {
             .appendingPathComponent(".build/debug/tessera")
     }
 
-    private init(process: Process, port: Int, logPath: String) {
+    private init(process: ChildProcess, port: Int, logPath: String) {
         self.process = process
         self.port = port
         self.logPath = logPath
@@ -35,27 +35,20 @@ final class TesseraProcess: Sendable {
                        descriptorLimit: Int? = nil, environment: [String: String] = [:], config: String? = nil) async throws -> TesseraProcess {
         try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
         let logPath = dataDirectory + "/tessera-\(UUID().uuidString.prefix(8)).log"
-        guard FileManager.default.createFile(atPath: logPath, contents: nil), let log = FileHandle(forWritingAtPath: logPath) else {
+        guard FileManager.default.createFile(atPath: logPath, contents: nil) else {
             throw TesseraProcessError(output: "cannot write \(logPath)")
         }
-        let process = Process()
         let tesseraArguments = ["serve"] + (config.map { ["--config", $0] } ?? ["--demo"]) + ["--port", "0", "--data-dir", dataDirectory, "--log-level", "info", "--disable-throttling"]
             + (database.map { ["--database", $0] } ?? []) + arguments
-        if let descriptorLimit {
-            process.executableURL = URL(fileURLWithPath: "/bin/sh")
-            process.arguments = ["-c", "ulimit -n \(descriptorLimit) && exec \"$0\" \"$@\"", executable.path] + tesseraArguments
-        } else {
-            process.executableURL = executable
-            process.arguments = tesseraArguments
-        }
-        process.standardOutput = log
-        process.standardError = log
         // Instances sharing a PostgreSQL database share its key-encryption key; `--demo` would make
         // one per data folder.
         let shared = database == nil && config == nil ? [:] : ["TESSERA_KEY_ENCRYPTION_KEY": Self.sharedKeyEncryptionKey]
-        process.environment = ProcessInfo.processInfo.environment.merging(shared.merging(environment) { $1 }) { $1 }
-        try process.spawn()
-        try? log.close()
+        let process = if let descriptorLimit {
+            try await ChildProcess.start("/bin/sh", ["-c", "ulimit -n \(descriptorLimit) && exec \"$0\" \"$@\"", executable.path] + tesseraArguments,
+                                         environment: shared.merging(environment) { $1 }, log: logPath)
+        } else {
+            try await ChildProcess.start(executable.path, tesseraArguments, environment: shared.merging(environment) { $1 }, log: logPath)
+        }
         // Hummingbird logs the port it bound.
         let deadline = ContinuousClock.now + .seconds(60)
         while ContinuousClock.now < deadline, process.isRunning, !Task.isCancelled {
@@ -66,7 +59,7 @@ final class TesseraProcess: Sendable {
             }
             try? await Task.sleep(for: .milliseconds(20))
         }
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.send(SIGKILL)
         throw TesseraProcessError(output: (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "")
     }
 
@@ -75,9 +68,15 @@ final class TesseraProcess: Sendable {
     /// What the program printed so far.
     var output: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
+    /// SIGKILL, without waiting for the end (its task reaps it): for `defer`.
     func kill9() {
-        Foundation.kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        process.send(SIGKILL)
+    }
+
+    /// SIGKILL, and the end: the data folder and port are free again.
+    func killed() async {
+        process.send(SIGKILL)
+        await process.exitCode()
     }
 }
 
@@ -132,7 +131,7 @@ struct TesseraProcessError: Error { let output: String }
             #expect(logout.status == .noContent)
         }
         try? await client.shutdown()
-        server.kill9()
+        await server.killed()
 
         server = try await TesseraProcess.launch(dataDirectory: dataDirectory)
         defer { server.kill9() }

@@ -23,7 +23,7 @@ final class Glewlwyd: Sendable {
 
     let directory: String
     let port: Int
-    let process: Process
+    let process: ChildProcess
     var base: String { "http://127.0.0.1:\(port)" }
     /// The issuer its tokens and discovery document name.
     var issuer: String { "\(base)/api/\(Self.plugin)" }
@@ -32,7 +32,7 @@ final class Glewlwyd: Sendable {
     /// skipped elsewhere).
     static var isInstalled: Bool { FileManager.default.isExecutableFile(atPath: "/usr/bin/glewlwyd") }
 
-    private init(directory: String, port: Int, process: Process) {
+    private init(directory: String, port: Int, process: ChildProcess) {
         self.directory = directory
         self.port = port
         self.process = process
@@ -42,7 +42,7 @@ final class Glewlwyd: Sendable {
     static func start() async throws -> Glewlwyd {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("glewlwyd-\(UUID())").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let port = try freePort()
+        let port = try await freePort()
         var conf = try String(contentsOfFile: "/etc/glewlwyd/glewlwyd.conf", encoding: .utf8)
         let replacements: [(String, String)] = [
             (#"(?m)^port=.*$"#, "port=\(port)\nbind_address=\"127.0.0.1\""),
@@ -63,14 +63,9 @@ final class Glewlwyd: Sendable {
         let singular = #""post_logout_redirect_uri":{"multiple":false,"read":true,"write":true}"#
         try #require(schema.contains(singular))
         schema = schema.replacingOccurrences(of: singular, with: singular + #","post_logout_redirect_uris":{"multiple":true,"read":true,"write":true}"#)
-        try run(["sqlite3", directory + "/glewlwyd.db"], input: schema)
+        try await run(["sqlite3", directory + "/glewlwyd.db"], input: schema)
 
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/glewlwyd")
-        process.arguments = ["--config-file=\(directory)/glewlwyd.conf"]
-        process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
-        process.standardError = FileHandle(forWritingAtPath: "/dev/null")
-        try process.spawn()
+        let process = try await ChildProcess.start("/usr/bin/glewlwyd", ["--config-file=\(directory)/glewlwyd.conf"])
         let glewlwyd = Glewlwyd(directory: directory, port: port, process: process)
         let admin = Browser(glewlwyd)
         defer { admin.close() }
@@ -79,7 +74,7 @@ final class Glewlwyd: Sendable {
             try await Task.sleep(for: .milliseconds(100))
         }
         try #require(try await admin.send(.POST, "/api/auth/", json: ["username": "admin", "password": "password"]).status == .ok)
-        let (key, certificate) = try keyPair(in: directory)
+        let (key, certificate) = try await keyPair(in: directory)
         let pluginParameters: [String: Any] = [
             "iss": glewlwyd.issuer, "jwt-type": "rsa", "jwt-key-size": "256", "key": key, "cert": certificate,
             "access-token-duration": 3600, "refresh-token-duration": 1_209_600, "code-duration": 600, "refresh-token-rolling": false,
@@ -117,15 +112,15 @@ final class Glewlwyd: Sendable {
         try #require(client.status == .ok, "client: \(client.status) \(client.body)")
     }
 
+    /// Ends the instance (without waiting: its task reaps it) and removes its files.
     func stop() {
-        if process.isRunning { process.terminate() }
-        process.waitUntilExit()
+        process.send(SIGKILL)
         try? FileManager.default.removeItem(atPath: directory)
     }
 
     /// How many of the refresh tokens Glewlwyd issued are revoked (its own table).
-    func revokedRefreshTokens() throws -> Int {
-        let out = try Self.run(["sqlite3", directory + "/glewlwyd.db", "SELECT count(*) FROM gpo_refresh_token WHERE gpor_enabled = 0"], input: nil)
+    func revokedRefreshTokens() async throws -> Int {
+        let out = try await Self.run(["sqlite3", directory + "/glewlwyd.db", "SELECT count(*) FROM gpo_refresh_token WHERE gpor_enabled = 0"], input: nil)
         return Int(out.trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
     }
 
@@ -168,44 +163,22 @@ final class Glewlwyd: Sendable {
 
     // MARK: Helpers
 
-    static func freePort() throws -> Int {
-        let out = try run(["python3", "-c", "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])"], input: nil)
+    static func freePort() async throws -> Int {
+        let out = try await run(["python3", "-c", "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])"], input: nil)
         return try #require(Int(out.trimmingCharacters(in: .whitespacesAndNewlines)))
     }
 
     /// An RSA key and its self-signed certificate, in PEM.
-    static func keyPair(in directory: String) throws -> (key: String, certificate: String) {
-        _ = try run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", directory + "/key.pem", "-out", directory + "/cert.pem",
+    static func keyPair(in directory: String) async throws -> (key: String, certificate: String) {
+        _ = try await run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", directory + "/key.pem", "-out", directory + "/cert.pem",
                      "-subj", "/CN=glewlwyd", "-days", "2"], input: nil)
         return (try String(contentsOfFile: directory + "/key.pem", encoding: .utf8), try String(contentsOfFile: directory + "/cert.pem", encoding: .utf8))
     }
 
-    /// ``run(_:input:)`` on a thread of its own: a test that waits for a program does not hold
-    /// one of the few threads every test's tasks share (as many as the machine has cores).
-    static func runOffPool(_ arguments: [String], input: String? = nil) async throws -> String {
-        try await withCheckedThrowingContinuation { continuation in
-            Thread.detachNewThread { continuation.resume(with: Result { try run(arguments, input: input) }) }
-        }
-    }
-
-    /// Runs a program with `input` on its standard input and returns its standard output. Both go
-    /// through files, not pipes: Foundation's FileHandle traps (`try!`) when a pipe's read or write
-    /// is interrupted by a signal, and the suite's other tests kill processes all the time.
+    /// Runs a program (on PATH) with `input` on its standard input; its standard output, or an
+    /// error when it does not exit with 0.
     @discardableResult
-    static func run(_ arguments: [String], input: String?) throws -> String {
-        let base = FileManager.default.temporaryDirectory.appendingPathComponent("glewlwyd-run-\(UUID())").path
-        defer { for suffix in [".in", ".out"] { try? FileManager.default.removeItem(atPath: base + suffix) } }
-        try (input ?? "").write(toFile: base + ".in", atomically: false, encoding: .utf8)
-        _ = FileManager.default.createFile(atPath: base + ".out", contents: nil)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = arguments
-        process.standardInput = FileHandle(forReadingAtPath: base + ".in")
-        process.standardOutput = FileHandle(forWritingAtPath: base + ".out")
-        process.standardError = FileHandle(forWritingAtPath: "/dev/null")
-        try process.spawn()
-        process.waitUntilExit()
-        try #require(process.terminationStatus == 0, "\(arguments.joined(separator: " ")) failed")
-        return try String(contentsOfFile: base + ".out", encoding: .utf8)
+    static func run(_ arguments: [String], input: String?) async throws -> String {
+        try await ChildProcess.text(arguments, input: input)
     }
 }

@@ -137,7 +137,7 @@ import TesseraCore
                 #expect(try await peer.send(.get, "/api/v1/checkauthn" + wire.deviceQuery("glew-tv-1"), headers: auth).status == .forbidden)
             }
             // Both refresh tokens Tessera held are revoked at Glewlwyd.
-            #expect(try await OpenIDConnectTests.eventually { try glewlwyd.revokedRefreshTokens() == 2 })
+            #expect(try await OpenIDConnectTests.eventually { try await glewlwyd.revokedRefreshTokens() == 2 })
             #expect(try await OpenIDConnectTests.eventually { try await wire.store.pendingLogoutDeliveries() == 0 })
 
             catchUp(wire, peer)

@@ -166,7 +166,7 @@ struct Harness {
     }
 
     /// What a stolen backup would hold: the SQLite file and its WAL, or `pg_dump` of the schema.
-    func dump() throws -> Data {
+    func dump() async throws -> Data {
         guard let url = configuration.databaseURL else {
             return ["", "-wal"].reduce(into: Data()) { dump, suffix in
                 dump += (try? Data(contentsOf: URL(fileURLWithPath: databasePath + suffix))) ?? Data()
@@ -175,15 +175,8 @@ struct Harness {
         var components = try #require(URLComponents(string: url))
         let schema = try #require(components.queryItems?.first { $0.name == "schema" }?.value)
         components.queryItems = components.queryItems?.filter { $0.name == "sslmode" }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["pg_dump", "--schema=\(schema)", try #require(components.string)]
-        let out = Pipe()
-        process.standardOutput = out
-        try process.spawn()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        try #require(process.terminationStatus == 0, "pg_dump failed")
+        let (status, data) = try await ChildProcess.run(["pg_dump", "--schema=\(schema)", try #require(components.string)])
+        try #require(status == 0, "pg_dump failed")
         return data
     }
 
@@ -431,15 +424,4 @@ final class Browser: Sendable {
     }
 
     static func hidden(_ name: String, in html: String) -> String? { hiddenFields(in: html).first { $0.0 == name }?.1 }
-}
-
-extension Process {
-    /// One process started at a time in the test process. Foundation's `Process.run()` crashed
-    /// (SIGSEGV in a memcpy of `/proc/self/fd` entries, CI on 2026-12-03) while ten others ran at
-    /// once on their own threads (probably racing their new pipes in the descriptor table it copied).
-    private static let starting = Mutex(())
-
-    func spawn() throws {
-        try Self.starting.withLock { _ in try run() }
-    }
 }

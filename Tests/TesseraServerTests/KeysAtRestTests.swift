@@ -40,7 +40,7 @@ import TesseraStore
             _ = try await wire.bearer()
             let secrets = try await Self.secrets(wire.store)
             #expect(Set(secrets.keys) == ["RS256", "ES256", TokenAuthority.formKeyAlgorithm])
-            let dump = try harness.dump()
+            let dump = try await harness.dump()
             #expect(!dump.isEmpty)
             #expect(dump.range(of: Data("PRIVATE KEY".utf8)) == nil)
             for (algorithm, secret) in secrets {
@@ -84,7 +84,7 @@ import TesseraStore
             let bearer = try await wire.bearer()
             #expect(try await wire.send(.get, "/api/v1/config/REF30", headers: bearer).status == .ok)
             // Not even in the pages the clear rows stood in (SQLite) or in a dump (PostgreSQL).
-            let dump = try harness.dump()
+            let dump = try await harness.dump()
             #expect(dump.range(of: Data("PRIVATE KEY".utf8)) == nil)
             for secret in secrets.values { #expect(!Harness.dump(dump, holds: secret)) }
         }
@@ -131,9 +131,9 @@ import TesseraStore
         let arguments = ["admin", "rotate-kek", "--new-key-file", folder.appendingPathComponent("new").path] + location
 
         // A wrong current key: refused, nothing changed.
-        let wrong = try AdminCommandTests.tessera(arguments, environment: ["TESSERA_KEY_ENCRYPTION_KEY": KeySealing.generateEncodedKey()])
+        let wrong = try await AdminCommandTests.tessera(arguments, environment: ["TESSERA_KEY_ENCRYPTION_KEY": KeySealing.generateEncodedKey()])
         #expect(wrong.status != 0)
-        let rotated = try AdminCommandTests.tessera(arguments, environment: ["TESSERA_KEY_ENCRYPTION_KEY": Fixture.encodedKeyEncryptionKey])
+        let rotated = try await AdminCommandTests.tessera(arguments, environment: ["TESSERA_KEY_ENCRYPTION_KEY": Fixture.encodedKeyEncryptionKey])
         #expect(rotated.status == 0, "\(rotated.output)")
         #expect(rotated.output.contains("4 keys sealed under the new key-encryption key"), "\(rotated.output)")
 

@@ -418,7 +418,7 @@ import TesseraCore
             let token = try await Self.sessionToken(wire)
             let tenant = try #require(wire.services.directory.tenant("sdk-demo"))
             let key = try await wire.services.applicationKeys.current(tenantID: tenant.id, clientID: Self.clientID)
-            let dump = try harness.dump()
+            let dump = try await harness.dump()
             #expect(!dump.isEmpty)
             #expect(dump.range(of: Data(token.utf8)) == nil)
             // The DER ends with the private primes' CRT coefficient: secret bytes (its start is the

@@ -49,7 +49,7 @@ import TesseraCore
             #expect((all.json["logouts"] as? [String: Any])?.keys.sorted() == ["Cablevision"])
             #expect(try await tv.profileTypes() == [:])
             #expect(try await wire.liveSessions([.providerProfile]) == 0)
-            try answers.validate()
+            try await answers.validate()
         }
     }
 
@@ -81,7 +81,7 @@ import TesseraCore
             #expect(try await bedroom.profileTypes() == ["Comcast_SSO": "regular"])
             #expect(try await wire.liveSessions([.providerProfile]) == 1)
             #expect(try await wire.liveSessions([.ssoProfile]) == 0)
-            try answers.validate()
+            try await answers.validate()
         }
     }
 
@@ -118,7 +118,7 @@ import TesseraCore
             // A used code cannot be resumed again.
             let again = try await secondScreen.post("/api/v2/REF30/sessions/\(code)", form: [("mvpd", "Cablevision")])
             #expect(again.status == .badRequest)
-            try answers.validate()
+            try await answers.validate()
         }
     }
 
@@ -164,7 +164,7 @@ import TesseraCore
             #expect(try await wire.send(.put, "/admin/v1/tenants/OTHER40/degradation/Cablevision", headers: body, body: #"{"rule":"AuthZAll"}"#).status == .notFound)
             #expect(try await wire.send(.put, path, headers: [.contentType: "application/json"], body: #"{"rule":"AuthZAll"}"#).status == .unauthorized)
             #expect((try await wire.send(.get, "/admin/v1/tenants/REF30/degradation", headers: AdminAPITests.admin).json["rules"] as? [Any])?.count == 1)
-            try answers.validate()
+            try await answers.validate()
         }
     }
 
@@ -215,7 +215,7 @@ import TesseraCore
             #expect(try await tv.profileTypes() == [:])
             #expect(try await phone.profileTypes() == ["TempPass_5mins": "temporary"])
             #expect(try await wire.liveSessions([.providerProfile]) == 1)
-            try answers.validate()
+            try await answers.validate()
         }
     }
 }

@@ -44,7 +44,7 @@ import TesseraCore
             let done = try await browser.submit(asks, [])
             #expect(done.status == .seeOther)
             #expect(done.header("Location") == "https://adobe.com")
-            try answers.validate()
+            try await answers.validate()
         }
     }
 
@@ -55,7 +55,7 @@ import TesseraCore
             try await tv.signIn("Dish", username: "dish-full")
             Self.expectLogout(try await tv.get("/api/v2/REF30/logout/Dish" + Self.query), "Dish", action: "complete", type: "none")
             #expect(try await tv.profileTypes() == [:])
-            try answers.validate()
+            try await answers.validate()
         }
     }
 
@@ -75,7 +75,7 @@ import TesseraCore
                               url: "/idp/Spectrum/logout?requestor_id=REF30&redirect_url=https%3A%2F%2Fadobe.com")
             #expect(try await wire.liveSessions([.ssoProfile, .providerProfile]) == 0)
             #expect(try await phone.profileTypes() == [:])
-            try answers.validate()
+            try await answers.validate()
         }
     }
 
@@ -97,7 +97,7 @@ import TesseraCore
                               url: "/idp/Comcast_SSO/logout?requestor_id=REF30&redirect_url=https%3A%2F%2Fadobe.com")
             #expect(try await wire.liveSessions([.ssoProfile, .providerProfile]) == 0)
             #expect(try await other.profileTypes() == [:])
-            try answers.validate()
+            try await answers.validate()
         }
     }
 
@@ -118,7 +118,7 @@ import TesseraCore
             let userID = ((attott?["attributes"] as? [String: [String: Any]])?["userID"])?["value"] as? String
             #expect(userID?.hasPrefix("95cf93bcd183214a") == true)
             Self.expectLogout(try await tv.get("/api/v2/REF30/logout/ATTOTT" + Self.query), "ATTOTT", action: "complete", type: "none")
-            try answers.validate()
+            try await answers.validate()
         }
     }
 
@@ -137,7 +137,7 @@ import TesseraCore
             Self.expectLogout(try await tv.get("/api/v2/logout/REF30/TempPass_5mins" + Self.query), "TempPass_5mins",
                               action: "complete", type: "none")
             #expect(try await tv.profileTypes() == [:])
-            try answers.validate()
+            try await answers.validate()
         }
     }
 
@@ -149,7 +149,7 @@ import TesseraCore
             Self.expectLogout(try await tv.get("/api/v2/REF30/logout/Cablevision" + Self.query), "Cablevision", action: "invalid", type: "none")
             // Dish's profile is untouched.
             #expect(try await tv.profileTypes() == ["Dish": "regular"])
-            try answers.validate()
+            try await answers.validate()
         }
     }
 }

@@ -9,7 +9,7 @@ import TesseraCore
 /// real XML signature library (Python's signxml, Tests/clients/apple_assertion.py) and checked
 /// by libxmlsec1, seed 001's sample 5, and every refusal.
 @Suite struct RestV2PartnerSSOTests {
-    static let available = MeetingSDKTests.required || (try? MeetingSDKTests.run(["python3", "-c", "import signxml"]).status) == 0
+    static func available() async -> Bool { await MeetingSDKTests.python(imports: "signxml") }
     static let issuer = "https://idp.apple.tessera.test"
 
     /// `AP-Partner-Framework-Status` as Apple's framework reports it.
@@ -25,12 +25,12 @@ import TesseraCore
 
     /// A SAML response from the signer script (`mode`: good, unsigned, altered, wrapped, other-key).
     static func samlResponse(_ mode: String = "good", now: Date, issuer: String = issuer, audience: String = "REF30",
-                             nameID: String = "cv-user-full", validFor: TimeInterval = 300) throws -> String {
+                             nameID: String = "cv-user-full", validFor: TimeInterval = 300) async throws -> String {
         let key = try #require(Bundle.module.url(forResource: "demo-apple-assertion-signing-key", withExtension: "pem", subdirectory: "Resources")
             ?? Self.resourceURL())
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("clients/apple_assertion.py").path
-        let result = try MeetingSDKTests.run(["python3", script, mode, key.path, issuer, audience, nameID,
+        let result = try await MeetingSDKTests.run(["python3", script, mode, key.path, issuer, audience, nameID,
                                               now.addingTimeInterval(-60).formatted(.iso8601), now.addingTimeInterval(validFor).formatted(.iso8601)])
         try #require(result.status == 0, "\(result.output)")
         return result.output.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -48,7 +48,7 @@ import TesseraCore
     }
 
     @Test func sample5AnAppleProfileEndsWithAPartnerLogout() async throws {
-        guard Self.available else { return }
+        guard await Self.available() else { return }
         try await Harness().run { wire in
             let answers = V2Answers()
             let now = wire.clock.now()
@@ -65,7 +65,7 @@ import TesseraCore
             let authn = (request?["request"] as? String).flatMap { Data(base64Encoded: $0) }.map { String(decoding: $0, as: UTF8.self) } ?? ""
             #expect(authn.contains("AuthnRequest") && authn.contains("<saml:Issuer>REF30</saml:Issuer>"), "\(authn)")
 
-            let created = try await tv.post("/api/v2/REF30/profiles/sso/Apple", form: [("SAMLResponse", try Self.samlResponse(now: now))])
+            let created = try await tv.post("/api/v2/REF30/profiles/sso/Apple", form: [("SAMLResponse", try await Self.samlResponse(now: now))])
             #expect(created.status == .ok, "\(created.body)")
             let profile = (created.json["profiles"] as? [String: [String: Any]])?["Cablevision"]
             #expect(profile?["type"] as? String == "appleSSO")
@@ -79,7 +79,7 @@ import TesseraCore
             let reply = try await plain.get("/api/v2/REF30/logout/Cablevision?redirectUrl=https%3A%2F%2Fadobe.com")
             RestV2LogoutGoldenTests.expectLogout(reply, "Cablevision", action: "partner_logout", type: "partner_interactive")
             #expect(try await plain.profileTypes() == [:])
-            try answers.validate()
+            try await answers.validate()
         }
     }
 
@@ -124,19 +124,19 @@ import TesseraCore
     }
 
     @Test func assertionsThatDoNotVerifyAreRefusedAndNothingIsStored() async throws {
-        guard Self.available else { return }
+        guard await Self.available() else { return }
         try await Harness().run { wire in
             let now = wire.clock.now()
             let tv = Self.apple(try await wire.v2(answers: V2Answers()), now: now)
             let bad: [(String, String)] = [
-                ("unsigned", try Self.samlResponse("unsigned", now: now)),
-                ("altered after signing", try Self.samlResponse("altered", now: now)),
-                ("a wrapped second assertion", try Self.samlResponse("wrapped", now: now)),
-                ("signed with another key", try Self.samlResponse("other-key", now: now)),
-                ("expired", try Self.samlResponse(now: now.addingTimeInterval(-3600), validFor: 60)),
-                ("not valid yet", try Self.samlResponse(now: now.addingTimeInterval(3600))),
-                ("another issuer", try Self.samlResponse(now: now, issuer: "https://idp.elsewhere.test")),
-                ("another audience", try Self.samlResponse(now: now, audience: "OTHER40")),
+                ("unsigned", try await Self.samlResponse("unsigned", now: now)),
+                ("altered after signing", try await Self.samlResponse("altered", now: now)),
+                ("a wrapped second assertion", try await Self.samlResponse("wrapped", now: now)),
+                ("signed with another key", try await Self.samlResponse("other-key", now: now)),
+                ("expired", try await Self.samlResponse(now: now.addingTimeInterval(-3600), validFor: 60)),
+                ("not valid yet", try await Self.samlResponse(now: now.addingTimeInterval(3600))),
+                ("another issuer", try await Self.samlResponse(now: now, issuer: "https://idp.elsewhere.test")),
+                ("another audience", try await Self.samlResponse(now: now, audience: "OTHER40")),
                 ("not XML", Data("hello".utf8).base64EncodedString()),
                 ("a DTD", Data(#"<!DOCTYPE x [<!ENTITY e "e">]><x>&e;</x>"#.utf8).base64EncodedString()),
                 ("not base64", "%%%"),
@@ -149,7 +149,7 @@ import TesseraCore
             RestV2BadInputTests.expectError(try await tv.post("/api/v2/REF30/profiles/sso/Apple", form: []), .badRequest, "invalid_parameter_saml_response")
             #expect(try await wire.liveSessions([.providerProfile, .ssoProfile]) == 0)
             // The good one, from the same signer: the refusals were the assertions'. Once only: a replay is refused.
-            let good = try Self.samlResponse(now: now)
+            let good = try await Self.samlResponse(now: now)
             #expect(try await tv.post("/api/v2/REF30/profiles/sso/Apple", form: [("SAMLResponse", good)]).status == .ok)
             let replayed = try await tv.device("another-tv").post("/api/v2/REF30/profiles/sso/Apple", form: [("SAMLResponse", good)])
             RestV2BadInputTests.expectError(replayed, .badRequest, "invalid_parameter_saml_response")

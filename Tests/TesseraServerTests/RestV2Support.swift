@@ -84,7 +84,7 @@ struct V2Exchange: Encodable, Sendable {
 
 /// Collects REST v2 answers and checks them with openapi-core against Adobe's document.
 final class V2Answers: Sendable {
-    static let available = MeetingSDKTests.required || (try? MeetingSDKTests.run(["python3", "-c", "import openapi_core"]).status) == 0
+    static func available() async -> Bool { await MeetingSDKTests.python(imports: "openapi_core") }
     private let held = Mutex<[V2Exchange]>([])
 
     /// Notes a 200 answer of `method` `uri` (a path under /api/v2 with its query).
@@ -105,14 +105,14 @@ final class V2Answers: Sendable {
     var count: Int { held.withLock { $0.count } }
 
     /// Validates every answer noted; fails the test with openapi-core's findings.
-    func validate(sourceLocation: SourceLocation = #_sourceLocation) throws {
-        guard Self.available else { return }
+    func validate(sourceLocation: SourceLocation = #_sourceLocation) async throws {
+        guard await Self.available() else { return }
         let document = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("vendor/adobe-pass-restApiV2.json").path
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("clients/v2_openapi.py").path
         let input = String(decoding: try JSONEncoder().encode(held.withLock { $0 }), as: UTF8.self)
-        let check = try MeetingSDKTests.run(["python3", script, document], input: input)
+        let check = try await MeetingSDKTests.run(["python3", script, document], input: input)
         #expect(check.status == 0, "\(check.output)", sourceLocation: sourceLocation)
     }
 }

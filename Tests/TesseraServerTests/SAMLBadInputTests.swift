@@ -14,7 +14,7 @@ import TesseraCore
     static let providerID = "Cable"
     static let issuer = "https://idp.cable.test/saml"
     static let destination = "https://idp.cable.test/sso"
-    static var available: Bool { RestV2PartnerSSOTests.available }
+    static func available() async -> Bool { await RestV2PartnerSSOTests.available() }
 
     /// The provider's key and certificate, and its metadata file naming them.
     struct IdentityProvider {
@@ -23,10 +23,10 @@ import TesseraCore
         var certificate: String { directory + "/cert.pem" }
         var metadata: String { directory + "/metadata.xml" }
 
-        init() throws {
+        init() async throws {
             directory = FileManager.default.temporaryDirectory.appendingPathComponent("saml-idp-\(UUID())").path
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            _ = try Glewlwyd.keyPair(in: directory)
+            _ = try await Glewlwyd.keyPair(in: directory)
             let body = try String(contentsOfFile: directory + "/cert.pem", encoding: .utf8).split(separator: "\n").filter { !$0.hasPrefix("-----") }.joined()
             try """
             <?xml version="1.0"?>
@@ -47,20 +47,20 @@ import TesseraCore
 
         /// A Response (`mode`) to the AuthnRequest `samlRequest`.
         func response(_ mode: String, to samlRequest: String) async throws -> String {
-            try await Glewlwyd.runOffPool(["python3", Self.script, "response", mode, key, certificate, samlRequest, SAMLBadInputTests.issuer])
+            try await Glewlwyd.run(["python3", Self.script, "response", mode, key, certificate, samlRequest, SAMLBadInputTests.issuer], input: nil)
                 .trimmingCharacters(in: .whitespacesAndNewlines)
         }
 
         /// A LogoutRequest (`mode`) for the test household's NameID and SessionIndex.
         func logoutRequest(_ mode: String, sessionIndex: String = "idx-1") async throws -> String {
-            try await Glewlwyd.runOffPool(["python3", Self.script, "logout", mode, key, certificate, "http://localhost/idp/\(SAMLBadInputTests.providerID)/saml/slo",
-                              SAMLBadInputTests.issuer, "household-1", sessionIndex])
+            try await Glewlwyd.run(["python3", Self.script, "logout", mode, key, certificate, "http://localhost/idp/\(SAMLBadInputTests.providerID)/saml/slo",
+                              SAMLBadInputTests.issuer, "household-1", sessionIndex], input: nil)
                 .trimmingCharacters(in: .whitespacesAndNewlines)
         }
     }
 
     static func running(_ body: @Sendable (Wire, IdentityProvider) async throws -> Void) async throws {
-        let idp = try IdentityProvider()
+        let idp = try await IdentityProvider()
         defer { idp.remove() }
         let provider = SAMLProvider(id: providerID, displayName: "Cable TV", metadata: .file(idp.metadata),
                                     claims: ClaimMapping(userID: "uid", rules: [EntitlementRule(claim: "eduPersonAffiliation", value: "premium", grant: ["REF30"])]))
@@ -90,7 +90,7 @@ import TesseraCore
                                "wrong-recipient", "other-request", "denied"]
 
     @Test func everyBadResponseIsRefusedAndStoresNothingThenAGoodOneIsTakenOnce() async throws {
-        guard Self.available else { return }
+        guard await Self.available() else { return }
         try await Self.running { wire, idp in
             let (browser, state, request, auth) = try await Self.attempt(wire, deviceID: "saml-bad-1")
             for mode in Self.badResponses {
@@ -129,7 +129,7 @@ import TesseraCore
     }
 
     @Test func aResponseWithoutTheBrowserCookieIsPostedAgainFromTesserasOwnPage() async throws {
-        guard Self.available else { return }
+        guard await Self.available() else { return }
         try await Self.running { wire, idp in
             let (browser, state, request, _) = try await Self.attempt(wire, deviceID: "saml-cookie-1")
             let cookie = try #require(browser.cookies[BrowserForms.cookieName])
@@ -145,7 +145,7 @@ import TesseraCore
     }
 
     @Test func onlyASignedLogoutRequestFromTheProviderEndsSessions() async throws {
-        guard Self.available else { return }
+        guard await Self.available() else { return }
         try await Self.running { wire, idp in
             let (browser, state, request, auth) = try await Self.attempt(wire, deviceID: "saml-slo-1")
             let confirm = try await browser.post("/idp/\(Self.providerID)/saml/acs", [("SAMLResponse", try await idp.response("good", to: request)), ("RelayState", state)])
@@ -187,8 +187,8 @@ import TesseraCore
         ("wrong-audience", "another audience"), ("wrong-recipient", "another recipient"), ("other-request", "another sign-in"),
     ])
     func eachBadResponseFailsItsOwnCheck(mode: String, reason: String) async throws {
-        guard Self.available else { return }
-        let idp = try IdentityProvider()
+        guard await Self.available() else { return }
+        let idp = try await IdentityProvider()
         defer { idp.remove() }
         let clock = ManualClock(Date())
         let saml = SAMLServiceProvider(clock: clock, openID: OpenIDConnect(clock: clock),
@@ -215,15 +215,15 @@ import TesseraCore
     /// A key rollover: the IdP publishes its new certificate beside the old one, Tessera takes it
     /// at the next refresh of the metadata, and keeps what it had while the metadata cannot be read.
     @Test func theMetadataIsReadAgainAndEveryCertificateItListsIsTrusted() async throws {
-        guard Self.available else { return }
-        let idp = try IdentityProvider()
+        guard await Self.available() else { return }
+        let idp = try await IdentityProvider()
         defer { idp.remove() }
         let signing = try String(contentsOfFile: idp.metadata, encoding: .utf8)
         let newBody = try String(contentsOfFile: idp.certificate, encoding: .utf8).split(separator: "\n").filter { !$0.hasPrefix("-----") }.joined()
         // Before the rollover the metadata lists only an older key's certificate.
         let older = idp.directory + "/older"
         try FileManager.default.createDirectory(atPath: older, withIntermediateDirectories: true)
-        _ = try Glewlwyd.keyPair(in: older)
+        _ = try await Glewlwyd.keyPair(in: older)
         let oldBody = try String(contentsOfFile: older + "/cert.pem", encoding: .utf8).split(separator: "\n").filter { !$0.hasPrefix("-----") }.joined()
         try signing.replacingOccurrences(of: newBody, with: oldBody).write(toFile: idp.metadata, atomically: true, encoding: .utf8)
 

@@ -22,7 +22,7 @@ final class SimpleSAMLphp: Sendable {
 
     let directory: String
     let port: Int
-    let process: Process
+    let process: ChildProcess
     var base: String { "http://127.0.0.1:\(port)" }
     var entityID: String { "\(base)/idp" }
     var metadataURL: String { "\(base)/saml2/idp/metadata.php" }
@@ -35,7 +35,7 @@ final class SimpleSAMLphp: Sendable {
         FileManager.default.fileExists(atPath: www + "/saml2/idp/SSOService.php") && FileManager.default.isExecutableFile(atPath: "/usr/bin/php")
     }
 
-    private init(directory: String, port: Int, process: Process) {
+    private init(directory: String, port: Int, process: ChildProcess) {
         self.directory = directory
         self.port = port
         self.process = process
@@ -46,8 +46,8 @@ final class SimpleSAMLphp: Sendable {
         for sub in ["config", "metadata", "cert", "log", "tmp", "data"] {
             try FileManager.default.createDirectory(atPath: directory + "/" + sub, withIntermediateDirectories: true)
         }
-        let port = try Glewlwyd.freePort()
-        _ = try Glewlwyd.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", directory + "/cert/idp.key",
+        let port = try await Glewlwyd.freePort()
+        _ = try await Glewlwyd.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", directory + "/cert/idp.key",
                               "-out", directory + "/cert/idp.crt", "-subj", "/CN=simplesamlphp", "-days", "2"], input: nil)
         let base = "http://127.0.0.1:\(port)"
         try """
@@ -111,16 +111,12 @@ final class SimpleSAMLphp: Sendable {
         try "<?xml version=\"1.0\"?><EntitiesDescriptor xmlns=\"urn:oasis:names:tc:SAML:2.0:metadata\"/>"
             .write(toFile: directory + "/sp.xml", atomically: true, encoding: .utf8)
 
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/php")
-        process.arguments = ["-S", "127.0.0.1:\(port)", "-t", www]
-        process.environment = ["SIMPLESAMLPHP_CONFIG_DIR": directory + "/config", "PATH": "/usr/bin:/bin"]
-        // PHP's server answers one request at a time unless it has workers.
-        process.environment?["PHP_CLI_SERVER_WORKERS"] = "4"
-        _ = FileManager.default.createFile(atPath: directory + "/php.log", contents: nil)
-        process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
-        process.standardError = FileHandle(forWritingAtPath: directory + "/php.log")
-        try process.spawn()
+        // PHP's server answers one request at a time unless it has workers; they are its
+        // children, in its process group.
+        let process = try await ChildProcess.start("/usr/bin/php", ["-S", "127.0.0.1:\(port)", "-t", www],
+                                                   environment: ["SIMPLESAMLPHP_CONFIG_DIR": directory + "/config", "PATH": "/usr/bin:/bin",
+                                                                 "PHP_CLI_SERVER_WORKERS": "4"],
+                                                   inherit: false, log: directory + "/php.log", ownGroup: true)
         let idp = SimpleSAMLphp(directory: directory, port: port, process: process)
         let agent = UserAgent()
         defer { agent.close() }
@@ -140,10 +136,9 @@ final class SimpleSAMLphp: Sendable {
     /// The IdP's signing certificate (PEM) and key file.
     var certificatePEM: String { (try? String(contentsOfFile: directory + "/cert/idp.crt", encoding: .utf8)) ?? "" }
 
+    /// Ends the server and its workers (its process group; its task reaps it) and removes its files.
     func stop() {
-        // The server's workers are its children, and it waits for them: they go first.
-        if process.isRunning { _ = try? Glewlwyd.run(["sh", "-c", "pkill -KILL -P \(process.processIdentifier); kill -KILL \(process.processIdentifier); true"], input: nil) }
-        process.waitUntilExit()
+        process.sendToGroup(SIGKILL)
         try? FileManager.default.removeItem(atPath: directory)
     }
 

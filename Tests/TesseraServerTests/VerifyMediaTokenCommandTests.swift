@@ -5,17 +5,9 @@ import TesseraMediaToken
 
 /// `tessera verify-media-token` from the command line: prints the result, exits 0 only when valid.
 @Suite struct VerifyMediaTokenCommandTests {
-    func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = TesseraProcess.executable
-        process.arguments = ["verify-media-token"] + arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.spawn()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, output)
+    func run(_ arguments: [String]) async throws -> (status: Int32, output: String) {
+        let (status, output) = try await ChildProcess.run([TesseraProcess.executable.path, "verify-media-token"] + arguments, withErrors: true)
+        return (status, String(decoding: output, as: UTF8.self))
     }
 
     @Test func verifiesWithAJWKSFileOrAPublicKey() async throws {
@@ -34,15 +26,15 @@ import TesseraMediaToken
         let pemFile = directory.appendingPathComponent("key.pem").path
         try key.publicKey.pemRepresentation.write(toFile: pemFile, atomically: true, encoding: .utf8)
 
-        let valid = try run(["--jwks", jwksFile, "--resource", "TNT", token])
+        let valid = try await run(["--jwks", jwksFile, "--resource", "TNT", token])
         #expect(valid.status == 0)
         #expect(valid.output.hasPrefix("VALID_TOKEN\nrequestor=REF30 resource=TNT mvpd=Dish userId=u1"))
-        #expect(try run(["--public-key", pemFile, token]).status == 0)
-        let wrongResource = try run(["--jwks", jwksFile, "--resource", "CNN", token])
+        #expect(try await run(["--public-key", pemFile, token]).status == 0)
+        let wrongResource = try await run(["--jwks", jwksFile, "--resource", "CNN", token])
         #expect(wrongResource.status == 1)
         #expect(wrongResource.output == "INVALID_RESOURCE_ID\n")
-        let other = try run(["--public-key", pemFile, Data("x.y.z".utf8).base64EncodedString()])
+        let other = try await run(["--public-key", pemFile, Data("x.y.z".utf8).base64EncodedString()])
         #expect(other.output == "INVALID_TOKEN_FORMAT\n")
-        #expect(try run([token]).status != 0) // no key given
+        #expect(try await run([token]).status != 0) // no key given
     }
 }
