@@ -28,10 +28,15 @@ final class GroupCommit: Sendable {
     private let metrics: StoreMetrics
     /// At most 256 writes share a transaction (bounds how long one COMMIT holds the rest).
     private let queue: BatchQueue<Job, Int>
+    /// Runs on the writer's connection after each batch, once its callers have resumed and
+    /// before the next batch begins (the store's WAL upkeep: see ``SQLiteStore``).
+    private let betweenBatches: @Sendable (Database) -> Void
 
-    init(pool: DatabasePool, metrics: StoreMetrics = .none, batchLimit: Int = 256) {
+    init(pool: DatabasePool, metrics: StoreMetrics = .none, batchLimit: Int = 256,
+         betweenBatches: @escaping @Sendable (Database) -> Void = { _ in }) {
         self.pool = pool
         self.metrics = metrics
+        self.betweenBatches = betweenBatches
         queue = BatchQueue(limit: batchLimit)
     }
 
@@ -96,6 +101,7 @@ final class GroupCommit: Sendable {
             } catch {
                 for job in batch { job.finish(error) }
             }
+            betweenBatches(db)
         }
     }
 }

@@ -33,6 +33,12 @@ public final class SQLiteStore: Store {
     /// after 12 s).
     public static let walCheckpointFrames = 65_536
 
+    /// WAL frames past which the writer, between two batches, finishes a checkpoint the side
+    /// checkpointer nearly completed, so that the WAL starts over (see ``WALRestart``): 4,096
+    /// frames, 8 MB of 2 KB pages. Well under ``walCheckpointFrames``, whose checkpoint inside a
+    /// commit then only runs when the side checkpointer falls behind.
+    public static let walRestartFrames = 4_096
+
     /// The page size of a database this store creates: 2 KB, not SQLite's 4 KB.
     ///
     /// Every login and logout changes one entry in each of several indexes keyed on values with no
@@ -62,8 +68,9 @@ public final class SQLiteStore: Store {
 
     /// Opens (creating if needed) the database at `path` and applies the migrations.
     /// `walCheckpointFrames`: see ``walCheckpointFrames``; the WAL file is cut back to that size
-    /// whenever it starts over. `sessionSweepRows`: see ``sessionSweepRows``.
+    /// whenever it starts over. `walRestartFrames`: see ``walRestartFrames``. `sessionSweepRows`: see ``sessionSweepRows``.
     public init(path: String, walCheckpointFrames: Int = SQLiteStore.walCheckpointFrames,
+                walRestartFrames: Int = SQLiteStore.walRestartFrames,
                 sessionSweepRows: Int = SQLiteStore.sessionSweepRows, metrics: StoreMetrics = .none) throws {
         self.metrics = metrics
         precondition(sessionSweepRows > 0, "a purge sweeps at least one row")
@@ -93,7 +100,8 @@ public final class SQLiteStore: Store {
         } catch {
             throw StoreError("cannot open the SQLite database at \(path): \(error)")
         }
-        commits = GroupCommit(pool: pool, metrics: metrics)
+        let restart = WALRestart(frames: walRestartFrames, uncopied: walRestartFrames / 4)
+        commits = GroupCommit(pool: pool, metrics: metrics, betweenBatches: restart.writerIdle)
         let checkpointer: DatabaseQueue
         do { checkpointer = try DatabaseQueue(path: path, configuration: Self.sideConfiguration) } catch {
             throw StoreError("cannot open the SQLite database at \(path) for checkpoints: \(error)")
@@ -101,7 +109,9 @@ public final class SQLiteStore: Store {
         checkpoints = Task.detached(priority: .utility) {
             while !Task.isCancelled {
                 try? await Task.sleep(for: .milliseconds(50))
-                _ = try? await checkpointer.writeWithoutTransaction { db in try db.checkpoint(.passive) }
+                if let counts = try? await checkpointer.writeWithoutTransaction({ db in try db.checkpoint(.passive) }) {
+                    restart.sideCheckpointed(walFrames: counts.walFrameCount, copied: counts.checkpointedFrameCount)
+                }
             }
         }
         let migrator = Self.migrator
