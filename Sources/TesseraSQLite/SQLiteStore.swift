@@ -68,7 +68,8 @@ public final class SQLiteStore: Store {
 
     /// Opens (creating if needed) the database at `path` and applies the migrations.
     /// `walCheckpointFrames`: see ``walCheckpointFrames``; the WAL file is cut back to that size
-    /// whenever it starts over. `walRestartFrames`: see ``walRestartFrames``. `sessionSweepRows`: see ``sessionSweepRows``.
+    /// whenever it starts over. `walRestartFrames`: see ``walRestartFrames``. `sessionSweepRows`:
+    /// see ``sessionSweepRows``.
     public init(path: String, walCheckpointFrames: Int = SQLiteStore.walCheckpointFrames,
                 walRestartFrames: Int = SQLiteStore.walRestartFrames,
                 sessionSweepRows: Int = SQLiteStore.sessionSweepRows, metrics: StoreMetrics = .none) throws {

@@ -158,52 +158,34 @@ import TesseraCore
     /// Under writes that never pause, the WAL still starts over and stays near its mark. Without
     /// the writer's own checkpoints it held every page written (here over 16 MB).
     @Test func theWALStartsOverUnderWritesThatNeverPause() async throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-wal-\(UUID())").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        let path = dir + "/t.sqlite"
+        let path = try Self.walTestDatabase()
         let frames = 64
         let store = try SQLiteStore(path: path, walCheckpointFrames: frames)
-        let long = "https://example.com/" + String(repeating: "x", count: 4000)   // a row over a page
         let count = 2_000
-        let failures = await withTaskGroup(of: Int.self) { group in
-            for writer in 0..<16 {
-                group.addTask {
-                    var failed = 0
-                    for i in stride(from: writer, to: count, by: 16) {
-                        var client = client("c\(i)")
-                        client.redirectURIs = [long]
-                        if (try? await store.insert(client)) == nil { failed += 1 }
-                    }
-                    return failed
-                }
-            }
-            return await group.reduce(0, +)
-        }
+        // A row over a page.
+        let failures = await insertClients(store, writers: 16, each: count / 16, uriLength: 4000)
         #expect(failures == 0)
         let walBytes = try FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? Int ?? -1
         #expect(walBytes >= 0 && walBytes <= 8 * frames * 4096, "WAL is \(walBytes) bytes")
-        let rows = try await DatabaseQueue(path: path, configuration: SQLiteStore.sideConfiguration).read { db in
-            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM registered_client")
-        }
-        #expect(rows == count)
+        #expect(try await Self.registeredClients(path) == count)
     }
 
-    /// The writer finishes the side checkpointer's copy between batches: with the writer's own
-    /// checkpoint inside a commit out of reach, the WAL still starts over again and again under
-    /// writes that never pause, and its file never holds more than a small part of what was
-    /// written (without ``WALRestart`` it held all of it).
-    @Test func theWriterFinishesTheSideCheckpointBetweenBatches() async throws {
+    /// A new database file's path in a folder of its own.
+    static func walTestDatabase() throws -> String {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-wal-\(UUID())").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        let path = dir + "/t.sqlite"
-        let store = try SQLiteStore(path: path, walCheckpointFrames: 10_000_000, walRestartFrames: 128)
-        let long = "https://example.com/" + String(repeating: "x", count: 1500)
-        let writers = 16, perWriter = 800
-        let failures = await withTaskGroup(of: Int.self) { group in
+        return dir + "/t.sqlite"
+    }
+
+    /// `writers` concurrent tasks insert `each` clients apiece, each client with one redirect URI
+    /// of `uriLength` characters and an id of its own; returns how many inserts failed.
+    func insertClients(_ store: SQLiteStore, writers: Int, each: Int, uriLength: Int) async -> Int {
+        let long = "https://example.com/" + String(repeating: "x", count: uriLength)
+        return await withTaskGroup(of: Int.self) { group in
             for writer in 0..<writers {
                 group.addTask {
                     var failed = 0
-                    for i in 0..<perWriter {
+                    for i in 0..<each {
                         var client = client("c\(writer)-\(i)")
                         client.redirectURIs = [long]
                         if (try? await store.insert(client)) == nil { failed += 1 }
@@ -213,6 +195,24 @@ import TesseraCore
             }
             return await group.reduce(0, +)
         }
+    }
+
+    /// Rows of `registered_client`, read through a connection of its own.
+    static func registeredClients(_ path: String) async throws -> Int? {
+        try await DatabaseQueue(path: path, configuration: SQLiteStore.sideConfiguration).read { db in
+            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM registered_client")
+        }
+    }
+
+    /// The writer finishes the side checkpointer's copy between batches: with the writer's own
+    /// checkpoint inside a commit out of reach, the WAL still starts over again and again under
+    /// writes that never pause, and its file never holds more than a small part of what was
+    /// written (without ``WALRestart`` it held all of it).
+    @Test func theWriterFinishesTheSideCheckpointBetweenBatches() async throws {
+        let path = try Self.walTestDatabase()
+        let store = try SQLiteStore(path: path, walCheckpointFrames: 10_000_000, walRestartFrames: 128)
+        let writers = 16, perWriter = 800
+        let failures = await insertClients(store, writers: writers, each: perWriter, uriLength: 1500)
         #expect(failures == 0)
         await store.close()
         let walBytes = try FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? Int ?? -1
@@ -221,9 +221,6 @@ import TesseraCore
         // about what lands between two side checkpoints (5 to 8 MB here).
         let written = writers * perWriter * 2 * SQLiteStore.pageSize
         #expect(walBytes >= 0 && walBytes < written / 2, "WAL is \(walBytes) bytes after \(written) or more written")
-        let rows = try await DatabaseQueue(path: path, configuration: SQLiteStore.sideConfiguration).read { db in
-            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM registered_client")
-        }
-        #expect(rows == writers * perWriter)
+        #expect(try await Self.registeredClients(path) == writers * perWriter)
     }
 }
