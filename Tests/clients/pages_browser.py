@@ -21,8 +21,8 @@ import urllib.request
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.keys import Keys
-from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 BASE, CREDENTIALS, SHOTS = sys.argv[1:4]
@@ -97,7 +97,16 @@ def fits(driver, size_name):
 
 
 def wait_for(driver, text):
-    WebDriverWait(driver, 10).until(expected_conditions.text_to_be_present_in_element((By.TAG_NAME, "body"), text))
+    """Waits until the page's text holds `text`. The text is read by script rather than through an
+    element reference: a reference to <body> taken while a form submission navigates can belong
+    to the page being left, and Chromium then answers "Node with given id does not belong to the
+    document" instead of a stale-element error, which the wait would not retry."""
+    def shown(d):
+        try:
+            return text in (d.execute_script("return document.body ? document.body.innerText : ''") or "")
+        except WebDriverException:
+            return False  # the page is between two documents; the next poll reads the new one
+    WebDriverWait(driver, 10).until(shown)
 
 
 def flow_with_mouse(size_name):
