@@ -951,16 +951,15 @@ def budget_rows(args, tessera, peer):
         base = figures.get("adjacent_baseline_rps") or tessera["baseline"]["rps"]
         ratio = figures["rps"] / base if base else 0
         failed = figures["non2xx"] + figures["socket_errors"]
+        # The lines of the performance issue (24): same-run ratios to /healthz on this 2-core machine.
         if name == "baseline":
             budget, holds = "", None
-        elif name in ("checkauthn", "tokens/authn", "authorize (cached)", "usg validate (cached)"):
-            budget, holds = ">= 0.6, p99 < 8 ms", ratio >= 0.6 and (figures["p99_ms"] or 1e9) < 8
-        elif name == "v2 profiles/{mvpd}":
-            # v1's checkauthn line: a cached read of the device's sign-in.
-            budget, holds = ">= 0.6, p99 < 8 ms", ratio >= 0.6 and (figures["p99_ms"] or 1e9) < 8
+        elif name in ("checkauthn", "tokens/authn", "authorize (cached)", "usg validate (cached)", "v2 profiles/{mvpd}"):
+            # Cached reads: v2's profiles/{mvpd} is a cached read of the device's sign-in as checkauthn is.
+            budget, holds = ">= 0.8, p99 < 5 ms", ratio >= 0.8 and (figures["p99_ms"] or 1e9) < 5
         elif name in ("mediatoken", "v2 decisions/authorize (cached)"):
             # A v2 decision answers with a signed media token: v1's mediatoken line.
-            budget, holds = ">= 0.4", ratio >= 0.4
+            budget, holds = ">= 0.55", ratio >= 0.55
         elif name == "sdk logout + login":
             # Absolute: 0.6 × 2 × one core's RSA-2048 private operations a second (openssl speed).
             rsa = figures.get("openssl_rsa2048_signs_per_second")
@@ -968,9 +967,10 @@ def budget_rows(args, tessera, peer):
             budget = f">= {floor:,.0f} req/s (0.6 × 2 × openssl rsa2048 {rsa:,.0f}/s)" if floor else "openssl speed unavailable"
             holds = floor is not None and figures["rps"] >= floor
         elif args.postgres:
-            budget, holds = ">= 0.1 (PostgreSQL)", ratio >= 0.1
+            budget, holds = ">= 0.2 (PostgreSQL)", ratio >= 0.2
         else:
-            budget, holds = ">= 0.25", ratio >= 0.25
+            # The write cycles (v1, v2, USG) on SQLite; the p99 line is for 1,000,000 devices.
+            budget, holds = ">= 0.4, p99 < 50 ms", ratio >= 0.4 and (figures["p99_ms"] or 1e9) < 50
         if failed:
             holds = False
         out.append((name, figures, ratio, budget, holds))
@@ -996,7 +996,7 @@ def table(args, tessera, rss, peer, peer_rss):
     if peer:
         lines += ["", "| peer (Glewlwyd, SQLite WAL) | req/s | p50 ms | p99 ms | Tessera's path | Tessera / peer | budget | holds |",
                   "|---|---:|---:|---:|---|---:|---|---|"]
-        for name, mine, need in (("introspect", "checkauthn", 5), ("revoke", "logout + login", 3)):
+        for name, mine, need in (("introspect", "checkauthn", 10), ("revoke", "logout + login", 6)):
             if name not in peer or mine not in tessera:
                 continue
             f = peer[name]
@@ -1044,12 +1044,12 @@ def main():
             args.devices = devices
             runs[devices] = run_tessera(args)
         small, large = runs[100_000][0], runs[10_000_000][0]
-        print("| path | p50 ms at 100,000 | p50 ms at 10,000,000 | ratio (budget <= 1.3) | req/s at 100,000 | req/s at 10,000,000 |")
+        print("| path | p50 ms at 100,000 | p50 ms at 10,000,000 | ratio (budget <= 1.2) | req/s at 100,000 | req/s at 10,000,000 |")
         print("|---|---:|---:|---:|---:|---:|")
         for name, _ in READ_PATHS:
             a, b = small[name]["p50_ms"], large[name]["p50_ms"]
             print(f"| {name} | {a:.2f} | {b:.2f} | {b / a:.2f} | {small[name]['rps']:,.0f} | {large[name]['rps']:,.0f} |")
-        print(f"\nTessera peak RSS: {runs[100_000][1]:.0f} MB at 100,000 sessions, {runs[10_000_000][1]:.0f} MB at 10,000,000 (budget < 250 MB)")
+        print(f"\nTessera peak RSS: {runs[100_000][1]:.0f} MB at 100,000 sessions, {runs[10_000_000][1]:.0f} MB at 10,000,000 (budget < 150 MB)")
         result = {"kind": "growth", "runs": {str(k): {"rows": strip(v[0]), "peak_rss_mb": v[1]} for k, v in runs.items()}}
     else:
         tessera, rss = run_tessera(args)

@@ -69,7 +69,7 @@ final class HotReads: Sendable {
     }
 
     /// Drops what is held under `keys` (and the decisions of the sessions held there).
-    func invalidate(_ keys: [MemoryKey], bearers: BoundedCache<String, AccessTokenClaims>) {
+    func invalidate(_ keys: [MemoryKey], bearers: BoundedCache<VerifiedBearer, AccessTokenClaims>) {
         for key in keys {
             switch key {
             case .deviceLogin(let device):

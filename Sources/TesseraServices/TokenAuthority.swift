@@ -67,7 +67,7 @@ public struct TokenAuthority: Sendable {
     /// than on every call (an RS256 verification costs more than the rest of a cached read).
     /// Lifetime and issuer are still checked on every use. DCR clients cannot be revoked yet;
     /// when they can, revoking one must invalidate its tokens here.
-    let verifiedAccessTokens = BoundedCache<String, AccessTokenClaims>(capacity: 10_000)
+    let verifiedAccessTokens = BoundedCache<VerifiedBearer, AccessTokenClaims>(capacity: 10_000)
     /// The HMAC key of the tokens Tessera's own forms carry (``BrowserForms``), shared by every
     /// instance through the store, so that a form served by one is accepted by another.
     package let formKey: SymmetricKey
@@ -243,7 +243,7 @@ public struct TokenAuthority: Sendable {
     /// verified, else read from its payload. Only to choose a tenant; ``verifyAccessToken(_:now:isRegisteredClient:)``
     /// decides whether the token is good.
     package func claimedRequestor(ofAccessToken token: String) -> String? {
-        if let verified = verifiedAccessTokens.value(for: token) { return verified.requestor }
+        if let verified = verifiedAccessTokens.value(for: VerifiedBearer(token)) { return verified.requestor }
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 3, let payload = Data(lenientBase64: parts[1]),
               let claims = try? JSONDecoder().decode(ClaimedRequestor.self, from: payload) else { return nil }
@@ -265,11 +265,12 @@ public struct TokenAuthority: Sendable {
         _ token: String, now: Date, isRegisteredClient: (AccessTokenClaims) async throws(TesseraError) -> Bool
     ) async throws(TesseraError) -> AccessTokenClaims {
         let claims: AccessTokenClaims
-        if let verified = verifiedAccessTokens.value(for: token) {
+        let key = VerifiedBearer(token)
+        if let verified = verifiedAccessTokens.value(for: key) {
             claims = verified
         } else {
             // Taken before the client is looked up: a revoke of the client meanwhile voids the fill.
-            let ticket = verifiedAccessTokens.ticket(for: token)
+            let ticket = verifiedAccessTokens.ticket(for: key)
             try checkHeader(of: token)
             do { claims = try await keys.verify(token, as: AccessTokenClaims.self) } catch {
                 throw .invalidAccessToken("the access token is malformed or its signature does not verify")
@@ -281,7 +282,7 @@ public struct TokenAuthority: Sendable {
                 throw .invalidAccessToken("the access token was issued in the future")
             }
             guard try await isRegisteredClient(claims) else { throw .invalidAccessToken("the access token's client is not registered") }
-            verifiedAccessTokens.fill(token, claims, ticket: ticket)
+            verifiedAccessTokens.fill(key, claims, ticket: ticket)
         }
         guard claims.exp.value > now else { throw .invalidAccessToken("the access token has expired") }
         guard claims.nbf.value <= now else { throw .invalidAccessToken("the access token is not valid yet") }
@@ -305,4 +306,26 @@ public struct TokenAuthority: Sendable {
         guard header.typ == nil || header.typ?.uppercased() == "JWT" else { throw .invalidAccessToken("the access token is not a JWT") }
         guard header.crit == nil else { throw .invalidAccessToken("the access token has critical header parameters Tessera does not know") }
     }
+}
+
+/// A bearer token as the key of the verified-token cache: compared whole, hashed by its length
+/// and its last 32 bytes. Those are the end of its signature, different for every token, and a
+/// lookup hashes its key twice (shard, then bucket): hashing all of an RS256 token's ~650 bytes
+/// twice cost more than the rest of the bearer check. Tokens that share their last bytes only
+/// share a bucket; a forged one is never stored (only verified tokens are), so it cannot crowd one.
+package struct VerifiedBearer: Hashable, Sendable {
+    let token: String
+
+    init(_ token: String) { self.token = token }
+
+    package func hash(into hasher: inout Hasher) {
+        let utf8 = token.utf8
+        hasher.combine(utf8.count)
+        let hashed: Void? = utf8.withContiguousStorageIfAvailable { bytes in
+            hasher.combine(bytes: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: bytes.suffix(32))))
+        }
+        if hashed == nil { for byte in utf8.suffix(32) { hasher.combine(byte) } }
+    }
+
+    package static func == (lhs: VerifiedBearer, rhs: VerifiedBearer) -> Bool { lhs.token == rhs.token }
 }

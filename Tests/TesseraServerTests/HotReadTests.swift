@@ -97,6 +97,40 @@ import TesseraCore
     }
 }
 
+/// The authN token is answered from its encoded form, kept by session id: a device signed in
+/// again answers with its new session, in either format.
+@Suite struct EncodedAuthenticationTests {
+    @Test func aDeviceSignedInAgainAnswersWithItsNewSession() async throws {
+        let harness = try Harness()
+        try await harness.run { wire in
+            let auth = try await wire.signedIn(deviceID: "encoded-tv")
+            let query = wire.deviceQuery("encoded-tv")
+            let first = try await wire.send(.get, "/api/v1/tokens/authn" + query, headers: auth)
+            try #require(first.status == .ok)
+            #expect(first.json["mvpd"] as? String == "Cablevision")
+            #expect(first.json["userId"] as? String == "cv-user-full")
+            let again = try await wire.send(.get, "/api/v1/checkauthn" + query, headers: auth)
+            #expect(again.status == .ok && again.body == first.body)
+            #expect(again.header("Content-Type") == "application/json;charset=UTF-8")
+            #expect(again.header("Cache-Control") == "no-store")
+
+            #expect(try await wire.send(.delete, "/api/v1/logout" + query, headers: auth).status == .noContent)
+            let temporary = try await wire.form(.post, "/api/v1/authenticate/freepreview",
+                                                [("requestor", "REF30"), ("deviceId", "encoded-tv"), ("mso_id", "TempPass_promo"),
+                                                 ("generic_data", #"{"email":"encoded@example.com"}"#)], headers: auth)
+            try #require(temporary.status == .noContent, "\(temporary.body)")
+            let second = try await wire.send(.get, "/api/v1/tokens/authn" + query, headers: auth)
+            #expect(second.status == .ok)
+            #expect(second.json["mvpd"] as? String == "TempPass_promo")
+            #expect(second.json["userId"] as? String != "cv-user-full")
+            var xmlHeaders = auth
+            xmlHeaders[.accept] = "application/xml"
+            let xml = try await wire.send(.get, "/api/v1/tokens/authn" + query, headers: xmlHeaders)
+            #expect(xml.status == .ok && xml.body.contains("<mvpd>TempPass_promo</mvpd>"), "\(xml.body)")
+        }
+    }
+}
+
 @Suite struct CheapParsingTests {
     @Test func percentDecodingOnlyWhenNeeded() {
         #expect(RequestParameters.percentDecoded("deviceId") == "deviceId")

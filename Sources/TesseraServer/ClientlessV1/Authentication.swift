@@ -64,7 +64,11 @@ extension ClientlessV1 {
     func authentication(_ call: Call) async throws(TesseraError) -> Response {
         let (device, description) = try call.device()
         let session = try await services.sessionState(device: device, deviceUser: description.deviceUser).require()
-        return V1Rendering.response(AuthenticationBody(session), root: "authentication", format: call.format)
+        guard call.format == .json else { return V1Rendering.response(AuthenticationBody(session), root: "authentication", format: call.format) }
+        if let encoded = encodedAuthentications.value(for: session.id) { return V1Rendering.json(encoded: encoded) }
+        let encoded = V1Rendering.json(AuthenticationBody(session))
+        encodedAuthentications.set(session.id, encoded)
+        return V1Rendering.json(encoded: encoded)
     }
 
     /// The authN token of the login made with a registration code (second screen, older clients).

@@ -13,6 +13,16 @@ typealias V1Routes = RouterGroup<TesseraRequestContext>
 
 struct ClientlessV1: Sendable {
     let services: Services
+    /// The JSON authN token of a session as encoded, by session id: everything in it (expiry,
+    /// user, provider, requestor) is fixed for the session's life, a session id is never reused,
+    /// and the session is looked up (coherently, so never an ended one) before this is consulted.
+    /// JSONEncoder was the costliest step of checkauthn's own work.
+    let encodedAuthentications: BoundedCache<UUID, Data>
+
+    init(services: Services) {
+        self.services = services
+        encodedAuthentications = BoundedCache(capacity: services.configuration.cacheCapacity.sessions)
+    }
 
     /// One v1 call, parsed.
     struct Call: Sendable {

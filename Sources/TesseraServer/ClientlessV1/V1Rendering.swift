@@ -19,13 +19,23 @@ enum V1Rendering {
         return encoder
     }()
 
+    /// `value` as v1's JSON.
+    static func json(_ value: some Encodable) -> Data {
+        (try? jsonEncoder.encode(value)) ?? Data("{}".utf8)
+    }
+
+    /// A 200 whose JSON body was encoded before.
+    static func json(encoded: Data) -> Response {
+        Response(status: .ok, headers: [.contentType: jsonContentType], body: .init(byteBuffer: ByteBuffer(bytes: encoded)))
+    }
+
     static func response(_ value: some Encodable, root: String, rootAttributes: [String: String]? = nil,
                          format: ResponseFormat, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) -> Response {
         var headers = headers
         let data: Data
         switch format {
         case .json:
-            data = (try? jsonEncoder.encode(value)) ?? Data("{}".utf8)
+            data = json(value)
             headers[.contentType] = jsonContentType
         case .xml:
             let encoder = XMLEncoder()
