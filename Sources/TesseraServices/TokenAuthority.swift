@@ -320,12 +320,11 @@ package struct VerifiedBearer: Hashable, Sendable {
     init(_ token: String) { self.token = token }
 
     package func hash(into hasher: inout Hasher) {
-        let utf8 = token.utf8
-        hasher.combine(utf8.count)
-        let hashed: Void? = utf8.withContiguousStorageIfAvailable { bytes in
+        var token = token  // withUTF8 is mutating; a native string is not copied
+        token.withUTF8 { bytes in
+            hasher.combine(bytes.count)
             hasher.combine(bytes: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: bytes.suffix(32))))
         }
-        if hashed == nil { for byte in utf8.suffix(32) { hasher.combine(byte) } }
     }
 
     package static func == (lhs: VerifiedBearer, rhs: VerifiedBearer) -> Bool { lhs.token == rhs.token }
