@@ -220,6 +220,8 @@ public enum MemoryKey: Sendable, Hashable {
     case deviceProfiles(DeviceKey)
     /// The SSO profiles of one key, looked up by tenant and key.
     case ssoProfiles(tenantID: String, key: String)
+    /// The RSA key pairs of a user-session application (a rotation on another instance).
+    case applicationKeys(tenantID: String, clientID: String)
 }
 
 /// That a session was used, for its ``Session/lastUsedAt``.

@@ -445,7 +445,8 @@ final class AckWait: Sendable {
 extension MemoryKey {
     /// The key in a notification (device logins travel as pairs, ``PeerInstances/Message/d``):
     /// `t:` and the digest in hex, `s:` and a session id, `c:` and a client id, `p:` a tenant and
-    /// device (v2 profiles), `o:` a tenant and SSO key, each pair split by a newline.
+    /// device (v2 profiles), `o:` a tenant and SSO key, `a:` a tenant and application (its RSA
+    /// keys), each pair split by a newline.
     var wire: String {
         switch self {
         case .deviceLogin(let device): "d:" + device.tenantID + "\n" + device.deviceID
@@ -454,19 +455,21 @@ extension MemoryKey {
         case .client(let id): "c:" + id
         case .deviceProfiles(let device): "p:" + device.tenantID + "\n" + device.deviceID
         case .ssoProfiles(let tenantID, let key): "o:" + tenantID + "\n" + key
+        case .applicationKeys(let tenantID, let clientID): "a:" + tenantID + "\n" + clientID
         }
     }
 
     init?(wire: String) {
         let value = String(wire.dropFirst(2))
         switch wire.prefix(2) {
-        case "d:", "p:", "o:":
+        case "d:", "p:", "o:", "a:":
             let parts = value.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false)
             guard parts.count == 2 else { return nil }
             let (first, second) = (String(parts[0]), String(parts[1]))
             switch wire.prefix(2) {
             case "d:": self = .deviceLogin(DeviceKey(tenantID: first, deviceID: second))
             case "p:": self = .deviceProfiles(DeviceKey(tenantID: first, deviceID: second))
+            case "a:": self = .applicationKeys(tenantID: first, clientID: second)
             default: self = .ssoProfiles(tenantID: first, key: second)
             }
         case "t:":

@@ -769,8 +769,10 @@ public final class PostgresStore: Store {
         }
     }
 
+    /// Every live instance has dropped the application's held keys before this returns
+    /// (``MemoryKey/applicationKeys(tenantID:clientID:)``).
     public func rotate(to key: ApplicationKey) async throws {
-        try await write { db in
+        try await changeSessions(of: nil) { [self] db in
             try await db.query("""
                 UPDATE application_key SET retired_at = \(key.createdAt.epochMilliseconds)
                 WHERE tenant_id = \(key.tenantID) AND client_id = \(key.clientID) AND retired_at IS NULL
@@ -780,6 +782,7 @@ public final class PostgresStore: Store {
                 VALUES (\(key.tenantID), \(key.clientID), \(key.keyID), \(key.publicKeyDER),
                     \(key.sealedPrivateKey), \(key.createdAt.epochMilliseconds))
                 """, logger: logger)
+            return ((), keys: [.applicationKeys(tenantID: key.tenantID, clientID: key.clientID)])
         }
     }
 

@@ -8,9 +8,11 @@ import TesseraStore
 /// held in memory. Each application has one current key (what `public-key` answers) and may have
 /// retired ones that still decrypt for the tenant's grace period after a rotation.
 ///
-/// Another instance may rotate a key: a proof none of the held keys opens makes the application's
-/// keys be read again (at most once per ``reloadInterval``), and `public-key` reads them again
-/// when they are older than that.
+/// Another instance may rotate a key. On PostgreSQL the rotation is announced like a logout
+/// (``MemoryKey/applicationKeys(tenantID:clientID:)``): every live instance drops the
+/// application's keys before the rotation answers, so the new key decrypts everywhere at once.
+/// Besides, a proof none of the held keys opens makes them be read again (at most once per
+/// ``reloadInterval``), and `public-key` reads them again when they are older than that.
 package final class ApplicationKeys: Sendable {
     package struct Opened: Sendable {
         package let stored: ApplicationKey
@@ -111,6 +113,22 @@ package final class ApplicationKeys: Sendable {
             keys = try await load(tenantID: tenantID, clientID: clientID, creating: false)
         }
         return keys.filter { key in key.stored.retiredAt.map { now.timeIntervalSince($0) < grace } ?? true }.reversed()
+    }
+
+    /// Drops the keys held for the applications among `keys` (rotated on another instance): the
+    /// next proof or `public-key` reads them again.
+    func invalidate(_ keys: [MemoryKey]) {
+        let rotated = keys.compactMap { key -> String? in
+            guard case .applicationKeys(let tenantID, let clientID) = key else { return nil }
+            return Self.key(tenantID, clientID)
+        }
+        guard !rotated.isEmpty else { return }
+        held.withLock { held in for key in rotated { held[key] = nil } }
+    }
+
+    /// Drops every held key (this instance may have missed an announcement).
+    func forgetAll() {
+        held.withLock { $0.removeAll() }
     }
 
     /// A new current key for the application; the previous ones retire now.

@@ -87,6 +87,7 @@ final class HotReads: Sendable {
                 for entry in ssoProfiles.invalidate(SSOLookup(tenantID: tenantID, key: key)) ?? [] {
                     if let id = entry.session?.id { decisions.invalidate(id) }
                 }
+            case .applicationKeys: break  // held by ``ApplicationKeys``
             }
         }
     }

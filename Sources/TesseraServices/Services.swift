@@ -86,10 +86,15 @@ public final class Services: Sendable {
         self.hot = hot
         // Another instance ended what we may hold under these keys (or we may have missed some): forget it.
         let bearers = tokens.verifiedAccessTokens
+        let applicationKeys = applicationKeys
         store.onInvalidation { keys in
-            if let keys { hot.invalidate(keys, bearers: bearers) } else {
+            if let keys {
+                hot.invalidate(keys, bearers: bearers)
+                applicationKeys.invalidate(keys)
+            } else {
                 hot.forgetEverything()
                 bearers.invalidateAll()
+                applicationKeys.forgetAll()
             }
         }
     }

@@ -167,7 +167,8 @@ public protocol ApplicationKeyStore: Sendable {
     /// instances starting together on an empty database all end up with the same key.
     func insertUnlessApplicationHasKey(_ key: ApplicationKey) async throws
     /// Retires the application's current keys at `key.createdAt` and stores `key` in their place,
-    /// in one transaction.
+    /// in one transaction; on PostgreSQL every live instance has dropped the application's held
+    /// keys (``MemoryKey/applicationKeys(tenantID:clientID:)``) before this returns.
     func rotate(to key: ApplicationKey) async throws
 }
 

@@ -271,7 +271,14 @@ struct MultiInstanceAdminTests {
         }
         #expect(stale.all.isEmpty, "\(stale.all.prefix(5))")
 
-        // Rotated on A: B decrypts a proof under the new key at once.
+        // Rotated on A: B decrypts a proof under the new key at once. A proof under a foreign key
+        // first makes B read its keys again, so that B's fallback (reading them again when a proof
+        // does not open, at most once per interval) cannot be what lets the new key through: only
+        // the rotation's announcement can.
+        let foreign = try _RSA.Encryption.PrivateKey(keySize: .bits2048).publicKey
+        let refused = try await Instances.call(clientB, .post, "/api/v2/sdk/session-token/refresh-id-token",
+                                               headers: try await proof(clientB, token: "not-a-session", key: foreign, nonce: "foreign"))
+        #expect(refused.status == .badRequest)
         let rotated = try await Instances.call(clientA, .post, "/admin/v1/tenants/sdk-demo/applications/\(OneAccessSDKTests.clientID)/keys",
                                                headers: [.authorization: "Bearer \(adminToken)"])
         let newKey = try _RSA.Encryption.PublicKey(derRepresentation: try #require(Data(base64Encoded: try text(rotated, "public_key"))))
