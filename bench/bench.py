@@ -62,12 +62,19 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / CLK_TCK   # utime + stime
 
 
-def peak_rss_mb(pid):
+def peak_rss_mb(pid, field="VmHWM:"):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
-            if line.startswith("VmHWM:"):
+            if line.startswith(field):
                 return int(line.split()[1]) / 1024
     return 0.0
+
+
+def note_rss(figures, pid):
+    """Tessera's resident and peak memory right after a path ran: which path grew it."""
+    if pid:
+        figures["rss_mb_after"] = peak_rss_mb(pid, "VmRSS:")
+        figures["peak_rss_mb_after"] = peak_rss_mb(pid)
 
 
 def wait_http(url, seconds=60):
@@ -185,6 +192,7 @@ def measure(args, name, url, script, pid=None, warmup=None, warmup_seconds=None,
         if pid and figures["requests"]:
             figures["cpu_us_per_request"] = (cpu_seconds(pid) - before) / figures["requests"] * 1e6
         figures["name"] = name
+        note_rss(figures, pid)
         log(f"{name}: {figures['rps']:.0f} req/s, p50 {figures['p50_ms']} ms, p99 {figures['p99_ms']} ms")
         return figures
     # This machine's speed drifts by a fifth within seconds (shared host). A baseline measured
@@ -210,10 +218,12 @@ def measure(args, name, url, script, pid=None, warmup=None, warmup_seconds=None,
     }
     if pid and requests:
         figures["cpu_us_per_request"] = cpu / requests * 1e6
+    note_rss(figures, pid)
     bad = figures["non2xx"] + figures["socket_errors"]
     ratios = ", ".join(f"{s['rps'] * 2 / (s['baseline_before_rps'] + s['baseline_after_rps']):.2f}" for s in figures["slices"])
     log(f"{name}: {figures['rps']:.0f} req/s, p50 {figures['p50_ms']:.2f} ms, p99 {figures['p99_ms']:.2f} ms, "
-        f"slices × baseline {ratios}" + (f", {bad} failed" if bad else ""))
+        f"slices × baseline {ratios}" + (f", {bad} failed" if bad else "")
+        + (f"; RSS {figures['rss_mb_after']:.0f} MB, peak {figures['peak_rss_mb_after']:.0f} MB" if pid else ""))
     return figures
 
 
@@ -662,6 +672,11 @@ READ_PATHS = [
     ("authorize (cached)", f"/api/v1/authorize?requestor={TENANT}&resource={RESOURCE}&deviceId="),
 ]
 MEDIA_PATH = ("mediatoken", f"/api/v1/mediatoken?requestor={TENANT}&resource={RESOURCE}&deviceId=")
+# REST v2 reads: name, method, path, JSON body.
+V2_READ_PATHS = [
+    ("v2 profiles/{mvpd}", "GET", f"/api/v2/{TENANT}/profiles/{PROVIDER}", None),
+    ("v2 decisions/authorize (cached)", "POST", f"/api/v2/{TENANT}/decisions/authorize/{PROVIDER}", json.dumps({"resources": [RESOURCE]})),
+]
 
 # Lua: Base64 of a device id, for REST v2's `AP-Device-Identifier: fingerprint <base64>`.
 LUA_BASE64 = """
@@ -733,10 +748,7 @@ def run_tessera(args):
             rows["usg validate (cached)"] = measure(args, "usg validate (cached)", url, usg_validate_script(args), pid,
                                                     warmup=usg_validate_script(args, sweep=True), baseline_url=url + "/healthz")
         if tessera.has_table("degradation_rule") and not args.growth:
-            v2_paths = [("v2 profiles/{mvpd}", "GET", f"/api/v2/{TENANT}/profiles/{PROVIDER}", None),
-                        ("v2 decisions/authorize (cached)", "POST", f"/api/v2/{TENANT}/decisions/authorize/{PROVIDER}",
-                         json.dumps({"resources": [RESOURCE]}))]
-            for name, method, path, body in [p for p in v2_paths if wanted(args, p[0])]:
+            for name, method, path, body in [p for p in V2_READ_PATHS if wanted(args, p[0])]:
                 rows[name] = measure(args, name, url, v2_read_script(args, method, path, token, body), pid,
                                      warmup=v2_read_script(args, method, path, token, body, sweep=True), baseline_url=url + "/healthz")
             if wanted(args, "v2 logout + login"):

@@ -4,7 +4,8 @@
     python3 bench/profile.py BINARY PATH SECONDS [DEVICES] [--dwarf]
 
 PATH is `logout` (the v1 logout + login cycle), `healthz`, or a read path's name in bench.py
-(`checkauthn`, `tokens/authn`, `authorize (cached)`, `mediatoken`). Seeds DEVICES devices (default
+(`checkauthn`, `tokens/authn`, `authorize (cached)`, `mediatoken`) or a REST v2 read's
+(`v2 profiles/{mvpd}`, `v2 decisions/authorize (cached)`). Seeds DEVICES devices (default
 100,000) as bench.py does, starts the binary, runs wrk with 2 threads and 64 connections, records
 SECONDS of it with `perf record -g` (`--dwarf`: DWARF call graphs, for stacks through libsqlite3,
 which has no frame pointers) into bench/results/profile-<path>.data, and prints wrk's figures and
@@ -45,6 +46,10 @@ try:
         script = bench.write_cycle_script(args, token)
     elif given.path == "healthz":
         script = ""
+    elif given.path in [name for name, *_ in bench.V2_READ_PATHS]:
+        _, method, route, body = next(p for p in bench.V2_READ_PATHS if p[0] == given.path)
+        script = bench.v2_read_script(args, method, route, token, body)
+        bench.run_wrk(args, tessera.base, bench.v2_read_script(args, method, route, token, body, sweep=True), 60)
     else:
         route = dict(bench.READ_PATHS + [bench.MEDIA_PATH])[given.path]
         script = bench.read_script(args, route, token)

@@ -35,7 +35,7 @@ final class FakeOpenIDProvider: Sendable {
         case unpublishedKey
         /// The token endpoint answers 500.
         case serverError
-        /// The token endpoint answers after 4 s (past the 2 s timeout the tests configure).
+        /// The token endpoint answers after 12 s (past the 8 s timeout the tests configure).
         case slow
     }
 
@@ -120,7 +120,7 @@ final class FakeOpenIDProvider: Sendable {
             let form = try await Self.form(request)
             let fault = state.withLock { $0.tokenCalls += 1; return $0.fault }
             if fault == .serverError { return Response(status: .internalServerError) }
-            if fault == .slow { try await Task.sleep(for: .seconds(4)) }
+            if fault == .slow { try await Task.sleep(for: .seconds(12)) }
             let basic = "Basic " + Data("\(Self.clientID):\(Self.clientSecret)".utf8).base64EncodedString()
             guard request.headers[.authorization] == basic else { return Self.json(["error": "invalid_client"], status: .unauthorized) }
             guard form["grant_type"] == "authorization_code", let code = form["code"],

@@ -22,7 +22,9 @@ import TesseraCore
             redirectURI: "http://localhost/idp/\(providerID)/callback",
             claims: ClaimMapping(metadata: ["zip": "postal_code", "householdID": "household"], entitlementsClaim: "channels",
                                  rules: [EntitlementRule(claim: "groups", value: "sports", grant: ["ESPN"])]))
-        provider.timeout = 2
+        // Long enough for a loaded two-core CI machine to fetch discovery and keys (2 s was seen to
+        // miss there); ``FakeOpenIDProvider/Fault/slow`` waits past it.
+        provider.timeout = 8
         provider.postLogoutRedirectURI = "http://localhost/idp/\(providerID)/logged-out"
         // A provider nothing listens for (port 9 on loopback: connection refused).
         var gone = OpenIDProvider(id: "Gone", displayName: "Gone TV", issuer: "http://127.0.0.1:9", clientID: "x",
