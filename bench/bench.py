@@ -62,7 +62,8 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / CLK_TCK   # utime + stime
 
 
-def peak_rss_mb(pid, field="VmHWM:"):
+def status_mb(pid, field):
+    """A memory figure of /proc/PID/status (`VmHWM:` the peak, `VmRSS:` the resident), in MB."""
     with open(f"/proc/{pid}/status") as f:
         for line in f:
             if line.startswith(field):
@@ -70,10 +71,14 @@ def peak_rss_mb(pid, field="VmHWM:"):
     return 0.0
 
 
+def peak_rss_mb(pid):
+    return status_mb(pid, "VmHWM:")
+
+
 def note_rss(figures, pid):
     """Tessera's resident and peak memory right after a path ran: which path grew it."""
     if pid:
-        figures["rss_mb_after"] = peak_rss_mb(pid, "VmRSS:")
+        figures["rss_mb_after"] = status_mb(pid, "VmRSS:")
         figures["peak_rss_mb_after"] = peak_rss_mb(pid)
 
 

@@ -46,8 +46,8 @@ try:
         script = bench.write_cycle_script(args, token)
     elif given.path == "healthz":
         script = ""
-    elif given.path in [name for name, *_ in bench.V2_READ_PATHS]:
-        _, method, route, body = next(p for p in bench.V2_READ_PATHS if p[0] == given.path)
+    elif given.path in (v2_reads := {name: rest for name, *rest in bench.V2_READ_PATHS}):
+        method, route, body = v2_reads[given.path]
         script = bench.v2_read_script(args, method, route, token, body)
         bench.run_wrk(args, tessera.base, bench.v2_read_script(args, method, route, token, body, sweep=True), 60)
     else:
